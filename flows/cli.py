@@ -1,0 +1,11 @@
+"""Entry point of the ``oms-ml`` command line (``oms-ml --help``)."""
+
+from __future__ import annotations
+
+from flows.apps import app
+from flows.commands import churn, data, forecast, routing  # noqa: F401  (register commands)
+
+__all__ = ["app"]
+
+if __name__ == "__main__":
+    app()
