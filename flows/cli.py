@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from flows.apps import app
-from flows.commands import churn, data, forecast, routing  # noqa: F401  (register commands)
+from flows.commands import (  # noqa: F401  (register commands)
+    churn,
+    data,
+    features,
+    forecast,
+    generate,
+    importer,
+    routing,
+)
 
 __all__ = ["app"]
 
