@@ -15,9 +15,8 @@ class JavaMissingError(RuntimeError):
 
 def check_java() -> str:
     """Return the Java version string, or raise with an install hint if Java 17/21 is missing."""
-    java = shutil.which("java") or (
-        os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else None
-    )
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
     if not java:
         raise JavaMissingError(
             "Spark needs Java 17 or 21 and no `java` was found. Install it, e.g. "

@@ -10,7 +10,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-import_app = typer.Typer(help="Import real order exports onto the data contract.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import real order exports onto the data contract.", no_args_is_help=True
+)
 train_app = typer.Typer(help="Train, backtest, register and gate models.", no_args_is_help=True)
 score_app = typer.Typer(help="Batch-score with registered champions.", no_args_is_help=True)
 contract_app = typer.Typer(help="Inspect the order data contract.", no_args_is_help=True)

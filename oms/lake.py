@@ -219,7 +219,9 @@ def read_table(
     return df
 
 
-def iter_batches(uri: str | os.PathLike, batch_rows: int = 1_000_000) -> Iterator[tuple[str, pd.DataFrame]]:
+def iter_batches(
+    uri: str | os.PathLike, batch_rows: int = 1_000_000
+) -> Iterator[tuple[str, pd.DataFrame]]:
     """Yield ``(file, frame)`` per parquet file, in batches — bounded memory for big datasets.
 
     Raises:
