@@ -10,6 +10,7 @@ from flows.commands import (  # noqa: F401  (register commands)
     forecast,
     generate,
     importer,
+    ingest,
     routing,
 )
 

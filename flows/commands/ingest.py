@@ -1,0 +1,1 @@
+"""CLI command for ingest."""
