@@ -1,0 +1,119 @@
+"""The demo flow: the whole nightly job on embedded defaults, as one Prefect flow.
+
+generate → ingest → features → train/register forecasters → write forecasts →
+train/score churn → train the warehouse router. Each task is a thin call of one pipeline
+function (tests call those functions directly, without Prefect); the flow only wires them
+and passes paths and run ids explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from prefect import flow, task
+
+from oms.lake import table_uri
+from oms.settings import get_settings
+
+
+def _summary(obj: Any) -> Any:
+    """A printable, JSON-friendly summary of a pipeline report."""
+    if is_dataclass(obj):
+        return {k: _summary(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {k: _summary(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_summary(v) for v in obj]
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return obj
+
+
+@task(name="generate")
+def generate_task(scale: str, seed: int, landing: str, tenant_id: str) -> Any:
+    """Generate realistic order data into the landing zone."""
+    from pipelines.generate import generate
+
+    return generate(scale, seed=seed, out=landing, tenant_id=tenant_id, progress=False)
+
+
+@task(name="ingest")
+def ingest_task(landing: str, lake: str, quarantine: str) -> Any:
+    """Validate the landing zone into the lake; quarantine what breaks the contract."""
+    from pipelines.ingest import ingest
+
+    return ingest(landing, lake, quarantine)
+
+
+@task(name="features")
+def features_task(lake: str, out: str, engine: str) -> Any:
+    """Compute daily volume, SKU demand panel and customer features."""
+    from pipelines.features import build_features
+
+    return build_features(lake, out, engine=engine)
+
+
+@task(name="train-forecast")
+def train_forecast_task(lake: str, outputs: str) -> Any:
+    """Backtest, register and gate the order-volume forecaster; write the forecast dataset."""
+    from pipelines.train_forecast import run_demo_forecasting
+
+    return run_demo_forecasting(lake=lake, outputs=outputs)
+
+
+@task(name="churn")
+def churn_task(lake: str, outputs: str) -> Any:
+    """Train, register and gate the churn classifier; score every customer."""
+    from pipelines.score_churn import run_demo_churn
+
+    return run_demo_churn(lake=lake, outputs=outputs)
+
+
+@task(name="router")
+def router_task(lake: str, outputs: str) -> Any:
+    """Train, evaluate, register and gate the warehouse router."""
+    from pipelines.train_router import run_demo_router
+
+    return run_demo_router(lake=lake, outputs=outputs)
+
+
+from flows.steps import DEMO_STEPS  # noqa: E402
+
+
+@flow(name="oms-ml-demo", log_prints=True)
+def demo_flow(
+    scale: str = "small",
+    seed: int = 7,
+    engine: str = "pandas",
+    steps: tuple[str, ...] = DEMO_STEPS,
+) -> dict[str, Any]:
+    """Run the nightly job end to end on the embedded defaults.
+
+    Args:
+        scale: Generator scale (tiny, small, medium, large).
+        seed: Generator seed (the same seed gives the same data).
+        engine: Feature engine, ``pandas`` or ``spark``.
+        steps: Which steps to run, in order.
+
+    Returns:
+        A summary per step: what was produced and where.
+    """
+    s = get_settings()
+    from pipelines.registry import configure_mlflow
+
+    configure_mlflow()
+    results: dict[str, Any] = {}
+    if "generate" in steps:
+        results["generate"] = generate_task(scale, seed, s.landing, s.tenant_id)
+    if "ingest" in steps:
+        results["ingest"] = ingest_task(s.landing, s.lake, s.quarantine)
+    if "features" in steps:
+        results["features"] = features_task(s.lake, table_uri(s.outputs, "features"), engine)
+    if "forecast" in steps:
+        results["forecast"] = train_forecast_task(s.lake, s.outputs)
+    if "churn" in steps:
+        results["churn"] = churn_task(s.lake, s.outputs)
+    if "router" in steps:
+        results["router"] = router_task(s.lake, s.outputs)
+    return {k: _summary(v) for k, v in results.items()}
