@@ -1,44 +1,295 @@
 """Demand features: daily order volume per tenant and the SKU × day demand panel (pandas).
 
-Both frames are in the Nixtla long format (``unique_id, ds, y`` + exogenous columns).
-The Spark twin lives in :mod:`features.spark_demand` and gives the same result.
+Both frames are in the Nixtla long format (``unique_id, ds, y`` + exogenous columns), one
+row per series and calendar day, gap days filled with 0. The Spark twin lives in
+:mod:`features.spark_demand` and gives the same result (``tests/test_features_parity.py``).
+
+Choices worth knowing:
+    * ``y`` counts orders *placed* (cancelled and returned orders included): demand is what
+      customers asked for, and an order's status is only known later, so filtering on it would
+      leak the future into the history.
+    * Days are integers internally (days since 1970-01-01) and keys are integer codes, so
+      20M order lines group in seconds and little memory.
+    * Context (``daily_context``) is per tenant × day × region; the tenant-level value is:
+      holiday = any region, promotion = max intensity (any named promotion), temperature =
+      mean over regions, weather = most common (ties go to the more severe weather, i.e.
+      later in :data:`oms.contract.WEATHER`). Days without context get no holiday, no
+      promotion, NaN temperature and all-zero weather columns.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from oms.contract import WEATHER
+
 CALENDAR_COLUMNS = ("day_of_week", "day_of_month", "month", "is_weekend")
+WEATHER_COLUMNS = tuple(f"weather_{w}" for w in WEATHER)
+CONTEXT_COLUMNS = (
+    "is_holiday",
+    "has_promotion",
+    "promotion_intensity",
+    "temperature_c",
+    *WEATHER_COLUMNS,
+)
+EXOGENOUS_COLUMNS = CALENDAR_COLUMNS + CONTEXT_COLUMNS
+LAG_COLUMNS = ("orders_last_7d", "orders_last_30d", "y_same_day_last_year")
+SAME_DAY_LAST_YEAR = 364  # 52 weeks: the same weekday one year earlier
+_CONTEXT_NEEDS = ("tenant_id", "date", "is_holiday", "promotion_name", "promotion_intensity",
+                  "weather", "temperature_c")
+
+
+def require_columns(df: pd.DataFrame, columns: tuple[str, ...] | list[str], name: str) -> None:
+    """Raise a clear ``ValueError`` when ``df`` lacks any of ``columns``."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} is missing required column(s) {missing}; has {list(df.columns)}")
+
+
+def day_numbers(values: pd.Series | pd.Index, name: str = "date") -> np.ndarray:
+    """Days since 1970-01-01 (int64) of a tz-naive date column; a clear error otherwise."""
+    s = pd.Series(values)
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        raise ValueError(f"{name} must be a tz-naive calendar date, got {s.dtype}")
+    if s.isna().any():
+        raise ValueError(f"{name} has {int(s.isna().sum())} null value(s)")
+    if not pd.api.types.is_datetime64_dtype(s.dtype):
+        s = pd.to_datetime(s)
+    return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+
+
+def _days_to_ds(days: np.ndarray) -> np.ndarray:
+    return days.astype("datetime64[D]").astype("datetime64[ns]")
+
+
+def calendar_columns(days: np.ndarray) -> dict[str, np.ndarray]:
+    """Calendar features of day numbers: weekday (Mon=0), day of month, month, weekend flag."""
+    d = days.astype("datetime64[D]")
+    m = d.astype("datetime64[M]")
+    dow = ((days + 3) % 7).astype(np.int8)  # 1970-01-01 was a Thursday
+    return {
+        "day_of_week": dow,
+        "day_of_month": ((d - m.astype("datetime64[D]")).astype(np.int64) + 1).astype(np.int8),
+        "month": (m.astype(np.int64) % 12 + 1).astype(np.int8),
+        "is_weekend": (dow >= 5).astype(np.int8),
+    }
+
+
+def aggregate_context(daily_context: pd.DataFrame) -> pd.DataFrame:
+    """Collapse per-region context to one row per tenant × day (see the module docstring).
+
+    Returns:
+        ``tenant_id, day`` (int day number) + :data:`CONTEXT_COLUMNS`.
+    """
+    require_columns(daily_context, _CONTEXT_NEEDS, "daily_context")
+    ctx = pd.DataFrame({
+        "tenant_id": daily_context["tenant_id"].astype(object).to_numpy(),
+        "day": day_numbers(daily_context["date"], "daily_context.date"),
+        "is_holiday": daily_context["is_holiday"].fillna(False).astype(bool).to_numpy(),
+        "promo": (daily_context["promotion_name"].notna()
+                  | (daily_context["promotion_intensity"].fillna(0) > 0)).to_numpy(),
+        "promotion_intensity": daily_context["promotion_intensity"].fillna(0.0).to_numpy(float),
+        "temperature_c": daily_context["temperature_c"].to_numpy(float),
+        "weather": daily_context["weather"].astype(object).to_numpy(),
+    })
+    keys = ["tenant_id", "day"]
+    agg = ctx.groupby(keys, sort=True).agg(
+        is_holiday=("is_holiday", "max"),
+        has_promotion=("promo", "max"),
+        promotion_intensity=("promotion_intensity", "max"),
+        temperature_c=("temperature_c", "mean"),
+    )
+    severity = {w: i for i, w in enumerate(WEATHER)}
+    counts = ctx.groupby(keys + ["weather"], sort=False).size().rename("n").reset_index()
+    counts["severity"] = counts["weather"].map(severity).fillna(-1)
+    counts = counts.sort_values(keys + ["n", "severity"], ascending=[True, True, False, False])
+    mode = counts.drop_duplicates(keys).set_index(keys)["weather"]
+    out = agg.join(mode).reset_index()
+    for w, col in zip(WEATHER, WEATHER_COLUMNS, strict=True):
+        out[col] = (out["weather"] == w).astype(np.int8)
+    out["is_holiday"] = out["is_holiday"].astype(np.int8)
+    out["has_promotion"] = out["has_promotion"].astype(np.int8)
+    return out[["tenant_id", "day", *CONTEXT_COLUMNS]]
+
+
+def _empty_context(n: int) -> dict[str, np.ndarray]:
+    cols: dict[str, np.ndarray] = {
+        "is_holiday": np.zeros(n, np.int8),
+        "has_promotion": np.zeros(n, np.int8),
+        "promotion_intensity": np.zeros(n, float),
+        "temperature_c": np.full(n, np.nan),
+    }
+    cols.update({c: np.zeros(n, np.int8) for c in WEATHER_COLUMNS})
+    return cols
+
+
+def exogenous_columns(
+    tenants: np.ndarray, days: np.ndarray, context: pd.DataFrame | None
+) -> dict[str, np.ndarray]:
+    """Calendar + context columns for aligned arrays of tenant ids and day numbers.
+
+    Args:
+        tenants: Tenant id per row (object array).
+        days: Day number per row (int64).
+        context: Output of :func:`aggregate_context`, or None.
+    """
+    cols: dict[str, np.ndarray] = calendar_columns(days)
+    empty = _empty_context(len(days))
+    if context is None or context.empty or len(days) == 0:
+        return cols | empty
+    # look up each distinct (tenant, day) once, then gather: cheap for millions of panel rows
+    t_codes, t_uniques = pd.factorize(pd.Series(tenants, dtype=object))
+    key = t_codes.astype(np.int64) * (1 << 32) + (days - days.min())
+    inverse, uniq = pd.factorize(key)
+    pairs = pd.DataFrame({
+        "tenant_id": t_uniques.to_numpy()[uniq // (1 << 32)],
+        "day": uniq % (1 << 32) + days.min(),
+    })
+    looked = pairs.merge(context, on=["tenant_id", "day"], how="left")
+    hit = looked["promotion_intensity"].notna().to_numpy()
+    for col, fill in empty.items():
+        values = looked[col].to_numpy()
+        merged = np.where(hit, values, fill[0] if len(fill) else np.nan).astype(fill.dtype)
+        cols[col] = merged[inverse]
+    return cols
 
 
 def context_for_dates(
     daily_context: pd.DataFrame | None, dates: pd.DataFrame
 ) -> pd.DataFrame:
-    """Calendar and context columns for given ``(tenant_id, ds)`` pairs (also future dates).
+    """Calendar and context columns for given days — also future ones, for forecasting.
 
     Args:
         daily_context: Contract ``daily_context`` rows (per tenant × date × region) or None.
-        dates: Frame with ``tenant_id`` and ``ds`` (tz-naive days).
+        dates: Frame with ``ds`` (tz-naive days) and ``tenant_id`` — or ``unique_id`` as in
+            the daily-volume frame, where ``unique_id`` is the tenant.
 
     Returns:
-        ``dates`` plus calendar and context columns, in the same row order.
+        ``dates`` plus :data:`EXOGENOUS_COLUMNS`, in the same row order.
     """
-    raise NotImplementedError
+    tenant_col = "tenant_id" if "tenant_id" in dates.columns else "unique_id"
+    require_columns(dates, [tenant_col, "ds"], "dates")
+    context = aggregate_context(daily_context) if daily_context is not None else None
+    cols = exogenous_columns(
+        dates[tenant_col].astype(object).to_numpy(), day_numbers(dates["ds"], "ds"), context
+    )
+    out = dates.copy()
+    for name, values in cols.items():
+        out[name] = values
+    return out
+
+
+def _segments(first: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths and start offsets of zero-filled segments running from ``first`` to ``end``."""
+    lengths = (end - first + 1).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return lengths, starts
+
+
+def _grid(first: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Series code, day number and segment start of every row of a zero-filled panel."""
+    lengths, starts = _segments(first, end)
+    series = np.repeat(np.arange(len(first)), lengths)
+    seg_start = np.repeat(starts, lengths)
+    days = first[series] + (np.arange(lengths.sum()) - seg_start)
+    return series, days, seg_start
+
+
+def _window_sums(y: np.ndarray, seg_start: np.ndarray, window: int) -> np.ndarray:
+    """Sum of ``y`` over the ``window`` rows strictly before each row, within its segment."""
+    prefix = np.concatenate([[0], np.cumsum(y)])
+    idx = np.arange(len(y))
+    lo = np.maximum(seg_start, idx - window)
+    return prefix[idx] - prefix[lo]
+
+
+def _codes(values: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and unique values of a key column; nulls are an error."""
+    codes, uniques = pd.factorize(values)
+    if (codes < 0).any():
+        raise ValueError(f"{name} has {int((codes < 0).sum())} null value(s)")
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _volume_columns() -> list[str]:
+    return ["unique_id", "ds", "y", "revenue", *EXOGENOUS_COLUMNS, *LAG_COLUMNS]
 
 
 def daily_order_volume(
     orders: pd.DataFrame, daily_context: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """One row per tenant × day: orders placed, revenue and exogenous columns.
+    """One row per tenant × day: orders placed, revenue, calendar/context and lag columns.
+
+    Each tenant's series runs from its first order day to the last day in ``orders``, gap
+    days filled with 0. ``orders_last_7d``/``orders_last_30d`` sum ``y`` over the days
+    strictly before ``ds`` (no leakage; days before the first order count as 0).
+    ``y_same_day_last_year`` is ``y`` 364 days earlier (same weekday), NaN before the series.
 
     Args:
-        orders: Contract ``orders`` (needs ``tenant_id, order_date``; ``total_amount`` for revenue).
+        orders: Contract ``orders`` (needs ``tenant_id, order_date``; ``total_amount``
+            for revenue, which is summed in integer cents).
         daily_context: Contract ``daily_context`` or None.
 
     Returns:
-        ``unique_id, ds, y, revenue`` + calendar, context and lag columns.
+        ``unique_id`` (= tenant_id), ``ds``, ``y``, ``revenue`` + :data:`EXOGENOUS_COLUMNS`
+        + :data:`LAG_COLUMNS`, sorted by ``unique_id, ds``.
     """
-    raise NotImplementedError
+    require_columns(orders, ["tenant_id", "order_date"], "orders")
+    if orders.empty:
+        return _empty_volume()
+    t_codes, tenants = _codes(orders["tenant_id"], "orders.tenant_id")
+    order_ = np.argsort(tenants.astype(str), kind="stable")  # series sorted by tenant id
+    t_codes = np.argsort(order_)[t_codes]
+    tenants = tenants[order_]
+    day = day_numbers(orders["order_date"], "orders.order_date")
+    first = np.full(len(tenants), np.iinfo(np.int64).max)
+    np.minimum.at(first, t_codes, day)
+    series, days, seg_start = _grid(first, int(day.max()))
+    _, starts = _segments(first, int(day.max()))
+    pos = starts[t_codes] + (day - first[t_codes])
+    y = np.bincount(pos, minlength=len(days)).astype(np.int64)
+    if "total_amount" in orders.columns:
+        cents = np.rint(orders["total_amount"].to_numpy(float) * 100.0)
+        revenue = np.bincount(pos, weights=cents, minlength=len(days)) / 100.0
+    else:
+        revenue = np.full(len(days), np.nan)
+    context = aggregate_context(daily_context) if daily_context is not None else None
+    tenant_per_row = tenants[series]
+    out = {"unique_id": tenant_per_row, "ds": _days_to_ds(days), "y": y, "revenue": revenue}
+    out |= exogenous_columns(tenant_per_row, days, context)
+    out["orders_last_7d"] = _window_sums(y, seg_start, 7)
+    out["orders_last_30d"] = _window_sums(y, seg_start, 30)
+    back = np.arange(len(y)) - SAME_DAY_LAST_YEAR
+    ok = back >= seg_start
+    out["y_same_day_last_year"] = np.where(ok, y[np.where(ok, back, 0)], np.nan)
+    return pd.DataFrame(out)[_volume_columns()]
+
+
+def _empty_volume() -> pd.DataFrame:
+    cols = {"unique_id": np.array([], dtype=object), "ds": np.array([], "datetime64[ns]"),
+            "y": np.array([], np.int64), "revenue": np.array([], float)}
+    cols |= calendar_columns(np.array([], np.int64)) | _empty_context(0)
+    cols |= {"orders_last_7d": np.array([], np.int64), "orders_last_30d": np.array([], np.int64),
+             "y_same_day_last_year": np.array([], float)}
+    return pd.DataFrame(cols)[_volume_columns()]
+
+
+def _select_skus(
+    units: np.ndarray, first: np.ndarray, end: int, labels: np.ndarray,
+    top_n: int | None, min_days: int,
+) -> np.ndarray:
+    """Indices of the series to keep, sorted by label (tenant, sku)."""
+    label_rank = np.empty(len(labels), np.int64)
+    label_rank[np.argsort(labels, kind="stable")] = np.arange(len(labels))
+    keep = np.flatnonzero(end - first + 1 >= min_days)
+    if top_n is not None:
+        if top_n < 1:
+            raise ValueError(f"top_n must be >= 1 or None, got {top_n}")
+        # most units first; ties by (tenant, sku) so both engines pick the same SKUs
+        rank = np.lexsort((label_rank[keep], -units[keep]))
+        keep = keep[rank[:top_n]]
+    return keep[np.argsort(label_rank[keep], kind="stable")]
 
 
 def sku_demand_panel(
@@ -49,13 +300,60 @@ def sku_demand_panel(
 ) -> pd.DataFrame:
     """SKU × day units of product lines, zero-filled from each SKU's first sale.
 
+    Only lines with ``is_product`` True count (postage, fees and manual codes are not
+    demand). Each SKU's series runs from its first sale to the last day in ``order_lines``.
+
     Args:
-        order_lines: Contract ``order_lines``.
+        order_lines: Contract ``order_lines`` (``tenant_id, sku, quantity, is_product,
+            order_date``).
         daily_context: Contract ``daily_context`` or None.
-        top_n: Keep only the N SKUs with most units.
-        min_days: Keep only SKUs whose history spans at least this many days.
+        top_n: Keep only the N SKUs with most units (ties broken by tenant, then sku).
+        min_days: Keep only SKUs whose zero-filled history has at least this many days
+            (applied before ``top_n``).
 
     Returns:
-        ``unique_id, ds, y, tenant_id`` + calendar and context columns.
+        ``unique_id`` (= sku), ``ds``, ``y`` (units), ``tenant_id`` + :data:`EXOGENOUS_COLUMNS`,
+        sorted by ``tenant_id, unique_id, ds``. The key is ``(tenant_id, unique_id)``.
     """
-    raise NotImplementedError
+    require_columns(order_lines, ["tenant_id", "sku", "quantity", "is_product", "order_date"],
+                    "order_lines")
+    if order_lines.empty:
+        return _empty_panel()
+    end = int(day_numbers(order_lines["order_date"], "order_lines.order_date").max())
+    lines = order_lines[order_lines["is_product"].fillna(False).astype(bool).to_numpy()]
+    if lines.empty:
+        return _empty_panel()
+    t_codes, tenants = _codes(lines["tenant_id"], "order_lines.tenant_id")
+    s_codes, skus = _codes(lines["sku"], "order_lines.sku")
+    key, pairs = pd.factorize(t_codes * (len(skus) + 1) + s_codes)
+    pair_t, pair_s = tenants[pairs // (len(skus) + 1)], skus[pairs % (len(skus) + 1)]
+    day = day_numbers(lines["order_date"], "order_lines.order_date")
+    qty = lines["quantity"].to_numpy(np.int64)
+    first = np.full(len(pairs), np.iinfo(np.int64).max)
+    np.minimum.at(first, key, day)
+    units = np.bincount(key, weights=qty, minlength=len(pairs))
+    labels = np.array([f"{t}\x00{s}" for t, s in zip(pair_t, pair_s, strict=True)], dtype=object)
+    keep = _select_skus(units, first, end, labels, top_n, min_days)
+    if len(keep) == 0:
+        return _empty_panel()
+    remap = np.full(len(pairs), -1)
+    remap[keep] = np.arange(len(keep))
+    series, days, _ = _grid(first[keep], end)
+    _, starts = _segments(first[keep], end)
+    new = remap[key]
+    sel = new >= 0
+    pos = starts[new[sel]] + (day[sel] - first[keep][new[sel]])
+    y = np.bincount(pos, weights=qty[sel], minlength=len(days)).astype(np.int64)
+    context = aggregate_context(daily_context) if daily_context is not None else None
+    tenant_per_row = pair_t[keep][series]
+    out = {"unique_id": pair_s[keep][series], "ds": _days_to_ds(days), "y": y,
+           "tenant_id": tenant_per_row}
+    out |= exogenous_columns(tenant_per_row, days, context)
+    return pd.DataFrame(out)
+
+
+def _empty_panel() -> pd.DataFrame:
+    cols = {"unique_id": np.array([], dtype=object), "ds": np.array([], "datetime64[ns]"),
+            "y": np.array([], np.int64), "tenant_id": np.array([], dtype=object)}
+    cols |= calendar_columns(np.array([], np.int64)) | _empty_context(0)
+    return pd.DataFrame(cols)
