@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -53,7 +54,13 @@ def _with_partition(df: pd.DataFrame, spec: TableSpec | None) -> pd.DataFrame:
     if spec is None or spec.partition_date is None:
         return df
     dates = pd.to_datetime(df[spec.partition_date])
-    return df.assign(**{PARTITION_COLUMN: dates.dt.strftime("%Y-%m")})
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_localize(None)  # wall-clock month, as strftime gave
+    # format each distinct month once: per-row strftime costs ~3 µs/row (minutes at 10M+ rows)
+    months = dates.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
+    uniq, inv = np.unique(months, return_inverse=True)
+    labels = np.array([None if np.isnat(u) else str(u) for u in uniq], dtype=object)
+    return df.assign(**{PARTITION_COLUMN: labels[inv.reshape(-1)]})
 
 
 def _to_arrow(df: pd.DataFrame, spec: TableSpec | None) -> pa.Table:
