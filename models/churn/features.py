@@ -1,0 +1,127 @@
+"""Extra churn features derived from a customer's order history before a cutoff.
+
+``features.customers.customer_features`` gives the shared RFM/behaviour columns; churn on real
+data benefits from a few more signals about *rhythm* and *trend*: windowed counts and spend,
+the spread of inter-purchase gaps, how overdue the next purchase is relative to the
+customer's own rhythm, active months and product diversity. They are pure functions of the
+orders (and optionally order lines) up to the cutoff day, so nothing leaks from the
+label window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+KEYS = ["tenant_id", "customer_id"]
+WINDOWS = (30, 90, 180, 365)
+DERIVED_COLUMNS = (
+    *(f"orders_{w}d" for w in WINDOWS),
+    *(f"spend_{w}d" for w in WINDOWS),
+    "spend_trend",
+    "order_trend",
+    "gap_mean",
+    "gap_std",
+    "gap_max",
+    "overdue_ratio",
+    "active_months",
+    "active_months_share",
+    "days_since_first",
+    "n_skus",
+    "items_per_order",
+)
+
+
+def purchases_before(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Known-customer, non-cancelled orders dated on or before ``cutoff``."""
+    o = orders
+    mask = o["customer_id"].notna() & (pd.to_datetime(o["order_date"]) <= cutoff)
+    if "status" in o.columns:
+        mask &= o["status"].astype(str) != "cancelled"
+    out = o.loc[mask, [*KEYS, "order_id", "order_date", "total_amount"]].copy()
+    out["order_date"] = pd.to_datetime(out["order_date"]).dt.tz_localize(None)
+    return out
+
+
+def _windows(p: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    age = (cutoff - p["order_date"]).dt.days  # 0 = on the cutoff day
+    cols = {}
+    for w in WINDOWS:
+        inw = age < w
+        cols[f"orders_{w}d"] = inw.astype(float)
+        cols[f"spend_{w}d"] = p["total_amount"].where(inw, 0.0).astype(float)
+    prev = (age >= 90) & (age < 180)
+    cols["_orders_prev90"] = prev.astype(float)
+    cols["_spend_prev90"] = p["total_amount"].where(prev, 0.0).astype(float)
+    w = pd.DataFrame(cols, index=p.index)
+    w[KEYS] = p[KEYS]
+    g = w.groupby(KEYS).sum()
+    g["spend_trend"] = (g["spend_90d"] - g["_spend_prev90"]) / (
+        g["spend_90d"] + g["_spend_prev90"] + 1.0)
+    g["order_trend"] = g["orders_90d"] - g["_orders_prev90"]
+    return g.drop(columns=["_orders_prev90", "_spend_prev90"])
+
+
+def _rhythm(p: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    days = p[[*KEYS, "order_date"]].drop_duplicates().sort_values([*KEYS, "order_date"])
+    days["gap"] = days.groupby(KEYS)["order_date"].diff().dt.days
+    days["_month"] = days["order_date"].dt.year * 12 + days["order_date"].dt.month
+    g = days.groupby(KEYS)
+    out = pd.DataFrame({
+        "gap_mean": g["gap"].mean(),
+        "gap_std": g["gap"].std(),
+        "gap_max": g["gap"].max(),
+        "_last": g["order_date"].max(),
+        "_first": g["order_date"].min(),
+        "active_months": g["_month"].nunique().astype(float),
+    })
+    since_last = (cutoff - out["_last"]).dt.days.astype(float)
+    out["days_since_first"] = (cutoff - out["_first"]).dt.days.astype(float)
+    out["overdue_ratio"] = since_last / (out["gap_mean"].fillna(out["days_since_first"]) + 1.0)
+    months_known = np.maximum(out["days_since_first"] / 30.44, 1.0)
+    out["active_months_share"] = np.minimum(out["active_months"] / months_known, 1.0)
+    return out.drop(columns=["_last", "_first"])
+
+
+def _diversity(p: pd.DataFrame, order_lines: pd.DataFrame | None) -> pd.DataFrame:
+    if order_lines is None or order_lines.empty:
+        return pd.DataFrame(index=pd.MultiIndex.from_frame(p[KEYS].drop_duplicates()))
+    lines = order_lines
+    if "is_product" in lines.columns:
+        lines = lines[lines["is_product"].fillna(True).astype(bool)]
+    j = lines[["tenant_id", "order_id", "sku", "quantity"]].merge(
+        p[[*KEYS, "order_id"]], on=["tenant_id", "order_id"])
+    g = j.groupby(KEYS)
+    n_orders = p.groupby(KEYS)["order_id"].nunique()
+    out = pd.DataFrame({"n_skus": g["sku"].nunique().astype(float),
+                        "_items": g["quantity"].sum().astype(float)})
+    out["items_per_order"] = out["_items"] / n_orders.reindex(out.index)
+    return out.drop(columns=["_items"])
+
+
+def derived_features(
+    orders: pd.DataFrame,
+    cutoff: pd.Timestamp | str,
+    order_lines: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Rhythm, trend and diversity features per customer from orders before ``cutoff``.
+
+    Args:
+        orders: Contract ``orders`` table (cancelled orders are ignored).
+        cutoff: Last observed day (inclusive, as in ``features.customers``).
+        order_lines: Optional contract ``order_lines`` for product diversity.
+
+    Returns:
+        One row per customer with at least one purchase up to the cutoff: ``tenant_id``,
+        ``customer_id`` and :data:`DERIVED_COLUMNS` (missing diversity columns are NaN).
+    """
+    cutoff = pd.Timestamp(cutoff).tz_localize(None)
+    p = purchases_before(orders, cutoff)
+    if p.empty:
+        return pd.DataFrame(columns=[*KEYS, *DERIVED_COLUMNS])
+    out = _windows(p, cutoff).join(_rhythm(p, cutoff)).join(_diversity(p, order_lines))
+    out = out.reset_index()
+    for c in DERIVED_COLUMNS:
+        if c not in out.columns:
+            out[c] = np.nan
+    return out[[*KEYS, *DERIVED_COLUMNS]]

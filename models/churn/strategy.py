@@ -1,0 +1,159 @@
+"""Retention strategy per customer from the churn probability.
+
+* probability > ``coupon_threshold`` (0.7) → a coupon (amount and validity configurable,
+  default 50 for 7 days);
+* probability > ``recommend_threshold`` (0.5) → personalised recommendations: the products
+  the customer buys most, then products that co-occur with them in other customers'
+  baskets (item-to-item co-occurrence, cosine-normalised), never already-owned items twice;
+* otherwise → no action.
+
+Recommendations are deterministic (ties broken by SKU), never a random list. A customer with
+no line history gets the tenant's best sellers, and the reason says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+STRATEGIES = ("coupon", "recommendation", "none")
+STRATEGY_COLUMNS = (
+    "strategy", "coupon_amount", "coupon_valid_days", "recommended_skus", "strategy_reason",
+)
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """Thresholds and coupon terms (all configuration, no code change needed).
+
+    Attributes:
+        coupon_threshold: Probability above which a coupon is sent.
+        recommend_threshold: Probability above which recommendations are sent.
+        coupon_amount: Coupon value in the order currency.
+        coupon_valid_days: Coupon validity in days.
+        n_recommendations: Number of SKUs recommended.
+        n_own: How many of those come from the customer's own history (at most).
+    """
+
+    coupon_threshold: float = 0.7
+    recommend_threshold: float = 0.5
+    coupon_amount: float = 50.0
+    coupon_valid_days: int = 7
+    n_recommendations: int = 5
+    n_own: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.recommend_threshold <= self.coupon_threshold <= 1:
+            raise ValueError(
+                "need 0 <= recommend_threshold <= coupon_threshold <= 1; got "
+                f"{self.recommend_threshold} and {self.coupon_threshold}"
+            )
+        if self.coupon_amount < 0 or self.coupon_valid_days < 1 or self.n_recommendations < 1:
+            raise ValueError("coupon amount must be >= 0, validity >= 1 day, n >= 1")
+
+
+class CoOccurrenceRecommender:
+    """Customer history + item co-occurrence recommender.
+
+    Attributes:
+        skus_: SKU vocabulary.
+        customers_: Customer index (tenant_id, customer_id) → row.
+        counts_: Sparse customer × SKU purchase counts.
+        similarity_: Sparse SKU × SKU cosine co-occurrence (diagonal zeroed).
+        popular_: SKUs by number of buyers (fallback).
+    """
+
+    def fit(self, purchases: pd.DataFrame) -> CoOccurrenceRecommender:
+        """Learn from ``tenant_id, customer_id, sku`` purchase rows (``quantity`` optional)."""
+        need = {"tenant_id", "customer_id", "sku"}
+        if not need <= set(purchases.columns):
+            raise ValueError(f"recommender needs columns {sorted(need)}")
+        p = purchases.dropna(subset=["customer_id", "sku"])
+        keys = pd.MultiIndex.from_frame(p[["tenant_id", "customer_id"]].astype(str))
+        self.customers_ = pd.Index(keys.unique())
+        self.skus_ = pd.Index(sorted(p["sku"].astype(str).unique()))
+        rows = self.customers_.get_indexer(keys)
+        cols = self.skus_.get_indexer(p["sku"].astype(str))
+        data = np.ones(len(p))
+        shape = (len(self.customers_), len(self.skus_))
+        self.counts_ = sparse.csr_matrix((data, (rows, cols)), shape=shape)
+        binary = (self.counts_ > 0).astype(float)
+        co = (binary.T @ binary).tocsr()
+        buyers = np.asarray(binary.sum(axis=0)).ravel()
+        norm = 1.0 / np.sqrt(np.maximum(buyers, 1.0))
+        sim = sparse.diags(norm) @ co @ sparse.diags(norm)
+        sim = sim.tolil()
+        sim.setdiag(0)
+        self.similarity_ = sim.tocsr()
+        order = np.lexsort((self.skus_.to_numpy(), -buyers))
+        self.popular_ = self.skus_[order].tolist()
+        return self
+
+    def recommend(self, tenant_id: str, customer_id: str, n: int = 5, n_own: int = 2
+                  ) -> tuple[list[str], str]:
+        """Top ``n`` SKUs for one customer and a short reason."""
+        if not hasattr(self, "counts_"):
+            raise RuntimeError("CoOccurrenceRecommender is not fitted; call fit(...) first")
+        i = self.customers_.get_indexer([(str(tenant_id), str(customer_id))])[0]
+        if i < 0:
+            return self.popular_[:n], "no purchase history: best sellers"
+        row = self.counts_.getrow(i)
+        own_idx, own_cnt = row.indices, row.data
+        order = np.lexsort((self.skus_[own_idx].to_numpy(), -own_cnt))
+        own = [self.skus_[own_idx[k]] for k in order[:n_own]]
+        scores = np.asarray((row > 0).astype(float) @ self.similarity_).ravel()
+        scores[own_idx] = -np.inf  # suggest new products beyond the repeat items
+        cand = np.flatnonzero(np.isfinite(scores) & (scores > 0))
+        cand = cand[np.lexsort((self.skus_[cand].to_numpy(), -scores[cand]))]
+        similar = [self.skus_[k] for k in cand[: n - len(own)]]
+        recs = own + similar
+        if len(recs) < n:
+            recs += [s for s in self.popular_ if s not in recs][: n - len(recs)]
+        return recs, "own history + bought together by similar customers"
+
+
+def assign_strategies(
+    scored: pd.DataFrame,
+    config: RetentionConfig | None = None,
+    recommender: CoOccurrenceRecommender | None = None,
+) -> pd.DataFrame:
+    """Add the retention strategy columns to a frame with ``churn_probability``.
+
+    Args:
+        scored: One row per customer with ``tenant_id``, ``customer_id``,
+            ``churn_probability``.
+        config: Thresholds and coupon terms (defaults: 0.7 / 0.5, 50 for 7 days).
+        recommender: Fitted recommender; without one, recommendation rows get no SKUs and
+            the reason says so.
+
+    Returns:
+        A copy with :data:`STRATEGY_COLUMNS`.
+    """
+    cfg = config or RetentionConfig()
+    p = pd.to_numeric(scored["churn_probability"], errors="coerce")
+    if p.isna().any() or (p < 0).any() or (p > 1).any():
+        raise ValueError("churn_probability must be a probability in [0, 1] for every row")
+    out = scored.copy()
+    coupon = p > cfg.coupon_threshold
+    rec = (p > cfg.recommend_threshold) & ~coupon
+    out["strategy"] = np.select([coupon, rec], ["coupon", "recommendation"], "none")
+    out["coupon_amount"] = np.where(coupon, cfg.coupon_amount, 0.0)
+    out["coupon_valid_days"] = np.where(coupon, cfg.coupon_valid_days, 0).astype("int64")
+    out["recommended_skus"] = ""
+    out["strategy_reason"] = np.select(
+        [coupon, rec],
+        [f"p > {cfg.coupon_threshold}: coupon", f"p > {cfg.recommend_threshold}: recommend"],
+        f"p <= {cfg.recommend_threshold}: no action",
+    )
+    for idx in out.index[rec.to_numpy()]:
+        if recommender is None:
+            out.at[idx, "strategy_reason"] += " (no purchase lines available: no SKUs)"
+            continue
+        skus, why = recommender.recommend(out.at[idx, "tenant_id"], out.at[idx, "customer_id"],
+                                          cfg.n_recommendations, cfg.n_own)
+        out.at[idx, "recommended_skus"] = "|".join(skus)
+        out.at[idx, "strategy_reason"] += f" ({why})"
+    return out
