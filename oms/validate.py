@@ -4,12 +4,16 @@
 to the contract's dtypes) or in ``quarantine`` (its raw values as text, plus ``_reason``).
 Problems that make a whole file unusable — a missing required column — raise
 ``ContractError`` naming the source and the column instead.
+
+Reasons are stable texts (``"quantity <= 0"``, ``"order_id: null"``,
+``"order_ts: not a valid timestamp"``, ``"duplicate primary key (tenant_id, order_id)"``), so
+they can be counted; a row that breaks several rules carries them all, joined by ``"; "``.
+The offending raw values stay in the quarantined row itself.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,6 +24,10 @@ from oms.contract import ColumnSpec, TableSpec, get_table
 REASON = "_reason"
 SOURCE = "_source"
 ROW = "_row"
+REASON_SEP = "; "
+
+_NS_MIN = pd.Timestamp.min.tz_localize(None)
+_NS_MAX = pd.Timestamp.max.tz_localize(None)
 
 
 class ContractError(ValueError):
@@ -32,7 +40,8 @@ class Validated:
 
     Attributes:
         valid: Rows that meet the contract, with contract dtypes and column order.
-        quarantine: Rows that do not, raw values as strings plus ``_reason``/``_source``/``_row``.
+        quarantine: Rows that do not: the contract columns' raw values as strings plus
+            ``_reason``/``_source``/``_row`` (``_row`` is 0-based within the source).
         ignored_columns: Input columns that are not in the contract (not written to the lake).
     """
 
@@ -45,49 +54,149 @@ class Validated:
         """Rows that came in."""
         return len(self.valid) + len(self.quarantine)
 
+    @property
+    def reason_counts(self) -> dict[str, int]:
+        """Quarantined rows per reason (a row breaking two rules counts under both)."""
+        return reason_counts(self.quarantine)
+
+
+def reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
+    """Count quarantined rows per individual reason."""
+    if quarantine.empty:
+        return {}
+    parts = quarantine[REASON].astype(str).str.split(REASON_SEP).explode()
+    return {str(k): int(v) for k, v in parts.value_counts().items()}
+
+
+class KeyIndex:
+    """A set of 64-bit primary-key hashes, to catch duplicates across batches and files.
+
+    Stored as a few sorted ``uint64`` runs merged like a binary counter, so memory is
+    8 bytes per key (160 MB for 20M keys) and adding stays ``O(n log n)`` overall. Two
+    different keys collide with probability about ``n² / 2⁶⁵`` (≈1e-5 for 20M keys).
+    """
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self._runs)
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        """Boolean mask: which hashes were added before."""
+        hit = np.zeros(len(hashes), dtype=bool)
+        for run in self._runs:
+            pos = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
+            hit |= run[pos] == hashes
+        return hit
+
+    def add(self, hashes: np.ndarray) -> None:
+        """Add hashes (duplicates among them are fine)."""
+        if len(hashes) == 0:
+            return
+        self._runs.append(np.unique(np.asarray(hashes, dtype=np.uint64)))
+        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
+            b, a = self._runs.pop(), self._runs.pop()
+            self._runs.append(np.unique(np.concatenate([a, b])))
+
+
+def key_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """64-bit hash per row of the given (conformed) columns."""
+    return pd.util.hash_pandas_object(frame[columns], index=False).to_numpy(dtype=np.uint64)
+
+
+# --- coercion -----------------------------------------------------------------------------
+
 
 def _coerce_bool(s: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(s):
         return s.astype("boolean")
+    if pd.api.types.is_numeric_dtype(s):
+        return s.map({1: True, 0: False}).astype("boolean")
     mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
-               "t": True, "f": False}
-    out = s.map(lambda v: v if isinstance(v, bool | np.bool_) else
-                mapping.get(str(v).strip().lower()) if pd.notna(v) else None)
-    return out.astype("boolean")
+               "t": True, "f": False, "y": True, "n": False}
+    as_bool = s.map(lambda v: v if isinstance(v, bool | np.bool_) else None)
+    as_text = s.astype("string").str.strip().str.lower().map(mapping)
+    return as_bool.where(as_bool.notna(), as_text).astype("boolean")
+
+
+def _in_ns_range(s: pd.Series) -> pd.Series:
+    """Null out datetimes a nanosecond dtype cannot hold (e.g. year 9999)."""
+    naive = s.dt.tz_localize(None) if isinstance(s.dtype, pd.DatetimeTZDtype) else s
+    ok = naive.isna() | ((naive >= _NS_MIN) & (naive <= _NS_MAX))
+    return s.where(ok)
+
+
+def _parse_datetimes(s: pd.Series, utc: bool) -> pd.Series:
+    """Parse strings/objects; ISO 8601 first, then any unambiguous format per value."""
+    try:
+        return pd.to_datetime(s, utc=utc, errors="coerce", format="ISO8601")
+    except (ValueError, TypeError, OverflowError):
+        def one(v: object) -> pd.Timestamp:
+            try:
+                t = pd.Timestamp(v)
+            except (ValueError, TypeError, OverflowError):
+                return pd.NaT
+            if utc:
+                return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+            return t.tz_localize(None) if t.tzinfo is not None else t
+        return pd.Series([one(v) if pd.notna(v) else pd.NaT for v in s], index=s.index)
 
 
 def _coerce_timestamp(s: pd.Series) -> pd.Series:
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        return _in_ns_range(s).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     if pd.api.types.is_datetime64_dtype(s):
-        # naive timestamps in the lake are UTC by contract
-        return s.astype("datetime64[ns]").dt.tz_localize("UTC")
-    # object/strings, possibly with mixed offsets: parse each, normalise to UTC
-    return pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601").astype(
-        "datetime64[ns, UTC]"
-    )
+        # naive timestamps are UTC by contract
+        return _in_ns_range(s).astype("datetime64[ns]").dt.tz_localize("UTC")
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+    # strings, possibly with different offsets: each is parsed and normalised to UTC
+    out = _parse_datetimes(s.astype(object), utc=True)
+    return pd.to_datetime(out, utc=True).astype("datetime64[ns, UTC]")
 
 
 def _coerce_date(s: pd.Series) -> pd.Series:
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_localize(None)
-    elif not pd.api.types.is_datetime64_dtype(s):
-        s = pd.to_datetime(s, errors="coerce", format="mixed")
+        s = _in_ns_range(s).dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(s):
+        s = _in_ns_range(s)
+    elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    else:
+        s = _parse_datetimes(s.astype(object), utc=False)
+        s = pd.to_datetime(s)
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             s = s.dt.tz_localize(None)
     return s.astype("datetime64[ns]").dt.normalize()
 
 
+def _coerce_int(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_integer_dtype(s):
+        return s.astype("Int64")
+    num = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_bool_dtype(s) else \
+        pd.Series(np.nan, index=s.index)
+    num = num.astype("float64")
+    ok = np.isfinite(num) & (np.floor(num) == num) & (num.abs() < 2**63)
+    return num.where(ok).astype("Float64").astype("Int64")
+
+
 def coerce_column(s: pd.Series, col: ColumnSpec) -> pd.Series:
-    """Convert a raw column to the contract dtype; values that cannot convert become null."""
+    """Convert a raw column to the contract dtype; values that cannot convert become null.
+
+    Empty or blank strings count as missing values.
+    """
     if col.type == "string":
-        return s.astype("string")
+        out = s.astype("string")
+        blank = out.str.strip() == ""
+        return out.mask(blank.fillna(False))
     if col.type == "float64":
-        return pd.to_numeric(s, errors="coerce").astype("float64")
+        if pd.api.types.is_bool_dtype(s):
+            return pd.Series(np.nan, index=s.index)
+        num = pd.to_numeric(s, errors="coerce").astype("float64")
+        return num.where(np.isfinite(num))
     if col.type == "int64":
-        num = pd.to_numeric(s, errors="coerce")
-        integral = num.isna() | (np.floor(num) == num)
-        return num.where(integral).astype("Float64").astype("Int64")
+        return _coerce_int(s)
     if col.type == "bool":
         return _coerce_bool(s)
     if col.type == "timestamp":
@@ -101,12 +210,100 @@ def _raw_text(df: pd.DataFrame) -> pd.DataFrame:
     return df.astype(object).where(df.notna(), None).astype("string")
 
 
+# --- rule checks ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Problems:
+    """Row positions that broke a rule, in the order the rules were checked."""
+
+    n: int
+    found: list[tuple[np.ndarray, str]] = field(default_factory=list)
+
+    def add(self, mask: np.ndarray | pd.Series, reason: str) -> None:
+        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if len(idx):
+            self.found.append((idx, reason))
+
+    def add_positions(self, idx: np.ndarray, reason: str) -> None:
+        if len(idx):
+            self.found.append((np.unique(idx.astype(np.int64)), reason))
+
+    def mask(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for idx, _ in self.found:
+            out[idx] = True
+        return out
+
+    def reasons(self, rows: np.ndarray) -> np.ndarray:
+        text = np.full(self.n, "", dtype=object)
+        for idx, reason in self.found:
+            cur = text[idx]
+            text[idx] = np.where(cur == "", reason, cur + REASON_SEP + reason)
+        return text[rows]
+
+
+def _check_pandera(spec: TableSpec, frame: pd.DataFrame, problems: _Problems,
+                   unreadable: dict[str, np.ndarray], source: str) -> None:
+    """Run the contract's pandera schema; record each failing row with the check's message."""
+    try:
+        spec.pandera_schema().validate(frame, lazy=True)
+        return
+    except pa_errors.SchemaErrors as err:
+        fc = err.failure_cases
+    if fc["index"].isna().any():
+        bad = fc[fc["index"].isna()].iloc[0]
+        raise ContractError(f"{source}: column {bad['column']!r} fails {bad['check']}")
+    for (column, check), group in fc.groupby(["column", "check"], sort=False):
+        idx = group["index"].to_numpy(dtype=np.int64)
+        if check == "not_nullable":
+            # a value that could not be read is already reported as such, not as null
+            idx = idx[~unreadable[column][idx]]
+            problems.add_positions(idx, f"{column}: null")
+        else:
+            problems.add_positions(idx, str(check))
+
+
+def _check_future(spec: TableSpec, frame: pd.DataFrame, problems: _Problems,
+                  now: pd.Timestamp) -> None:
+    for col in spec.columns:
+        if not col.not_future:
+            continue
+        if col.type == "timestamp":
+            limit = now
+        else:  # a business day may run ahead of UTC by up to 14 hours
+            limit = (now + pd.Timedelta(hours=14)).tz_localize(None).normalize()
+        future = (frame[col.name] > limit).fillna(False).to_numpy()
+        problems.add(future, f"{col.name} in the future")
+
+
+def _check_duplicates(spec: TableSpec, frame: pd.DataFrame, problems: _Problems,
+                      seen: KeyIndex | None) -> np.ndarray:
+    """Flag repeated primary keys: within the frame, and against ``seen`` (earlier batches).
+
+    A key counts as taken once a valid row has it, so the first *valid* occurrence wins.
+    Returns the hashes of every row.
+    """
+    pk = list(spec.primary_key)
+    hashes = key_hashes(frame, pk)
+    reason = f"duplicate primary key ({', '.join(pk)})"
+    ok = ~problems.mask()
+    dup = np.zeros(len(frame), dtype=bool)
+    ok_pos = np.flatnonzero(ok)
+    dup[ok_pos] = pd.Series(hashes[ok_pos]).duplicated(keep="first").to_numpy()
+    if seen is not None and len(seen):
+        dup |= seen.contains(hashes)
+    problems.add(dup, reason)
+    return hashes
+
+
 def validate_frame(
     df: pd.DataFrame,
     table: str | TableSpec,
     source: str = "<frame>",
     now: pd.Timestamp | None = None,
     row_offset: int = 0,
+    seen: KeyIndex | None = None,
 ) -> Validated:
     """Conform ``df`` to a contract table and split it into valid and quarantined rows.
 
@@ -116,6 +313,8 @@ def validate_frame(
         source: Where the rows came from (file path), recorded on quarantined rows and errors.
         now: Reference time for "not in the future" rules (default: the current UTC time).
         row_offset: Row number of ``df``'s first row within ``source`` (for ``_row``).
+        seen: Primary keys of valid rows from earlier batches; rows repeating one are
+            quarantined as duplicates, and this batch's valid keys are added to it.
 
     Returns:
         The valid rows, the quarantined rows with reasons, and ignored extra columns.
@@ -130,62 +329,40 @@ def validate_frame(
             f"{source}: missing required column(s) {missing} for table {spec.name!r}"
         )
     ignored = [c for c in df.columns if c not in spec.column_names]
-    raw = df.reset_index(drop=True)
-    reasons: dict[int, list[str]] = defaultdict(list)
+    raw = df[spec.column_names].reset_index(drop=True)
+    problems = _Problems(len(raw))
 
-    conformed = {}
+    conformed, unreadable = {}, {}
     for col in spec.columns:
         out = coerce_column(raw[col.name], col)
-        bad = out.isna() & raw[col.name].notna()
-        for i in np.flatnonzero(bad.to_numpy()):
-            reasons[int(i)].append(
-                f"{col.name}: cannot read {str(raw[col.name].iat[i])[:40]!r} as {col.type}"
-            )
+        bad = (out.isna() & raw[col.name].notna()).to_numpy()
+        if col.type == "string":  # blank strings are missing values, reported as null
+            bad[:] = False
+        unreadable[col.name] = bad
+        problems.add(bad, f"{col.name}: not a valid {col.type}")
         conformed[col.name] = out
     frame = pd.DataFrame(conformed)
 
-    try:
-        spec.pandera_schema().validate(frame, lazy=True)
-    except pa_errors.SchemaErrors as err:
-        fc = err.failure_cases
-        for _, case in fc.iterrows():
-            idx = case["index"]
-            if idx is None or (isinstance(idx, float) and np.isnan(idx)):
-                raise ContractError(
-                    f"{source}: column {case['column']!r} fails {case['check']}"
-                ) from err
-            check = str(case["check"])
-            reason = (
-                f"{case['column']}: null" if check == "not_nullable" else f"{check}"
-            )
-            if "null" in reason and any(r.startswith(f"{case['column']}: cannot read")
-                                        for r in reasons[int(idx)]):
-                continue
-            reasons[int(idx)].append(reason)
+    _check_pandera(spec, frame, problems, unreadable, source)
+    _check_future(spec, frame, problems, now if now is not None else pd.Timestamp.now(tz="UTC"))
+    hashes = _check_duplicates(spec, frame, problems, seen)
 
-    now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    for col in spec.columns:
-        if col.not_future:
-            limit = now if col.type == "timestamp" else now.tz_localize(None).normalize()
-            fut = (frame[col.name] > limit).fillna(False).to_numpy()
-            for i in np.flatnonzero(fut):
-                reasons[int(i)].append(f"{col.name} in the future")
-
-    pk = list(spec.primary_key)
-    dup = frame.duplicated(subset=pk, keep="first").to_numpy()
-    for i in np.flatnonzero(dup):
-        reasons[int(i)].append(f"duplicate primary key ({', '.join(pk)})")
-
-    bad_idx = np.array(sorted(reasons), dtype=int)
-    mask = np.zeros(len(frame), dtype=bool)
-    mask[bad_idx] = True
-    valid = frame.loc[~mask, spec.column_names].reset_index(drop=True)
-    quarantine = _raw_text(raw.loc[mask]).reset_index(drop=True)
-    quarantine[REASON] = pd.array(["; ".join(dict.fromkeys(reasons[i])) for i in bad_idx],
-                                  dtype="string")
+    mask = problems.mask()
+    bad_idx = np.flatnonzero(mask)
+    if seen is not None:
+        seen.add(hashes[~mask])
+    valid = frame.loc[~mask].reset_index(drop=True)
+    quarantine = _raw_text(raw.iloc[bad_idx]).reset_index(drop=True)
+    quarantine[REASON] = pd.array(problems.reasons(bad_idx), dtype="string")
     quarantine[SOURCE] = pd.array([source] * len(bad_idx), dtype="string")
     quarantine[ROW] = pd.array(bad_idx + row_offset, dtype="Int64")
     return Validated(valid=valid, quarantine=quarantine, ignored_columns=ignored)
+
+
+def quarantine_columns(table: str | TableSpec) -> list[str]:
+    """Columns of a table's quarantine dataset: the contract columns plus the three markers."""
+    spec = get_table(table) if isinstance(table, str) else table
+    return [*spec.column_names, REASON, SOURCE, ROW]
 
 
 def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -196,6 +373,6 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """
     res = validate_frame(df, table)
     if len(res.quarantine):
-        sample = res.quarantine[REASON].value_counts().head(5).to_dict()
+        sample = dict(list(res.reason_counts.items())[:5])
         raise ContractError(f"{len(res.quarantine)} rows of {table!r} break the contract: {sample}")
     return res.valid
