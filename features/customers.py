@@ -115,7 +115,7 @@ def rfm_scores(rfm: pd.DataFrame, n_bins: int = 5) -> pd.DataFrame:
             out[score] = pd.Series(dtype=np.int64)
         return out
     group = pd.factorize(out["tenant_id"])[0]
-    tiebreak = pd.factorize(out["customer_id"].astype(str), sort=True)[0]
+    tiebreak = sorted_codes(out["customer_id"])[0]
     for col, score, ascending in RFM_KEYS:
         key = out[col].to_numpy(float)
         rank = _rank_within(group, key if ascending else -key, tiebreak)
@@ -123,20 +123,31 @@ def rfm_scores(rfm: pd.DataFrame, n_bins: int = 5) -> pd.DataFrame:
     return out
 
 
+def sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes numbered in string order of the values, and the sorted unique strings.
+
+    Factorises first and sorts only the distinct values, so a categorical column with
+    millions of rows never turns into millions of Python strings.
+    """
+    codes, uniques = pd.factorize(values)
+    labels = np.asarray(pd.Index(uniques).astype(str), dtype=object)
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], labels[order]
+
+
 def _customer_codes(orders: pd.DataFrame, mask: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     """Integer customer code per masked row and the ``tenant_id, customer_id`` of each code.
 
     Codes are numbered in ``(tenant_id, customer_id)`` order, so outputs come out sorted.
     """
-    sub = orders.loc[mask, ["tenant_id", "customer_id"]]
-    t_codes, tenants = pd.factorize(sub["tenant_id"].astype(str), sort=True)
-    c_codes, customers = pd.factorize(sub["customer_id"].astype(str), sort=True)
+    t_codes, tenants = sorted_codes(orders["tenant_id"][mask])
+    c_codes, customers = sorted_codes(orders["customer_id"][mask])
     width = len(customers) + 1
-    codes, pairs = pd.factorize(t_codes.astype(np.int64) * width + c_codes, sort=True)
-    who = pd.DataFrame({
-        "tenant_id": np.asarray(tenants, dtype=object)[pairs // width],
-        "customer_id": np.asarray(customers, dtype=object)[pairs % width],
-    })
+    codes, pairs = pd.factorize(t_codes * width + c_codes, sort=True)
+    who = pd.DataFrame({"tenant_id": tenants[pairs // width],
+                        "customer_id": customers[pairs % width]})
     return codes.astype(np.int64), who
 
 
@@ -153,11 +164,10 @@ def _returned_orders(
     ev = order_events[(order_events["event_type"].astype(object) == "Returned").to_numpy()]
     ev = ev[day_numbers(ev["event_date"], "order_events.event_date") <= cutoff_day]
     out = np.zeros(len(orders), bool)
-    tenants = orders["tenant_id"].astype(object).to_numpy()
-    order_ids = orders["order_id"].astype(object)
+    tenants = orders["tenant_id"].to_numpy(dtype=object)
     for tenant, ids in ev.groupby(ev["tenant_id"].astype(object), sort=False)["order_id"]:
         mask = tenants == tenant
-        out[mask] = order_ids[mask].isin(set(ids.astype(object))).to_numpy()
+        out[mask] = orders["order_id"][mask].isin(ids.unique()).to_numpy()
     return out
 
 
@@ -204,10 +214,17 @@ def _history_aggregates(
         "late_rate": np.where(late_known > 0, late_n / np.maximum(late_known, 1), np.nan),
         "tenure_days": (cutoff_day - first).astype(np.int64),
     }
-    channel = pd.Categorical(hist["channel"].astype(object), categories=list(CHANNELS)).codes
+    channel = _channel_codes(hist["channel"])
     for i, col in enumerate(CHANNEL_COLUMNS):
         out[col] = np.bincount(code, weights=channel == i, minlength=n) / freq
     return out
+
+
+def _channel_codes(channel: pd.Series) -> np.ndarray:
+    """Index of each row's channel in :data:`CHANNELS` (-1 for anything else)."""
+    codes, uniques = pd.factorize(channel)
+    lookup = np.array([CHANNELS.index(u) if u in CHANNELS else -1 for u in uniques] + [-1])
+    return lookup[codes]
 
 
 def customer_features(
@@ -253,23 +270,22 @@ def customer_features(
         )
     known = ~orders["is_guest"].astype("boolean").fillna(False).to_numpy(bool)
     known &= orders["customer_id"].notna().to_numpy()
-    in_hist = known & (day <= c)
-    code, who = _customer_codes(orders, in_hist)
-    hist = orders.loc[in_hist]
+    relevant = known & (day <= c + (horizon_days if label else 0))
+    all_codes, everyone = _customer_codes(orders, relevant)
+    in_hist = day[relevant] <= c
+    present, code = np.unique(all_codes[in_hist], return_inverse=True)
+    who = everyone.iloc[present].reset_index(drop=True)
+    hist = orders.loc[relevant].loc[in_hist]
+    hist_day = day[relevant][in_hist]
     returned = _returned_orders(hist, order_events, c)
-    cols = _history_aggregates(hist, code, day[in_hist], len(who), c, returned)
-    cols |= _last_gaps(code, day[in_hist], len(who))
+    cols = _history_aggregates(hist, code, hist_day, len(who), c, returned)
+    cols |= _last_gaps(code, hist_day, len(who))
     out = rfm_scores(pd.concat([who, pd.DataFrame(cols)], axis=1))[list(FEATURE_COLUMNS)]
     if label:
-        out["churned"] = _churn_label(orders, known & (day > c) & (day <= c + horizon_days), who)
+        active = np.zeros(len(everyone), bool)
+        active[all_codes[~in_hist]] = True  # ordered again inside (cutoff, cutoff + horizon]
+        out["churned"] = (~active[present]).astype(np.int64)
     return out
-
-
-def _churn_label(orders: pd.DataFrame, in_window: np.ndarray, who: pd.DataFrame) -> np.ndarray:
-    """1 for customers in ``who`` without an order among the ``in_window`` rows, else 0."""
-    future = orders.loc[in_window, ["tenant_id", "customer_id"]].astype(str).drop_duplicates()
-    active = pd.MultiIndex.from_frame(future)
-    return (~pd.MultiIndex.from_frame(who.astype(str)).isin(active)).astype(np.int64)
 
 
 def _day_str(day: int) -> str:

@@ -1,0 +1,192 @@
+"""Spark twin of :mod:`features.customers`: the same customer features, computed by Spark.
+
+Definitions are those of :mod:`features.customers`. The RFM ntile is computed without
+collapsing all customers into one partition (which ``NTILE() OVER (PARTITION BY tenant)``
+would do for a single tenant): the sort key is cut into ~64 ranges by approximate quantiles
+(a monotone, deterministic bucket), rows are numbered inside each tenant × range in parallel,
+and each range's offset comes from a tiny table of per-range counts. The result is exactly
+the global rank, hence exactly pandas' ntile; only ties of one key value share a partition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from features.customers import (
+    CHANNEL_COLUMNS,
+    FEATURE_COLUMNS,
+    RFM_KEYS,
+    LabelWindowError,
+    as_cutoff_day,
+)
+from features.spark_demand import as_day, require_columns
+from oms.contract import CHANNELS
+
+_ORDER_NEEDS = ("tenant_id", "order_id", "customer_id", "is_guest", "order_date", "channel",
+                "total_amount", "support_contacts", "is_late", "delivery_hours")
+
+
+def ntile_from_rank(rank: Column, n: Column, n_bins: int) -> Column:
+    """SQL ``NTILE(n_bins)`` from a 0-based ``rank`` among ``n`` rows (same formula as pandas)."""
+    q = F.floor(n / n_bins)
+    rem = n - q * n_bins
+    threshold = rem * (q + 1)
+    big = F.floor(rank / (q + 1))
+    small = rem + F.floor((rank - threshold) / F.greatest(q, F.lit(1)))
+    return (F.when(rank < threshold, big).otherwise(small) + 1).cast("long")
+
+
+def _ntile(df: DataFrame, key: str, bounds: list[float], n_bins: int, out: str) -> DataFrame:
+    """Add ``out`` = ntile of ``key`` (ascending, ties by customer_id) within each tenant."""
+    arr = F.array(*[F.lit(float(b)) for b in bounds]) if bounds else F.array().cast("array<double>")
+    df = df.withColumn("_b", F.size(F.filter(arr, lambda b: b < F.col(key))))
+    local = Window.partitionBy("tenant_id", "_b").orderBy(key, "customer_id")
+    df = df.withColumn("_local", F.row_number().over(local) - 1)
+    counts = df.groupBy("tenant_id", "_b").count()
+    before = Window.partitionBy("tenant_id").orderBy("_b").rowsBetween(
+        Window.unboundedPreceding, -1)
+    counts = counts.select(
+        "tenant_id", "_b",
+        F.coalesce(F.sum("count").over(before), F.lit(0)).alias("_off"),
+        F.sum("count").over(Window.partitionBy("tenant_id")).alias("_n"),
+    )
+    df = df.join(F.broadcast(counts), ["tenant_id", "_b"])
+    score = ntile_from_rank(F.col("_off") + F.col("_local"), F.col("_n"), n_bins)
+    return df.withColumn(out, score).drop("_b", "_local", "_off", "_n")
+
+
+def rfm_scores(rfm: DataFrame, n_bins: int = 5, buckets: int = 64) -> DataFrame:
+    """Spark twin of :func:`features.customers.rfm_scores` (identical scores).
+
+    Args:
+        rfm: Spark frame with ``tenant_id, customer_id, recency_days, frequency, monetary``.
+        n_bins: Number of tiles.
+        buckets: Key ranges the ranking is spread over (parallelism, not the result).
+    """
+    require_columns(rfm, ["tenant_id", "customer_id", "recency_days", "frequency", "monetary"],
+                    "rfm")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    keys = {col: (F.col(col) if asc else -F.col(col)).cast("double") for col, _, asc in RFM_KEYS}
+    df = rfm.withColumns({f"_k_{c}": k for c, k in keys.items()})
+    probs = [i / buckets for i in range(1, buckets)]
+    cols = [f"_k_{c}" for c in keys]
+    quantiles = df.approxQuantile(cols, probs, 0.001) if probs else [[] for _ in cols]
+    for (col, score, _), q in zip(RFM_KEYS, quantiles, strict=True):
+        df = _ntile(df, f"_k_{col}", sorted(set(q)), n_bins, score)
+    return df.drop(*cols)
+
+
+def _history(orders: DataFrame, events: DataFrame | None, c: dt.date) -> DataFrame:
+    """History orders of known customers with per-order flags (returned, late known)."""
+    cut = F.lit(c)
+    known = ~F.coalesce(F.col("is_guest"), F.lit(False)) & F.col("customer_id").isNotNull()
+    o = orders.filter(known & (as_day("order_date") <= cut)).select(
+        "tenant_id", "order_id", "customer_id", as_day("order_date").alias("ds"), "channel",
+        F.rint(F.col("total_amount").cast("double") * 100.0).alias("cents"),
+        F.coalesce(F.col("support_contacts"), F.lit(0)).alias("support"),
+        "is_late", F.col("delivery_hours").cast("double").alias("hours"),
+        *(["status"] if events is None and "status" in orders.columns else []),
+    )
+    if events is None:
+        ret = (F.col("status") == "returned") if "status" in orders.columns else F.lit(False)
+        o = o.withColumn("ret", F.coalesce(ret, F.lit(False)).cast("int"))
+    else:
+        require_columns(events, ["tenant_id", "order_id", "event_type", "event_date"],
+                        "order_events")
+        returned = (events.filter((F.col("event_type") == "Returned")
+                                  & (as_day("event_date") <= cut))
+                    .select("tenant_id", "order_id").distinct().withColumn("ret", F.lit(1)))
+        o = o.join(returned, ["tenant_id", "order_id"], "left").fillna(0, ["ret"])
+    after = (F.datediff("ds", cut) + F.col("hours") / 24.0) > 1.0
+    late_known = F.col("is_late").isNotNull() & ~F.coalesce(after, F.lit(False))
+    return o.withColumns({
+        "late_known": late_known.cast("int"),
+        "late_n": (late_known & F.col("is_late")).cast("int"),
+    })
+
+
+def _gaps(hist: DataFrame) -> DataFrame:
+    """The last three inter-order gaps per customer (``gap_1`` most recent)."""
+    who = ["tenant_id", "customer_id"]
+    w = Window.partitionBy(*who).orderBy("ds", "order_id")
+    g = hist.select(
+        *who,
+        F.datediff("ds", F.lag("ds").over(w)).cast("double").alias("gap"),
+        (F.count(F.lit(1)).over(Window.partitionBy(*who)) - F.row_number().over(w)).alias("k"),
+    )
+    return g.groupBy(*who).agg(
+        *[F.max(F.when(F.col("k") == k, F.col("gap"))).alias(f"gap_{k + 1}") for k in range(3)]
+    )
+
+
+def _aggregates(hist: DataFrame, c: dt.date) -> DataFrame:
+    cut = F.lit(c)
+    agg = hist.groupBy("tenant_id", "customer_id").agg(
+        F.datediff(cut, F.max("ds")).cast("long").alias("recency_days"),
+        F.count(F.lit(1)).cast("long").alias("frequency"),
+        (F.sum("cents") / 100.0).alias("monetary"),
+        F.sum("ret").alias("_ret"),
+        F.sum("support").cast("long").alias("support_contacts"),
+        F.sum("late_known").alias("_lk"),
+        F.sum("late_n").alias("_ln"),
+        F.datediff(cut, F.min("ds")).cast("long").alias("tenure_days"),
+        *[F.sum((F.col("channel") == ch).cast("int")).alias(f"_ch_{ch}") for ch in CHANNELS],
+    )
+    freq = F.col("frequency").cast("double")
+    cols = {
+        "avg_order_value": F.col("monetary") / freq,
+        "return_rate": F.col("_ret") / freq,
+        "late_rate": F.when(F.col("_lk") > 0, F.col("_ln") / F.col("_lk")),
+    }
+    cols |= {name: F.coalesce(F.col(f"_ch_{ch}"), F.lit(0)) / freq
+             for ch, name in zip(CHANNELS, CHANNEL_COLUMNS, strict=True)}
+    return agg.withColumns(cols).drop("_ret", "_lk", "_ln", *[f"_ch_{ch}" for ch in CHANNELS])
+
+
+def _check_label_window(orders: DataFrame, c: dt.date, horizon_days: int) -> None:
+    end = orders.agg(F.max(as_day("order_date")).alias("end")).first()["end"]
+    need = c + dt.timedelta(days=horizon_days)
+    if end is None or end < need:
+        last = "no orders" if end is None else f"the last order day is {end}"
+        raise LabelWindowError(
+            f"cannot label churn at cutoff {c} with horizon {horizon_days} days: the data must "
+            f"reach {need} but {last}; pick an earlier cutoff or pass label=False"
+        )
+
+
+def customer_features(
+    orders: DataFrame,
+    order_events: DataFrame | None,
+    cutoff,
+    horizon_days: int = 90,
+    order_lines: DataFrame | None = None,
+    label: bool = True,
+) -> DataFrame:
+    """Spark twin of :func:`features.customers.customer_features` (same columns and values).
+
+    The per-customer aggregate is persisted (it is small and read twice: for the RFM
+    quantile boundaries and for the result).
+    """
+    del order_lines
+    require_columns(orders, _ORDER_NEEDS, "orders")
+    if horizon_days < 1:
+        raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
+    c = as_cutoff_day(cutoff).date()
+    if label:
+        _check_label_window(orders, c, horizon_days)
+    hist = _history(orders, order_events, c)
+    feats = _aggregates(hist, c).join(_gaps(hist), ["tenant_id", "customer_id"]).persist()
+    out = rfm_scores(feats).select(*FEATURE_COLUMNS)
+    if not label:
+        return out
+    known = ~F.coalesce(F.col("is_guest"), F.lit(False)) & F.col("customer_id").isNotNull()
+    day = as_day("order_date")
+    end = F.lit(c + dt.timedelta(days=horizon_days))
+    active = (orders.filter(known & (day > F.lit(c)) & (day <= end))
+              .select("tenant_id", "customer_id").distinct().withColumn("_active", F.lit(1)))
+    return (out.join(active, ["tenant_id", "customer_id"], "left")
+            .withColumn("churned", F.col("_active").isNull().cast("long")).drop("_active"))
