@@ -296,8 +296,10 @@ DAILY_CONTEXT = TableSpec(
         _c("holiday_name", "string", "Name of the holiday, if any.", nullable=True),
         _c("promotion_name", "string", "Running promotion, if any.", nullable=True),
         _c("promotion_intensity", "float64", "Promotion strength 0..1.", ge=0, le=1),
-        _c("weather", "string", "Weather of the day.", isin=WEATHER),
-        _c("temperature_c", "float64", "Mean temperature in °C.", ge=-60, le=60),
+        _c("weather", "string", "Weather of the day; null when unknown (imports).",
+           nullable=True, isin=WEATHER),
+        _c("temperature_c", "float64", "Mean temperature in °C; null when unknown (imports).",
+           nullable=True, ge=-60, le=60),
     ),
 )
 
