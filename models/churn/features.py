@@ -33,11 +33,15 @@ DERIVED_COLUMNS = (
 
 
 def purchases_before(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Known-customer, non-cancelled orders dated on or before ``cutoff``."""
+    """Known-customer orders placed on or before ``cutoff``.
+
+    Like ``features.customers``, orders count as placed whatever their latest status: the
+    status may have been reached after the cutoff, so filtering on it would leak.
+    """
     o = orders
     mask = o["customer_id"].notna() & (pd.to_datetime(o["order_date"]) <= cutoff)
-    if "status" in o.columns:
-        mask &= o["status"].astype(str) != "cancelled"
+    if "is_guest" in o.columns:
+        mask &= ~o["is_guest"].astype("boolean").fillna(False)
     out = o.loc[mask, [*KEYS, "order_id", "order_date", "total_amount"]].copy()
     out["order_date"] = pd.to_datetime(out["order_date"]).dt.tz_localize(None)
     return out
@@ -107,7 +111,7 @@ def derived_features(
     """Rhythm, trend and diversity features per customer from orders before ``cutoff``.
 
     Args:
-        orders: Contract ``orders`` table (cancelled orders are ignored).
+        orders: Contract ``orders`` table.
         cutoff: Last observed day (inclusive, as in ``features.customers``).
         order_lines: Optional contract ``order_lines`` for product diversity.
 
@@ -125,3 +129,58 @@ def derived_features(
         if c not in out.columns:
             out[c] = np.nan
     return out[[*KEYS, *DERIVED_COLUMNS]]
+
+
+def clv_features(orders: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFrame:
+    """BG/NBD ``p_alive`` and expected 90-day purchases, fitted on this snapshot alone.
+
+    The fit is unsupervised (it never sees the label), so it is safe as a classifier input.
+    """
+    from models.clv import BetaGeoFitter, summary_data
+
+    s = summary_data(orders, cutoff)
+    if s.empty:
+        return pd.DataFrame(columns=[*KEYS, "p_alive", "bg_expected_90d"])
+    args = (s["frequency"], s["recency"], s["T"])
+    bg = BetaGeoFitter(penalizer=0.001).fit(*args)
+    s["p_alive"] = bg.conditional_probability_alive(*args)
+    s["bg_expected_90d"] = bg.conditional_expected_number_of_purchases_up_to_time(90, *args)
+    return s[[*KEYS, "p_alive", "bg_expected_90d"]]
+
+
+def churn_features(
+    orders: pd.DataFrame,
+    order_events: pd.DataFrame | None,
+    cutoff: pd.Timestamp | str,
+    horizon_days: int = 90,
+    order_lines: pd.DataFrame | None = None,
+    label: bool = True,
+) -> pd.DataFrame:
+    """Shared customer features + derived rhythm/trend/diversity + BG/NBD columns at a cutoff.
+
+    Args:
+        orders: Contract ``orders``.
+        order_events: Contract ``order_events`` or None.
+        cutoff: Calendar day of the snapshot.
+        horizon_days: Churn horizon of the label.
+        order_lines: Contract ``order_lines`` or None.
+        label: Whether to compute ``churned`` (needs data up to cutoff + horizon).
+
+    Returns:
+        One row per customer with history, plus a ``cutoff`` column.
+    """
+    from features.customers import as_cutoff_day, customer_features
+
+    cut = as_cutoff_day(cutoff)
+    base = customer_features(orders, order_events, cut, horizon_days=horizon_days,
+                             order_lines=order_lines, label=label)
+    for c in KEYS:
+        base[c] = base[c].astype(str)
+    extra = derived_features(orders, cut, order_lines)
+    bg = clv_features(orders.assign(status="placed") if "status" in orders else orders, cut)
+    for f in (extra, bg):
+        for c in KEYS:
+            f[c] = f[c].astype(str)
+    out = base.merge(extra, on=KEYS, how="left").merge(bg, on=KEYS, how="left")
+    out["cutoff"] = cut
+    return out

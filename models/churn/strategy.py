@@ -104,7 +104,7 @@ class CoOccurrenceRecommender:
         own_idx, own_cnt = row.indices, row.data
         order = np.lexsort((self.skus_[own_idx].to_numpy(), -own_cnt))
         own = [self.skus_[own_idx[k]] for k in order[:n_own]]
-        scores = np.asarray((row > 0).astype(float) @ self.similarity_).ravel()
+        scores = ((row > 0).astype(float) @ self.similarity_).toarray().ravel()
         scores[own_idx] = -np.inf  # suggest new products beyond the repeat items
         cand = np.flatnonzero(np.isfinite(scores) & (scores > 0))
         cand = cand[np.lexsort((self.skus_[cand].to_numpy(), -scores[cand]))]

@@ -1,0 +1,288 @@
+"""Train, evaluate, register and gate the churn classifier (a plain function; flows wire it).
+
+Time-based evaluation only: the model is trained on snapshots at earlier cutoffs whose label
+windows end on or before the test cutoff, and tested on the snapshot at the test cutoff.
+Logged to MLflow: parameters, data hash, Brier score, ROC-AUC, PR-AUC, log-loss, baselines
+(recency alone, BG/NBD P(alive)), and a reliability plot. The model is registered as
+``churn_classifier``; the current champion is re-scored on the same test snapshot and the
+``champion`` alias only moves if the new version's ROC-AUC is better.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+from models.churn.classifier import ChurnClassifier
+from models.churn.features import churn_features
+from models.churn.strategy import RetentionConfig
+from oms.lake import read_table, table_uri
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "churn_classifier"
+GATE_METRIC = "roc_auc"
+
+
+@dataclass
+class ChurnTables:
+    """The lake tables churn needs (order lines and events are optional)."""
+
+    orders: pd.DataFrame
+    order_events: pd.DataFrame | None = None
+    order_lines: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    metrics: dict[str, float]
+    train_cutoffs: list[pd.Timestamp]
+    test_cutoff: pd.Timestamp
+    selected: str
+    version: str | None = None
+    promoted: bool | None = None
+    gate_reason: str = ""
+    run_id: str | None = None
+    model: ChurnClassifier | None = None
+    test_frame: pd.DataFrame | None = field(default=None, repr=False)
+
+
+def load_tables(lake: str, tenant_id: str | None = None) -> ChurnTables:
+    """Read orders (required) and order events/lines/customers (optional) from the lake."""
+    import pyarrow.dataset as ds
+
+    from oms.lake import LakeError
+
+    flt = ds.field("tenant_id") == tenant_id if tenant_id else None
+
+    def read(name: str, required: bool) -> pd.DataFrame | None:
+        try:
+            return read_table(table_uri(lake, name), filter=flt)
+        except LakeError:
+            if required:
+                raise
+            log.info("no %s table in %s; continuing without it", name, lake)
+            return None
+
+    return ChurnTables(read("orders", True), read("order_events", False),
+                       read("order_lines", False), read("customers", False))
+
+
+def data_range(orders: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last order day of the data; a clear error when there are no orders."""
+    if orders.empty:
+        raise ValueError("there are no orders: nothing to learn churn from")
+    d = pd.to_datetime(orders["order_date"])
+    return d.min().normalize(), d.max().normalize()
+
+
+def plan_cutoffs(
+    orders: pd.DataFrame,
+    horizon_days: int = 90,
+    test_cutoff: str | pd.Timestamp | None = None,
+    n_train: int = 4,
+    step_days: int = 30,
+    min_history_days: int = 60,
+) -> tuple[list[pd.Timestamp], pd.Timestamp]:
+    """Choose training cutoffs whose label windows end by the test cutoff.
+
+    Args:
+        orders: Contract orders.
+        horizon_days: Label horizon.
+        test_cutoff: Test snapshot day; default = last order day − horizon.
+        n_train: Number of training snapshots (fewer if history is short).
+        step_days: Days between training snapshots.
+        min_history_days: History a snapshot needs after the first order day.
+
+    Returns:
+        (training cutoffs ascending, test cutoff).
+
+    Raises:
+        ValueError: The cutoff is outside the data or no training snapshot fits.
+    """
+    first, last = data_range(orders)
+    test = pd.Timestamp(test_cutoff) if test_cutoff is not None else (
+        last - pd.Timedelta(days=horizon_days))
+    if test + pd.Timedelta(days=horizon_days) > last or test <= first:
+        raise ValueError(
+            f"test cutoff {test.date()} is outside the usable data range: orders run "
+            f"{first.date()}..{last.date()} and the label needs {horizon_days} days after it")
+    latest = test - pd.Timedelta(days=horizon_days)
+    cuts = [latest - pd.Timedelta(days=step_days * k) for k in range(n_train)]
+    cuts = [c for c in cuts if c >= first + pd.Timedelta(days=min_history_days)]
+    if not cuts:
+        raise ValueError(
+            f"no training cutoff fits: with test cutoff {test.date()} and horizon "
+            f"{horizon_days} days the latest training cutoff is {latest.date()}, less than "
+            f"{min_history_days} days after the first order ({first.date()})")
+    return sorted(cuts), test
+
+
+def build_snapshots(tables: ChurnTables, cutoffs: list[pd.Timestamp],
+                    horizon_days: int) -> pd.DataFrame:
+    """Labelled churn features at each cutoff, stacked (a ``cutoff`` column marks time)."""
+    frames = [churn_features(tables.orders, tables.order_events, c, horizon_days,
+                             tables.order_lines) for c in cutoffs]
+    return pd.concat(frames, ignore_index=True)
+
+
+def evaluate(y: np.ndarray, p: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """Brier, ROC-AUC, PR-AUC and log-loss of churn probabilities."""
+    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    return {
+        f"{prefix}roc_auc": float(roc_auc_score(y, p)),
+        f"{prefix}pr_auc": float(average_precision_score(y, p)),
+        f"{prefix}brier": float(brier_score_loss(y, p)),
+        f"{prefix}log_loss": float(log_loss(y, p)),
+    }
+
+
+def baseline_metrics(test: pd.DataFrame) -> dict[str, float]:
+    """ROC-AUC of the simple baselines on the same test snapshot."""
+    y = test["churned"].to_numpy()
+    out = {"baseline_recency_roc_auc": float(roc_auc_score(y, test["recency_days"]))}
+    if "p_alive" in test and test["p_alive"].notna().all():
+        out["baseline_p_alive_roc_auc"] = float(roc_auc_score(y, 1 - test["p_alive"]))
+    return out
+
+
+def reliability_plot(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
+    """Save a reliability diagram (observed churn rate vs predicted probability)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frac, mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
+    ax.plot(mean, frac, "o-", label="churn classifier")
+    ax.set(xlabel="predicted churn probability", ylabel="observed churn rate",
+           title="Reliability (test cutoff)")
+    ax.legend()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def champion_on(test: pd.DataFrame) -> float | None:
+    """Re-score the current champion on the test snapshot (None without a usable champion)."""
+    from pipelines.registry import champion_version, load_champion
+
+    if champion_version(MODEL_NAME) is None:
+        return None
+    try:
+        champ = load_champion(MODEL_NAME)
+        p = champ.predict(test)["churn_probability"].to_numpy(float)
+    except Exception as e:  # noqa: BLE001 - an incompatible champion must not block training
+        log.warning("champion could not score the test snapshot (%s); gate uses its logged "
+                    "metric", e)
+        return None
+    return float(roc_auc_score(test["churned"], p))
+
+
+def fit_and_test(
+    tables: ChurnTables,
+    horizon_days: int = 90,
+    test_cutoff: str | pd.Timestamp | None = None,
+    n_train: int = 4,
+    step_days: int = 30,
+    classifier: ChurnClassifier | None = None,
+) -> TrainResult:
+    """Build snapshots, fit on the training cutoffs and evaluate on the test cutoff (no MLflow).
+
+    Args:
+        tables: Lake tables.
+        horizon_days: Label horizon in days.
+        test_cutoff: Test snapshot day (default: last order day − horizon).
+        n_train: Number of training snapshots.
+        step_days: Days between training snapshots.
+        classifier: Unfitted classifier to use (default :class:`ChurnClassifier`).
+
+    Returns:
+        Metrics, cutoffs, the fitted model and the scored test snapshot.
+    """
+    train_cuts, test_cut = plan_cutoffs(tables.orders, horizon_days, test_cutoff, n_train,
+                                        step_days)
+    train = build_snapshots(tables, train_cuts, horizon_days)
+    test = build_snapshots(tables, [test_cut], horizon_days)
+    model = (classifier or ChurnClassifier()).fit(train)
+    p = model.predict_proba(test)[:, 1]
+    y = test["churned"].to_numpy()
+    metrics = evaluate(y, p) | baseline_metrics(test)
+    metrics |= {"test_churn_rate": float(y.mean()), "test_customers": float(len(test)),
+                "train_rows": float(len(train))}
+    metrics |= {f"validation_{k}_roc_auc": v for k, v in model.validation_auc_.items()}
+    return TrainResult(metrics, train_cuts, test_cut, model.selected_, model=model,
+                       test_frame=test.assign(churn_probability=p))
+
+
+def train_churn(
+    lake: str | None = None,
+    horizon_days: int = 90,
+    test_cutoff: str | None = None,
+    n_train: int = 4,
+    step_days: int = 30,
+    tenant_id: str | None = None,
+    tracking_uri: str | None = None,
+    config: RetentionConfig | None = None,
+) -> TrainResult:
+    """Train the churn classifier on the lake, log it to MLflow, register and gate it.
+
+    Args:
+        lake: Lake URI (default: settings).
+        horizon_days: Label horizon in days.
+        test_cutoff: Test snapshot day (default: last order day − horizon).
+        n_train: Number of training snapshots.
+        step_days: Days between training snapshots.
+        tenant_id: Restrict to one tenant (default: all tenants in the lake).
+        tracking_uri: MLflow URI (default: settings).
+        config: Retention thresholds baked into the served model.
+
+    Returns:
+        The result, including the registered version and the gate decision.
+    """
+    import mlflow
+
+    from models.churn.pyfunc import ChurnPyfunc
+    from oms.settings import get_settings
+    from pipelines.registry import configure_mlflow, frame_hash, log_pyfunc, promote_if_better
+
+    lake = lake or get_settings().lake
+    tables = load_tables(lake, tenant_id)
+    res = fit_and_test(tables, horizon_days, test_cutoff, n_train, step_days)
+    configure_mlflow(tracking_uri)
+    mlflow.set_experiment("churn")
+    test = res.test_frame.drop(columns=["churn_probability"])
+    champ_auc = champion_on(test)
+    with mlflow.start_run(run_name="train_churn") as run:
+        mlflow.log_params({
+            "horizon_days": horizon_days, "test_cutoff": str(res.test_cutoff.date()),
+            "train_cutoffs": ",".join(str(c.date()) for c in res.train_cutoffs),
+            "selected": res.selected, "calibration": res.model.calibration,
+            "n_features": len(res.model.feature_names_), "data_hash": frame_hash(
+                tables.orders[["order_id", "order_date", "total_amount"]]),
+        })
+        mlflow.log_metrics(res.metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            plot = reliability_plot(test["churned"].to_numpy(),
+                                    res.test_frame["churn_probability"].to_numpy(),
+                                    Path(tmp) / "reliability.png")
+            mlflow.log_artifact(str(plot), artifact_path="plots")
+        example = test[["tenant_id", "customer_id", *res.model.feature_names_]].head(5)
+        res.version = log_pyfunc(ChurnPyfunc(res.model, config), MODEL_NAME, example)
+        decision = promote_if_better(MODEL_NAME, res.version, GATE_METRIC,
+                                     res.metrics[GATE_METRIC], champion_value=champ_auc)
+        res.run_id = run.info.run_id
+    res.promoted, res.gate_reason = decision.promoted, decision.reason
+    return res
