@@ -1,0 +1,304 @@
+"""Feature pipeline: lake tables → daily volume, SKU demand panel, customer features.
+
+``build_features(lake, out, engine="pandas"|"spark")`` reads only the columns it needs,
+computes the three feature sets with the chosen engine and publishes each dataset
+atomically under ``out/daily_volume``, ``out/sku_demand`` and ``out/customer_features``.
+The pandas path reads strings as dictionaries (categoricals) and replaces order ids with
+integer codes in arrow, so 20M order lines fit in a few GB; the Spark path runs wherever
+``OMS_ML_SPARK_MASTER`` points (``local[*]``, a cluster, or Spark Connect).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from oms.lake import DatasetWriter, LakeError, exists, table_uri, write_table
+
+OUTPUTS = ("daily_volume", "sku_demand", "customer_features")
+ORDER_COLUMNS = ["tenant_id", "order_id", "customer_id", "is_guest", "order_date", "channel",
+                 "status", "total_amount", "support_contacts", "is_late", "delivery_hours"]
+LINE_COLUMNS = ["tenant_id", "sku", "quantity", "is_product", "order_date"]
+EVENT_COLUMNS = ["tenant_id", "order_id", "event_type", "event_date"]
+CONTEXT_COLUMNS = ["tenant_id", "date", "region", "is_holiday", "promotion_name",
+                   "promotion_intensity", "weather", "temperature_c"]
+_DICT = ["tenant_id", "customer_id", "channel", "status", "sku", "region", "weather",
+         "event_type", "promotion_name"]
+
+
+@dataclass
+class FeatureReport:
+    """What ``build_features`` read and wrote.
+
+    Attributes:
+        engine: ``pandas`` or ``spark``.
+        lake: Lake the tables were read from.
+        out: Folder the feature datasets were written under.
+        cutoff: Customer-feature cutoff day (ISO date).
+        horizon_days: Churn horizon.
+        labelled: Whether ``churned`` was computed (the data reached cutoff + horizon).
+        rows_in: Rows read per lake table.
+        rows_out: Rows written per feature dataset.
+        paths: URI of each feature dataset.
+        seconds: Wall time.
+    """
+
+    engine: str
+    lake: str
+    out: str
+    cutoff: str
+    horizon_days: int
+    labelled: bool
+    rows_in: dict[str, int] = field(default_factory=dict)
+    rows_out: dict[str, int] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _dataset(lake: str, table: str, required: bool = True) -> ds.Dataset | None:
+    uri = table_uri(lake, table)
+    if not exists(uri):
+        if required:
+            raise LakeError(f"no {table} table at {uri}; run `oms-ml ingest` first")
+        return None
+    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=_DICT))
+    try:
+        return ds.dataset(uri, format=fmt, partitioning="hive", ignore_prefixes=[".", "_"])
+    except (pa.ArrowInvalid, OSError) as e:
+        raise LakeError(f"cannot read parquet at {uri}: {e}") from e
+
+
+def _read_arrow(lake: str, table: str, columns: list[str], required: bool = True,
+                filter: ds.Expression | None = None) -> pa.Table | None:  # noqa: A002
+    dataset = _dataset(lake, table, required)
+    if dataset is None:
+        return None
+    missing = [c for c in columns if c not in dataset.schema.names]
+    if missing:
+        raise LakeError(f"{table_uri(lake, table)} lacks column(s) {missing}")
+    try:
+        return dataset.to_table(columns=columns, filter=filter)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise LakeError(f"cannot read parquet at {table_uri(lake, table)}: {e}") from e
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow → pandas with ns dates, categoricals for dictionary columns, nullable booleans."""
+    return table.to_pandas(coerce_temporal_nanoseconds=True,
+                           types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+
+
+def _order_codes(orders: pa.Table, events: pa.Table | None) -> tuple[pa.Table, pa.Table | None]:
+    """Replace ``order_id`` strings with int64 codes shared by orders and events.
+
+    Millions of distinct order-id strings would cost GBs as Python objects; only equality
+    between the two tables matters, so ``tenant_id + order_id`` is mapped to a row number.
+    """
+    def key(t: pa.Table) -> pa.ChunkedArray:
+        tenant = pc.cast(t["tenant_id"], pa.string())
+        return pc.binary_join_element_wise(tenant, pc.cast(t["order_id"], pa.string()), "\x00")
+
+    order_key = key(orders)
+    codes = pa.array(np.arange(len(orders), dtype=np.int64))
+    new_orders = orders.set_column(orders.schema.get_field_index("order_id"), "order_id", codes)
+    if events is None:
+        return new_orders, None
+    idx = pc.index_in(key(events), value_set=order_key.combine_chunks())
+    events = events.set_column(events.schema.get_field_index("order_id"), "order_id",
+                               pc.cast(pc.fill_null(idx, -1), pa.int64()))
+    return new_orders, events
+
+
+def default_cutoff(last_day: pd.Timestamp, first_day: pd.Timestamp,
+                   horizon_days: int) -> tuple[pd.Timestamp, bool]:
+    """Cutoff = last order day − horizon (so the label is known); without room, the last day."""
+    cutoff = last_day - pd.Timedelta(days=horizon_days)
+    if cutoff < first_day:
+        return last_day, False
+    return cutoff, True
+
+
+def _resolve_cutoff(cutoff, label: bool | None, first: pd.Timestamp, last: pd.Timestamp,
+                    horizon_days: int) -> tuple[pd.Timestamp, bool]:
+    from features.customers import as_cutoff_day
+
+    if cutoff is None:
+        cut, fits = default_cutoff(last, first, horizon_days)
+    else:
+        cut = as_cutoff_day(cutoff)
+        fits = cut + pd.Timedelta(days=horizon_days) <= last
+    if label is None:
+        return cut, fits
+    return cut, label  # an explicit label=True on a short window raises in the feature code
+
+
+def _pandas_features(lake: str, cutoff, horizon_days: int, label: bool | None,
+                     top_n: int | None, progress) -> tuple[dict[str, pd.DataFrame], dict, tuple]:
+    from features.customers import customer_features
+    from features.demand import daily_order_volume, sku_demand_panel
+
+    orders = _read_arrow(lake, "orders", ORDER_COLUMNS)
+    if len(orders) == 0:
+        raise LakeError(f"the orders table at {table_uri(lake, 'orders')} is empty")
+    dates = pc.min_max(orders["order_date"])
+    first, last = (pd.Timestamp(dates["min"].as_py()), pd.Timestamp(dates["max"].as_py()))
+    cut, labelled = _resolve_cutoff(cutoff, label, first, last, horizon_days)
+    events = _read_arrow(lake, "order_events", EVENT_COLUMNS, required=False,
+                         filter=(ds.field("event_type") == "Returned")
+                         & (ds.field("event_date") <= pa.scalar(cut.to_pydatetime(),
+                                                                pa.timestamp("us"))))
+    ctx = _read_arrow(lake, "daily_context", CONTEXT_COLUMNS, required=False)
+    ctx_pd = _to_pandas(ctx) if ctx is not None else None
+    rows_in = {"orders": len(orders), "daily_context": 0 if ctx is None else len(ctx)}
+    rows_in["order_events(Returned)"] = 0 if events is None else len(events)
+    orders, events = _order_codes(orders, events)
+    orders_pd = _to_pandas(orders)
+    del orders
+    progress("daily volume")
+    out = {"daily_volume": daily_order_volume(orders_pd, ctx_pd)}
+    progress("customer features")
+    out["customer_features"] = customer_features(
+        orders_pd, _to_pandas(events) if events is not None else None, cut, horizon_days,
+        label=labelled)
+    del orders_pd
+    progress("SKU demand panel")
+    lines = _to_pandas(_read_arrow(lake, "order_lines", LINE_COLUMNS))
+    rows_in["order_lines"] = len(lines)
+    out["sku_demand"] = sku_demand_panel(lines, ctx_pd, top_n=top_n)
+    return out, rows_in, (cut, labelled)
+
+
+def _spark_read(spark, lake: str, table: str, columns: list[str], required: bool = True):
+    uri = table_uri(lake, table)
+    if not exists(uri):
+        if required:
+            raise LakeError(f"no {table} table at {uri}; run `oms-ml ingest` first")
+        return None
+    df = spark.read.option("pathGlobFilter", "*.parquet").parquet(uri)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise LakeError(f"{uri} lacks column(s) {missing}")
+    return df.select(*columns)
+
+
+def _spark_features(spark, lake: str, cutoff, horizon_days: int, label: bool | None,
+                    top_n: int | None) -> tuple[dict, dict, tuple]:
+    from pyspark.sql import functions as F
+
+    from features import spark_customers, spark_demand
+
+    orders = _spark_read(spark, lake, "orders", ORDER_COLUMNS)
+    events = _spark_read(spark, lake, "order_events", EVENT_COLUMNS, required=False)
+    ctx = _spark_read(spark, lake, "daily_context", CONTEXT_COLUMNS, required=False)
+    lines = _spark_read(spark, lake, "order_lines", LINE_COLUMNS)
+    row = orders.agg(F.min(F.to_date("order_date")).alias("first"),
+                     F.max(F.to_date("order_date")).alias("last"),
+                     F.count(F.lit(1)).alias("n")).first()
+    if row["n"] == 0:
+        raise LakeError(f"the orders table at {table_uri(lake, 'orders')} is empty")
+    cut, labelled = _resolve_cutoff(cutoff, label, pd.Timestamp(row["first"]),
+                                    pd.Timestamp(row["last"]), horizon_days)
+    if events is not None:
+        events = events.filter(F.col("event_type") == "Returned")
+    out = {
+        "daily_volume": spark_demand.daily_order_volume(orders, ctx).coalesce(1),
+        "customer_features": spark_customers.customer_features(
+            orders, events, cut, horizon_days, label=labelled),
+        "sku_demand": spark_demand.sku_demand_panel(lines, ctx, top_n=top_n),
+    }
+    return out, {"orders": row["n"]}, (cut, labelled)
+
+
+def _write_spark(df, uri: str) -> None:
+    """Let Spark write into a hidden temporary folder, then publish it atomically."""
+    writer = DatasetWriter(uri)
+    writer.__enter__()
+    try:
+        scheme = uri.split("://", 1)[0] + "://" if "://" in uri else ""
+        df.write.mode("overwrite").parquet(scheme + writer.tmp_path)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _count_rows(uri: str) -> int:
+    return ds.dataset(uri, format="parquet", ignore_prefixes=[".", "_"]).count_rows()
+
+
+def build_features(
+    lake: str,
+    out: str,
+    engine: Literal["pandas", "spark"] = "pandas",
+    cutoff: str | dt.date | pd.Timestamp | None = None,
+    horizon_days: int = 90,
+    label: bool | None = None,
+    top_n: int | None = None,
+    spark=None,
+    progress: bool = False,
+) -> FeatureReport:
+    """Compute the three feature sets from the lake and publish them atomically.
+
+    Args:
+        lake: Lake root with ``orders``, ``order_lines`` and optionally ``order_events`` and
+            ``daily_context``.
+        out: Folder to write ``daily_volume``, ``sku_demand`` and ``customer_features`` into.
+        engine: ``pandas`` (in-process) or ``spark`` (master from settings).
+        cutoff: Customer-feature cutoff day; default: last order day − ``horizon_days``.
+        horizon_days: Churn horizon in days.
+        label: Compute ``churned``: None = when the data reaches cutoff + horizon; True =
+            always (a clear error if the data is too short); False = never.
+        top_n: Keep only the N SKUs with most units in the SKU panel (None = all).
+        spark: An existing SparkSession (default: ``features.spark.get_spark()``).
+        progress: Print a line per step.
+
+    Returns:
+        A :class:`FeatureReport`.
+
+    Raises:
+        LakeError: A required table is missing, unreadable or lacks a column.
+        ValueError: Unknown engine or bad parameters.
+    """
+    if engine not in ("pandas", "spark"):
+        raise ValueError(f"engine must be 'pandas' or 'spark', got {engine!r}")
+    t0 = time.perf_counter()
+    say = _progress(progress, engine)
+    paths = {name: table_uri(out, name) for name in OUTPUTS}
+    if engine == "pandas":
+        frames, rows_in, (cut, labelled) = _pandas_features(lake, cutoff, horizon_days, label,
+                                                            top_n, say)
+        say("writing")
+        rows_out = {name: write_table(frames[name], paths[name]) for name in OUTPUTS}
+    else:
+        from features.spark import get_spark
+
+        session = spark or get_spark()
+        frames, rows_in, (cut, labelled) = _spark_features(session, lake, cutoff, horizon_days,
+                                                           label, top_n)
+        for name in OUTPUTS:
+            say(f"computing and writing {name}")
+            _write_spark(frames[name], paths[name])
+        rows_out = {name: _count_rows(paths[name]) for name in OUTPUTS}
+    return FeatureReport(
+        engine=engine, lake=str(lake), out=str(out), cutoff=str(cut.date()),
+        horizon_days=horizon_days, labelled=bool(labelled), rows_in=rows_in,
+        rows_out=rows_out, paths=paths, seconds=round(time.perf_counter() - t0, 3),
+    )
+
+
+def _progress(enabled: bool, engine: str):
+    start = time.perf_counter()
+
+    def say(step: str) -> None:
+        if enabled:
+            print(f"[features/{engine} {time.perf_counter() - start:7.1f}s] {step}", flush=True)
+
+    return say
