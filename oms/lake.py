@@ -59,6 +59,12 @@ def exists(uri: str | os.PathLike) -> bool:
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
+def is_file(uri: str | os.PathLike) -> bool:
+    """Whether ``uri`` is a single file (rather than a folder or nothing)."""
+    fs, path = _fs_and_path(uri)
+    return fs.get_file_info(path).type == pafs.FileType.File
+
+
 def _month_groups(dates: pd.Series, where: str) -> Iterator[tuple[str, np.ndarray]]:
     """``(YYYY-MM, row positions)`` per month (fast: no per-row strftime)."""
     dates = pd.to_datetime(dates)
@@ -109,11 +115,18 @@ class DatasetWriter:
         uri: Target dataset folder (replaced on commit).
         table: Contract table name, used for the arrow schema and date partitioning.
             ``None`` writes the frame as-is, unpartitioned.
+        schema: Schema of the empty file written when no row was written, so readers of an
+            empty dataset still see its columns (default: the contract table's schema).
     """
 
-    def __init__(self, uri: str | os.PathLike, table: str | None = None) -> None:
+    def __init__(
+        self, uri: str | os.PathLike, table: str | None = None, schema: pa.Schema | None = None
+    ) -> None:
         self.uri = str(uri)
         self.spec = get_table(table) if table else None
+        self.schema = schema if schema is not None else (
+            self.spec.arrow_schema() if self.spec is not None else None
+        )
         self.fs, self.path = _fs_and_path(self.uri)
         parent, name = self.path.rsplit("/", 1)
         self.tmp_path = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -147,9 +160,9 @@ class DatasetWriter:
 
     def commit(self) -> None:
         """Replace the target with the temporary dataset."""
-        if self._chunk == 0 and self.spec is not None:
+        if self._chunk == 0 and self.schema is not None:
             # an empty dataset still carries its schema, so readers see the columns
-            self._write_part(self.spec.arrow_schema().empty_table(), self.tmp_path)
+            self._write_part(self.schema.empty_table(), self.tmp_path)
         old = None
         if self.fs.get_file_info(self.path).type != pafs.FileType.NotFound:
             old = f"{self.tmp_path}.old"
@@ -384,6 +397,7 @@ __all__ = [
     "LakeError",
     "exists",
     "inspect_file",
+    "is_file",
     "iter_batches",
     "iter_file_batches",
     "list_files",
