@@ -236,6 +236,7 @@ def train_churn(
     tenant_id: str | None = None,
     tracking_uri: str | None = None,
     config: RetentionConfig | None = None,
+    classifier: ChurnClassifier | None = None,
 ) -> TrainResult:
     """Train the churn classifier on the lake, log it to MLflow, register and gate it.
 
@@ -248,6 +249,7 @@ def train_churn(
         tenant_id: Restrict to one tenant (default: all tenants in the lake).
         tracking_uri: MLflow URI (default: settings).
         config: Retention thresholds baked into the served model.
+        classifier: Unfitted classifier with non-default parameters.
 
     Returns:
         The result, including the registered version and the gate decision.
@@ -260,7 +262,7 @@ def train_churn(
 
     lake = lake or get_settings().lake
     tables = load_tables(lake, tenant_id)
-    res = fit_and_test(tables, horizon_days, test_cutoff, n_train, step_days)
+    res = fit_and_test(tables, horizon_days, test_cutoff, n_train, step_days, classifier)
     configure_mlflow(tracking_uri)
     mlflow.set_experiment("churn")
     test = res.test_frame.drop(columns=["churn_probability"])
@@ -279,7 +281,10 @@ def train_churn(
                                     res.test_frame["churn_probability"].to_numpy(),
                                     Path(tmp) / "reliability.png")
             mlflow.log_artifact(str(plot), artifact_path="plots")
-        example = test[["tenant_id", "customer_id", *res.model.feature_names_]].head(5)
+        feats = res.model.feature_names_
+        # features are floats to the model; integer columns in the schema would reject NaN
+        example = test[["tenant_id", "customer_id", *feats]].head(5).astype(
+            dict.fromkeys(feats, "float64"))
         res.version = log_pyfunc(ChurnPyfunc(res.model, config), MODEL_NAME, example)
         decision = promote_if_better(MODEL_NAME, res.version, GATE_METRIC,
                                      res.metrics[GATE_METRIC], champion_value=champ_auc)

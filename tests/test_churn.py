@@ -1,0 +1,231 @@
+"""Churn: classifier behaviour, strategies, the registry gate, scoring completeness, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.churn import (
+    ChurnClassifier,
+    CoOccurrenceRecommender,
+    NotFittedError,
+    RetentionConfig,
+    assign_strategies,
+)
+from oms.lake import read_table, table_uri, write_table
+from pipelines.score_churn import score_frame
+from pipelines.train_churn import ChurnTables, fit_and_test
+
+START = pd.Timestamp("2024-01-01")
+
+
+def contract_orders(n_customers: int = 400, days: int = 420, seed: int = 0) -> pd.DataFrame:
+    """Full contract orders from a buy-till-you-die population (rate λ, exponential lifetime)."""
+    rng = np.random.default_rng(seed)
+    cust, day = [], []
+    for i in range(n_customers):
+        lam, death = rng.gamma(2.0, 1 / 50), rng.exponential(days * 0.7)
+        t = rng.uniform(0, days * 0.5)
+        death += t
+        while t < min(days, death):
+            cust.append(f"c{i:04d}")
+            day.append(int(t))
+            t += rng.exponential(1 / lam)
+    n = len(cust)
+    dates = START + pd.to_timedelta(day, unit="D")
+    return pd.DataFrame({
+        "tenant_id": "t1", "order_id": [f"o{k:06d}" for k in range(n)],
+        "customer_id": cust, "is_guest": False,
+        "order_ts": (dates + pd.Timedelta(hours=10)).tz_localize("UTC"), "order_date": dates,
+        "channel": rng.choice(["app", "web", "pos"], n), "region": "east",
+        "warehouse_id": "w1", "status": "delivered",
+        "total_amount": rng.gamma(3, 25, n).round(2), "currency": "CNY",
+        "n_lines": 1, "promised_hours": 48.0, "delivery_hours": 30.0,
+        "is_late": rng.random(n) < 0.1, "support_contacts": rng.integers(0, 2, n),
+    })
+
+
+def order_lines(orders: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Lines whose SKUs cluster by customer group, so co-occurrence has structure."""
+    rng = np.random.default_rng(seed)
+    group = orders["customer_id"].str[1:].astype(int) % 4
+    sku = [f"S{g * 5 + k:02d}" for g, k in zip(group, rng.integers(0, 5, len(orders)),
+                                                 strict=True)]
+    return pd.DataFrame({
+        "tenant_id": orders["tenant_id"], "order_id": orders["order_id"], "line_no": 1,
+        "sku": sku, "quantity": 1, "unit_price": orders["total_amount"],
+        "line_amount": orders["total_amount"], "is_product": True,
+        "order_date": orders["order_date"],
+    })
+
+
+FAST = {"max_iter": 60, "learning_rate": 0.1}
+
+
+@pytest.fixture(scope="module")
+def tables() -> ChurnTables:
+    o = contract_orders()
+    return ChurnTables(o, None, order_lines(o), None)
+
+
+@pytest.fixture(scope="module")
+def trained(tables):
+    return fit_and_test(tables, 90, n_train=3, classifier=ChurnClassifier(**FAST))
+
+
+def test_time_based_training_beats_chance_and_is_calibrated(trained):
+    # training label windows all end on or before the test cutoff: no look-ahead
+    assert max(trained.train_cutoffs) + pd.Timedelta(days=90) <= trained.test_cutoff
+    m = trained.metrics
+    assert m["roc_auc"] > 0.75 and m["brier"] < 0.22
+    assert m["roc_auc"] >= m["baseline_p_alive_roc_auc"] - 0.02
+    assert set(trained.model.validation_auc_) == {"hgb", "logreg"}
+    t = trained.test_frame
+    # calibration: mean predicted probability close to the observed churn rate
+    assert abs(t["churn_probability"].mean() - t["churned"].mean()) < 0.1
+
+
+def test_raising_recency_never_lowers_churn_probability_much(trained):
+    t = trained.test_frame.head(150).drop(columns=["churn_probability"])
+    base = trained.model.predict_proba(t)[:, 1]
+    later = t.assign(recency_days=t["recency_days"] + 120)
+    drop = base - trained.model.predict_proba(later)[:, 1]
+    assert drop.max() < 0.05
+
+
+def test_score_does_not_depend_on_row_order(trained):
+    t = trained.test_frame.drop(columns=["churn_probability"])
+    a = trained.model.predict_frame(t).set_index("customer_id")["churn_probability"]
+    shuffled = t.sample(frac=1.0, random_state=3)[list(reversed(t.columns))]
+    b = trained.model.predict_frame(shuffled).set_index("customer_id")["churn_probability"]
+    assert np.allclose(a.sort_index(), b.sort_index(), atol=1e-12)
+
+
+def test_classifier_bad_input_is_clear(trained):
+    with pytest.raises(NotFittedError):
+        ChurnClassifier().predict_proba(pd.DataFrame({"x": [1.0]}))
+    with pytest.raises(ValueError, match="both churned and retained"):
+        ChurnClassifier().fit(pd.DataFrame({"x": [1.0, 2.0], "churned": [1, 1]}))
+    with pytest.raises(ValueError, match="lacks columns"):
+        trained.model.predict_proba(pd.DataFrame({"recency_days": [3.0]}))
+
+
+def test_strategy_thresholds_are_configuration():
+    df = pd.DataFrame({"tenant_id": "t", "customer_id": list("abcde"),
+                       "churn_probability": [0.95, 0.71, 0.7, 0.5, 0.2]})
+    out = assign_strategies(df)
+    assert out["strategy"].tolist() == ["coupon", "coupon", "recommendation", "none", "none"]
+    assert out["coupon_amount"].tolist() == [50.0, 50.0, 0.0, 0.0, 0.0]
+    assert out["coupon_valid_days"].tolist() == [7, 7, 0, 0, 0]
+    cfg = RetentionConfig(coupon_threshold=0.9, recommend_threshold=0.3, coupon_amount=20,
+                          coupon_valid_days=3)
+    out = assign_strategies(df, cfg)
+    assert out["strategy"].tolist() == ["coupon"] + ["recommendation"] * 3 + ["none"]
+    assert out.loc[0, "coupon_amount"] == 20 and out.loc[0, "coupon_valid_days"] == 3
+    with pytest.raises(ValueError, match="recommend_threshold <= coupon_threshold"):
+        RetentionConfig(coupon_threshold=0.4, recommend_threshold=0.6)
+    with pytest.raises(ValueError, match="probability"):
+        assign_strategies(df.assign(churn_probability=[1.5, 0, 0, 0, 0]))
+
+
+def test_recommendations_come_from_history_and_similar_customers():
+    buys = pd.DataFrame({
+        "tenant_id": "t",
+        "customer_id": ["a", "a", "a", "b", "b", "b", "c", "c", "d"],
+        "sku": ["X", "X", "Y", "X", "Y", "Z", "X", "Z", "Q"],
+    })
+    rec = CoOccurrenceRecommender().fit(buys)
+    skus, why = rec.recommend("t", "a", n=3, n_own=2)
+    # own favourites first (X bought twice, then Y), then Z: bought with X and Y by b and c;
+    # Q is never bought with a's items, so it only appears as a best-seller filler
+    assert skus == ["X", "Y", "Z"] and "similar" in why
+    assert rec.recommend("t", "a", n=3, n_own=2)[0] == skus  # deterministic
+    popular, why = rec.recommend("t", "nobody", n=2)
+    assert popular == ["X", "Y"] and "best sellers" in why
+    df = pd.DataFrame({"tenant_id": "t", "customer_id": ["a"], "churn_probability": [0.6]})
+    out = assign_strategies(df, RetentionConfig(n_recommendations=3), rec)
+    assert out.loc[0, "recommended_skus"] == "X|Y|Z"
+
+
+def test_scoring_covers_every_customer_and_reports_bad_ones(tables, trained):
+    o = tables.orders
+    bad = o.head(4).copy()
+    bad["order_id"] = ["b1", "b2", "b3", "b4"]
+    bad["customer_id"] = ["cancelled_only", "zero_spend", "one_order", "future_only"]
+    bad["status"] = ["cancelled", "delivered", "delivered", "delivered"]
+    bad["total_amount"] = [30.0, 0.0, 12.0, 15.0]
+    bad["order_date"] = [o["order_date"].max()] * 3 + [o["order_date"].max()]
+    cut = o["order_date"].max() - pd.Timedelta(days=1)
+    bad.loc[3, "order_date"] = cut + pd.Timedelta(days=1)  # only after the cutoff
+    bad.loc[:2, "order_date"] = cut
+    customers = pd.DataFrame({"tenant_id": ["t1"], "customer_id": ["signed_up_only"]})
+    t = ChurnTables(pd.concat([o, bad], ignore_index=True), None, tables.order_lines,
+                    customers)
+    res = score_frame(t, trained.model, cutoff=cut)
+    reasons = res.excluded.set_index("customer_id")["reason"].to_dict()
+    assert reasons == {
+        "cancelled_only": "cancelled orders only", "zero_spend": "zero or negative monetary value",
+        "future_only": "no orders on or before the cutoff",
+        "signed_up_only": "no orders on or before the cutoff",
+    }
+    universe = set(t.orders["customer_id"]) | {"signed_up_only"}
+    assert set(res.scored["customer_id"]) | set(reasons) == universe
+    assert not set(res.scored["customer_id"]) & set(reasons)
+    one = res.scored.set_index("customer_id").loc["one_order"]
+    assert one["frequency"] == 1 and "one order" in one["notes"] and one["clv_365d"] > 0
+    s = res.scored
+    assert s["churn_probability"].between(0, 1).all() and s["segment"].notna().all()
+    assert (s["clv_365d"] >= s["clv_90d"]).all()
+    recs = s[s["strategy"] == "recommendation"]
+    assert len(recs) and recs["recommended_skus"].str.len().gt(0).all()
+    assert "3 customers excluded" not in " ".join(res.notes)  # four, all counted
+    assert any("4 customers excluded" in n for n in res.notes)
+
+
+def test_cutoff_outside_data_and_nobody_scorable(tables, trained):
+    with pytest.raises(ValueError, match="outside the data range"):
+        score_frame(tables, trained.model, cutoff="2031-01-01")
+    with pytest.raises(ValueError, match="outside the usable data range"):
+        fit_and_test(tables, 90, test_cutoff="2023-01-01")
+    o = tables.orders.head(3).assign(status="cancelled")
+    res = score_frame(ChurnTables(o), trained.model)
+    assert res.scored.empty and len(res.excluded) == o["customer_id"].nunique()
+    assert any("no customer can be scored" in n for n in res.notes)
+
+
+def write_lake(root, tables: ChurnTables) -> str:
+    lake = str(root / "lake")
+    write_table(tables.orders, table_uri(lake, "orders"), table="orders")
+    write_table(tables.order_lines, table_uri(lake, "order_lines"), table="order_lines")
+    return lake
+
+
+def test_train_register_gate_and_score_from_champion(tables, mlflow_uri, tmp_path):
+    import mlflow
+
+    from pipelines.registry import champion_version
+    from pipelines.score_churn import score_churn
+    from pipelines.train_churn import MODEL_NAME, train_churn
+
+    lake = write_lake(tmp_path, tables)
+    first = train_churn(lake, 90, n_train=2, tracking_uri=mlflow_uri,
+                        classifier=ChurnClassifier(**FAST))
+    assert first.promoted and first.version == "1"
+    run = mlflow.get_run(first.run_id)
+    for k in ("roc_auc", "pr_auc", "brier", "baseline_recency_roc_auc"):
+        assert k in run.data.metrics
+    arts = [a.path for a in mlflow.MlflowClient().list_artifacts(first.run_id, "plots")]
+    assert "plots/reliability.png" in arts
+    # same data, same model: the re-scored champion is as good, so no promotion
+    second = train_churn(lake, 90, n_train=2, tracking_uri=mlflow_uri,
+                         classifier=ChurnClassifier(**FAST))
+    assert second.version == "2" and not second.promoted
+    assert "not better" in second.gate_reason
+    assert str(champion_version(MODEL_NAME).version) == "1"
+    out = str(tmp_path / "out")
+    res = score_churn(lake, out, tracking_uri=mlflow_uri)
+    written = read_table(res.uris["churn_scores"])
+    assert len(written) == len(res.scored) > 0 and set(written["model_version"]) == {"1"}
+    assert written["strategy"].isin(["coupon", "recommendation", "none"]).all()
+    assert len(read_table(res.uris["churn_segments"])) == 4
