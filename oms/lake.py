@@ -67,7 +67,8 @@ def is_file(uri: str | os.PathLike) -> bool:
 
 def _month_groups(dates: pd.Series, where: str) -> Iterator[tuple[str, np.ndarray]]:
     """``(YYYY-MM, row positions)`` per month (fast: no per-row strftime)."""
-    dates = pd.to_datetime(dates)
+    if not pd.api.types.is_datetime64_any_dtype(dates):
+        dates = pd.to_datetime(dates)
     if dates.isna().any():
         raise LakeError(f"{where}: {int(dates.isna().sum())} rows have no partition date")
     code = (dates.dt.year * 100 + dates.dt.month).to_numpy()

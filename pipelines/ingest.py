@@ -1,0 +1,319 @@
+"""Ingest: landing zone → validated lake + quarantine, batch by batch, nothing lost.
+
+For each contract table found under the landing root (a folder ``<table>/``, hive-partitioned
+or not, or a single file ``<table>.parquet``), every file is read in bounded batches, each batch
+is validated against the contract (:func:`oms.validate.validate_frame`), valid rows stream into
+the lake and the others into the quarantine zone with a reason per row. Primary keys are
+tracked across batches and files (64-bit hashes), so a duplicate in a later file is caught too.
+
+Both outputs of a table are published atomically once the whole table has been read: an
+unreadable file, a missing column or any exception leaves the previous lake and quarantine
+tables as they were. Before anything is written, every file's footer is checked, so a corrupt
+file or a missing required column stops the run up front, with the file (and column) named.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from oms.contract import TABLES, get_table
+from oms.lake import (
+    DatasetWriter,
+    FileInfo,
+    LakeError,
+    exists,
+    inspect_file,
+    is_file,
+    iter_file_batches,
+    list_files,
+    table_uri,
+)
+from oms.validate import (
+    ROW,
+    ContractError,
+    KeyIndex,
+    quarantine_columns,
+    reason_counts,
+    validate_frame,
+)
+
+DEFAULT_BATCH_ROWS = 500_000
+
+
+@dataclass
+class TableReport:
+    """What happened to one table.
+
+    Attributes:
+        table: Contract table name.
+        source: Where it was read from.
+        files: Parquet files read.
+        empty_files: Files with no rows (or zero bytes), reported rather than failed on.
+        rows_in: Rows read.
+        rows_valid: Rows written to the lake.
+        rows_quarantined: Rows written to the quarantine zone.
+        reasons: Quarantined rows per reason (a row breaking two rules counts under both).
+        ignored_columns: Input columns that are not in the contract (not written).
+        seconds: Wall time for the table.
+        lake_uri: Where the valid rows went.
+        quarantine_uri: Where the quarantined rows went.
+    """
+
+    table: str
+    source: str
+    files: int = 0
+    empty_files: int = 0
+    rows_in: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    lake_uri: str = ""
+    quarantine_uri: str = ""
+
+    def check(self) -> None:
+        """Raise if a row went missing (rows in must equal valid + quarantined)."""
+        if self.rows_in != self.rows_valid + self.rows_quarantined:
+            raise RuntimeError(
+                f"{self.table}: {self.rows_in} rows in but {self.rows_valid} valid + "
+                f"{self.rows_quarantined} quarantined: rows were lost"
+            )
+
+
+@dataclass
+class IngestReport:
+    """Per-table results of one ingest run."""
+
+    landing: str
+    lake: str
+    quarantine: str
+    tables: dict[str, TableReport] = field(default_factory=dict)
+
+    @property
+    def rows_in(self) -> int:
+        """Rows read over all tables."""
+        return sum(t.rows_in for t in self.tables.values())
+
+    @property
+    def rows_valid(self) -> int:
+        """Rows written to the lake over all tables."""
+        return sum(t.rows_valid for t in self.tables.values())
+
+    @property
+    def rows_quarantined(self) -> int:
+        """Rows quarantined over all tables."""
+        return sum(t.rows_quarantined for t in self.tables.values())
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per table, for printing or logging."""
+        return pd.DataFrame([
+            {
+                "table": t.table, "files": t.files, "empty_files": t.empty_files,
+                "rows_in": t.rows_in, "rows_valid": t.rows_valid,
+                "rows_quarantined": t.rows_quarantined, "seconds": round(t.seconds, 2),
+                "ignored_columns": ", ".join(t.ignored_columns),
+            }
+            for t in self.tables.values()
+        ])
+
+
+def find_sources(landing: str, tables: list[str] | None = None) -> dict[str, str]:
+    """Locate each contract table under the landing root.
+
+    A table is ``<landing>/<table>`` (folder or file) or ``<landing>/<table>.parquet``. If
+    ``landing`` is itself a parquet file, exactly one table must be named for it.
+
+    Raises:
+        LakeError: The landing path does not exist, a named table is absent, or none is found.
+        KeyError: A named table is not in the contract.
+    """
+    wanted = [get_table(t).name for t in tables] if tables else list(TABLES)
+    if not exists(landing):
+        raise LakeError(f"landing path {landing} does not exist")
+    if is_file(landing):
+        if len(wanted) != 1:
+            raise LakeError(f"{landing} is a single file: name the one table it holds (--table)")
+        return {wanted[0]: str(landing)}
+    found = {}
+    for name in wanted:
+        for candidate in (table_uri(landing, name), table_uri(landing, f"{name}.parquet")):
+            if exists(candidate):
+                found[name] = candidate
+                break
+        else:
+            if tables:
+                raise LakeError(
+                    f"no {name!r} table under {landing}: looked for {name}/ and {name}.parquet"
+                )
+    if not found:
+        raise LakeError(f"no contract table under {landing}: expected one of {list(TABLES)}")
+    return found
+
+
+def preflight(table: str, source: str) -> list[FileInfo]:
+    """Check every file's footer: readable parquet with every required column.
+
+    Raises:
+        LakeError: A file is not valid parquet (named).
+        ContractError: A file lacks required columns (file and columns named).
+    """
+    spec = get_table(table)
+    infos = []
+    for path in list_files(source):
+        info = inspect_file(path, uri=source)
+        missing = [c for c in spec.column_names if c not in (info.columns or spec.column_names)]
+        if missing:
+            raise ContractError(f"{path}: missing required column(s) {missing} for table {table!r}")
+        infos.append(info)
+    return infos
+
+
+def _quarantine_schema(table: str) -> pa.Schema:
+    return pa.schema([pa.field(c, pa.int64() if c == ROW else pa.string())
+                      for c in quarantine_columns(table)])
+
+
+def _quarantine_frame(q: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Fixed columns and dtypes, so every quarantine part file has the same schema."""
+    cols = quarantine_columns(table)
+    out = q.reindex(columns=cols)
+    return out.astype({c: "Int64" if c == ROW else "string" for c in cols})
+
+
+def ingest_table(
+    table: str,
+    source: str,
+    lake: str,
+    quarantine: str,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    now: pd.Timestamp | None = None,
+    on_rows: Callable[[int], None] | None = None,
+    infos: list[FileInfo] | None = None,
+) -> TableReport:
+    """Validate one table's files into the lake and the quarantine zone, atomically.
+
+    Args:
+        table: Contract table name.
+        source: Folder or file holding the table's parquet.
+        lake: Lake root; valid rows go to ``<lake>/<table>``.
+        quarantine: Quarantine root; rejected rows go to ``<quarantine>/<table>``.
+        batch_rows: Rows per batch (bounds memory).
+        now: Reference time for "not in the future" rules (default: now, UTC).
+        on_rows: Called with the row count of each batch (progress reporting).
+        infos: The files' footers if already checked by :func:`preflight`.
+
+    Returns:
+        The table's report (checked: rows in = valid + quarantined).
+    """
+    started = time.perf_counter()
+    spec = get_table(table)
+    infos = infos if infos is not None else preflight(table, source)
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    rep = TableReport(
+        table=table, source=source, files=len(infos),
+        empty_files=sum(1 for i in infos if i.rows == 0),
+        lake_uri=table_uri(lake, table), quarantine_uri=table_uri(quarantine, table),
+    )
+    with DatasetWriter(rep.lake_uri, table=table) as lw, \
+            DatasetWriter(rep.quarantine_uri, schema=_quarantine_schema(table)) as qw:
+        reasons, seen = Counter(), KeyIndex()
+        for info in infos:
+            for batch, offset in _batches(info, spec.column_names, batch_rows, source):
+                res = validate_frame(batch, spec, source=info.path, now=now,
+                                     row_offset=offset, seen=seen)
+                lw.write(res.valid)
+                qw.write(_quarantine_frame(res.quarantine, table))
+                reasons.update(reason_counts(res.quarantine))
+                rep.rows_in += len(batch)
+                rep.rows_valid += len(res.valid)
+                rep.rows_quarantined += len(res.quarantine)
+                if on_rows is not None:
+                    on_rows(len(batch))
+        rep.check()
+    rep.reasons = dict(reasons.most_common())
+    extras = (c for i in infos for c in i.columns or [] if c not in spec.column_names)
+    rep.ignored_columns = list(dict.fromkeys(extras))
+    rep.seconds = time.perf_counter() - started
+    return rep
+
+
+def _batches(
+    info: FileInfo, columns: list[str], batch_rows: int, source: str
+) -> Iterator[tuple[pd.DataFrame, int]]:
+    """``(batch, row offset within the file)`` for one file."""
+    offset = 0
+    for batch in iter_file_batches(info.path, batch_rows, columns, uri=source):
+        yield batch, offset
+        offset += len(batch)
+
+
+def ingest(
+    landing: str,
+    lake: str,
+    quarantine: str,
+    tables: list[str] | None = None,
+    progress: bool = False,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    now: pd.Timestamp | None = None,
+) -> IngestReport:
+    """Validate every contract table under ``landing`` into ``lake`` and ``quarantine``.
+
+    Args:
+        landing: Landing root (local path or URI), or a single parquet file with one ``tables``.
+        lake: Lake root for valid rows.
+        quarantine: Quarantine root for rows that break the contract (with ``_reason``).
+        tables: Tables to ingest (default: every contract table present).
+        progress: Show a progress bar (rows, per table).
+        batch_rows: Rows per batch (bounds memory on big inputs).
+        now: Reference time for "not in the future" rules (default: now, UTC).
+
+    Returns:
+        Per-table report; for each table rows_in == rows_valid + rows_quarantined.
+
+    Raises:
+        LakeError: A path does not exist, or a file is not readable parquet (named).
+        ContractError: A file lacks a required column (file and column named).
+    """
+    sources = find_sources(landing, tables)
+    # check every footer of every table before writing anything
+    plans = {name: preflight(name, src) for name, src in sources.items()}
+    report = IngestReport(landing=str(landing), lake=str(lake), quarantine=str(quarantine))
+    bar = _progress(progress)
+    with bar:
+        for name, src in sources.items():
+            total = sum(i.rows for i in plans[name])
+            task = bar.add_task(f"ingest {name}", total=total) if progress else None
+
+            def advance(n: int, task=task) -> None:
+                if task is not None:
+                    bar.advance(task, n)
+
+            report.tables[name] = ingest_table(
+                name, src, lake, quarantine, batch_rows=batch_rows, now=now, on_rows=advance,
+                infos=plans[name],
+            )
+    return report
+
+
+def _progress(enabled: bool) -> Progress | _NoBar:
+    """A rich progress bar, or a do-nothing stand-in."""
+    if not enabled:
+        return _NoBar()
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), transient=False)
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
