@@ -102,7 +102,9 @@ def exclusions(tables: ChurnTables, cutoff: pd.Timestamp) -> pd.DataFrame:
 def _probabilities(model, feats: pd.DataFrame) -> np.ndarray:
     if hasattr(model, "predict_frame"):
         return model.predict_frame(feats)["churn_probability"].to_numpy(float)
-    return np.asarray(model.predict(feats)["churn_probability"], dtype=float)
+    from models.churn.pyfunc import model_input
+
+    return np.asarray(model.predict(model_input(feats))["churn_probability"], dtype=float)
 
 
 def _clv(tables: ChurnTables, cutoff: pd.Timestamp, keep: pd.DataFrame) -> pd.DataFrame:

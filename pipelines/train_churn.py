@@ -177,13 +177,14 @@ def reliability_plot(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
 
 def champion_on(test: pd.DataFrame) -> float | None:
     """Re-score the current champion on the test snapshot (None without a usable champion)."""
+    from models.churn.pyfunc import model_input
     from pipelines.registry import champion_version, load_champion
 
     if champion_version(MODEL_NAME) is None:
         return None
     try:
         champ = load_champion(MODEL_NAME)
-        p = champ.predict(test)["churn_probability"].to_numpy(float)
+        p = champ.predict(model_input(test))["churn_probability"].to_numpy(float)
     except Exception as e:  # noqa: BLE001 - an incompatible champion must not block training
         log.warning("champion could not score the test snapshot (%s); gate uses its logged "
                     "metric", e)

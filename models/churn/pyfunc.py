@@ -14,6 +14,19 @@ OUTPUT_COLUMNS = (
 )
 
 
+def model_input(features: pd.DataFrame) -> pd.DataFrame:
+    """Cast numeric feature columns to float64, the types of the served model's signature.
+
+    MLflow refuses to convert int64 to float64 implicitly, so callers (batch scoring, the
+    gate, the OMS core) send every feature as a double.
+    """
+    num = [c for c in features.columns
+           if c not in ("tenant_id", "customer_id") and (
+               pd.api.types.is_numeric_dtype(features[c]) or pd.api.types.is_bool_dtype(
+                   features[c]))]
+    return features.astype(dict.fromkeys(num, "float64"))
+
+
 class ChurnPyfunc(mlflow.pyfunc.PythonModel):
     """Serve ``churn_classifier``: customer features in, probability and strategy out.
 
