@@ -198,7 +198,8 @@ def generate(
     with ExitStack() as stack:
         w = {t: stack.enter_context(DatasetWriter(table_uri(out, t), table=t)) for t in TABLES}
         w[TRUTH_SNAPSHOTS] = stack.enter_context(
-            DatasetWriter(table_uri(out, TRUTH_SNAPSHOTS), table=None))
+            DatasetWriter(table_uri(out, TRUTH_SNAPSHOTS), table=None,
+                          schema=pop_mod.TRUTH_SCHEMA))
         w["products"].write(products_frame(st.world, tenant_id))
         w["warehouses"].write(warehouses_frame(st.world, tenant_id))
         bar = stack.enter_context(_progress(progress, n_days))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from oms.contract import CUSTOMER_TIERS
 from pipelines.generator.arrowcols import codes_col, const_col, date_col, ids_col
@@ -29,6 +30,13 @@ GRIEVANCE_DECAY = 0.8  # per month
 GRIEVANCE_WEIGHTS = (0.9, 0.5, 0.3)  # per late delivery, return, support contact
 GUEST_SHARE = 0.05
 CUSTOMER_ID_WIDTH = 9
+
+# schema of _truth/customer_snapshots (as pyarrow infers it from snapshot_frame)
+TRUTH_SCHEMA = pa.schema([
+    ("tenant_id", pa.large_string()), ("customer_id", pa.large_string()),
+    ("snapshot_date", pa.timestamp("ns")), ("alive", pa.bool_()),
+    ("purchase_rate_per_day", pa.float64()), ("churn_hazard_per_day", pa.float64()),
+])
 
 _COLUMNS = ("region", "lat", "lon", "tier", "signup", "lam", "h0", "score", "alive",
             "wh1", "wh2", "d1", "d2")
