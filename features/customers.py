@@ -137,6 +137,37 @@ def sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return rank[codes], labels[order]
 
 
+def rfm_values(orders: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """Recency, frequency and monetary per known customer at ``cutoff`` (no scores, no label).
+
+    The same values as in :func:`customer_features`, for callers that need only RFM.
+
+    Args:
+        orders: Contract ``orders`` (``tenant_id, customer_id, is_guest, order_date,
+            total_amount``).
+        cutoff: Calendar day; orders on or before it count.
+
+    Returns:
+        ``tenant_id, customer_id, recency_days, frequency, monetary``, sorted by customer.
+    """
+    require_columns(orders, ["tenant_id", "customer_id", "is_guest", "order_date",
+                             "total_amount"], "orders")
+    c = int(day_numbers(pd.Series([as_cutoff_day(cutoff)]), "cutoff")[0])
+    day = day_numbers(orders["order_date"], "orders.order_date")
+    mask = ~orders["is_guest"].astype("boolean").fillna(False).to_numpy(bool)
+    mask &= orders["customer_id"].notna().to_numpy() & (day <= c)
+    code, who = _customer_codes(orders, mask)
+    n = len(who)
+    last = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(last, code, day[mask])
+    cents = np.rint(orders["total_amount"].to_numpy(float)[mask] * 100.0)
+    return who.assign(
+        recency_days=(c - last).astype(np.int64),
+        frequency=np.bincount(code, minlength=n).astype(np.int64),
+        monetary=np.bincount(code, weights=cents, minlength=n) / 100.0,
+    )
+
+
 def _customer_codes(orders: pd.DataFrame, mask: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     """Integer customer code per masked row and the ``tenant_id, customer_id`` of each code.
 

@@ -52,6 +52,7 @@ def get_spark(master: str | None = None, app_name: str = "oms-ml", shuffle_parti
         .appName(app_name)
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", os.environ.get("OMS_ML_SPARK_DRIVER_MEMORY", "4g"))

@@ -127,3 +127,13 @@ def test_categorical_and_nullable_inputs_give_the_same_result():
     typed = df.astype({"customer_id": "category", "tenant_id": "string", "channel": "category",
                        "support_contacts": "Int64", "is_guest": "boolean"})
     pd.testing.assert_frame_equal(customer_features(typed, None, C, horizon_days=2), plain)
+
+
+def test_rfm_values_match_customer_features():
+    from features.customers import rfm_values
+
+    df = orders([("b", -4, 2.5), ("a", -3, 1.25), ("a", -1, 3.0), (None, -1, 5.0), ("c", 2, 1.0)])
+    got = rfm_values(df, C)
+    full = customer_features(df, None, C, label=False)
+    pd.testing.assert_frame_equal(got, full[list(got.columns)])
+    assert got["customer_id"].tolist() == ["a", "b"] and got["monetary"].tolist() == [4.25, 2.5]
