@@ -238,7 +238,7 @@ def context_frame(cal: Calendar, world: World, lo: int, hi: int, tenant_id: str)
         "tenant_id": const_col(tenant_id, len(days)),
         "date": date_col(days),
         "region": codes_col(np.tile(np.arange(r), hi - lo), list(world.region_names)),
-        "is_holiday": pd.Series(names != None, dtype=bool),  # noqa: E711 (elementwise)
+        "is_holiday": pd.Series([n is not None for n in names], dtype=bool),
         "holiday_name": pd.Series(names, dtype="string"),
         "promotion_name": pd.Series(promo, dtype="string"),
         "promotion_intensity": cal.intensity[lo:hi].reshape(-1),

@@ -21,10 +21,10 @@ from oms.lake import DatasetWriter, table_uri
 from oms.settings import get_settings
 from pipelines.generator import inventory as inv_mod
 from pipelines.generator import population as pop_mod
-from pipelines.generator.calendar import build_calendar, context_frame
+from pipelines.generator.calendar import Calendar, build_calendar, context_frame
 from pipelines.generator.orders import ChunkInput, build_chunk
 from pipelines.generator.scales import DEFAULT_START, Scale, get_scale
-from pipelines.generator.world import build_world, products_frame, warehouses_frame
+from pipelines.generator.world import World, build_world, products_frame, warehouses_frame
 
 TRUTH_SNAPSHOTS = "_truth/customer_snapshots"
 CUSTOMER_BATCH = 500_000
@@ -115,8 +115,8 @@ class _State:
     tenant_id: str
     start: pd.Timestamp
     as_of_s: int
-    world: object
-    cal: object
+    world: World
+    cal: Calendar
     pop: pop_mod.Population
     inv: inv_mod.Inventory
     seq: int = 0

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.generator.arrowcols import codes_col, const_col, date_col
+from pipelines.generator.scales import Scale
 from pipelines.generator.world import World, popularity
 
 REORDER_WEEKS = 2.0  # reorder when stock falls under this many weeks of demand
@@ -31,7 +32,7 @@ class Inventory:
     week: np.ndarray  # (W, K) demand so far this week
 
 
-def init_inventory(world: World, n_track: int, base_orders: float, scale) -> Inventory:
+def init_inventory(world: World, n_track: int, base_orders: float, scale: Scale) -> Inventory:
     """Start every tracked SKU at a few weeks of expected demand."""
     n_sku = len(world.sku_ids)
     k = min(n_track, n_sku)
@@ -46,8 +47,8 @@ def init_inventory(world: World, n_track: int, base_orders: float, scale) -> Inv
                      week=np.zeros_like(fc))
 
 
-def advance(inv: Inventory, epoch_days: np.ndarray, line_day, line_wh, line_sku,
-            line_qty) -> list[tuple[int, np.ndarray]]:
+def advance(inv: Inventory, epoch_days: np.ndarray, line_day: np.ndarray, line_wh: np.ndarray,
+            line_sku: np.ndarray, line_qty: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """Run the chunk's days; returns ``(epoch_day, on_hand)`` snapshots taken on Mondays."""
     n_wh, k = inv.on_hand.shape
     n_days = len(epoch_days)
@@ -72,7 +73,8 @@ def advance(inv: Inventory, epoch_days: np.ndarray, line_day, line_wh, line_sku,
     return snaps
 
 
-def snapshot_frame(inv: Inventory, snaps, world: World, tenant_id: str) -> pd.DataFrame:
+def snapshot_frame(inv: Inventory, snaps: list[tuple[int, np.ndarray]], world: World,
+                   tenant_id: str) -> pd.DataFrame:
     """``inventory`` rows for the snapshots of one chunk."""
     if not snaps:
         return pd.DataFrame()

@@ -297,7 +297,7 @@ def _events_frame(ci: ChunkInput, o, lines, known, order_ids: pa.Array) -> pd.Da
     })
 
 
-def build_chunk(ci: ChunkInput, act: ChunkActivity, rng) -> ChunkOutput:
+def build_chunk(ci: ChunkInput, act: ChunkActivity, rng: np.random.Generator) -> ChunkOutput:
     """Generate every order, line and event of one chunk."""
     o = _who(ci, act, rng)
     sec = _time_of_day(ci, o["day"], rng)

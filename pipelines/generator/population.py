@@ -85,7 +85,8 @@ def mean_lambda() -> float:
     return LAMBDA_MEDIAN * np.exp(LAMBDA_SD**2 / 2)
 
 
-def new_customers(k: int, signup: np.ndarray, world: World, rng) -> dict[str, np.ndarray]:
+def new_customers(k: int, signup: np.ndarray, world: World,
+                  rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Draw ``k`` customers with their region, home coordinates, tier, λ and base hazard."""
     region = rng.choice(world.n_regions, size=k, p=world.region_share).astype(np.int8)
     lat = world.region_lat[region] + rng.normal(0, 0.12, k)
@@ -101,7 +102,8 @@ def new_customers(k: int, signup: np.ndarray, world: World, rng) -> dict[str, np
             "alive": np.ones(k, dtype=bool), "wh1": wh1, "wh2": wh2, "d1": d1, "d2": d2}
 
 
-def initial_population(base: float, start_day: int, world: World, rng) -> Population:
+def initial_population(base: float, start_day: int, world: World,
+                       rng: np.random.Generator) -> Population:
     """Customers alive at the start, sized so their total λ equals ``base``."""
     k = max(1, round(base / mean_lambda()))
     signup = start_day - rng.integers(1, 3 * 365, k)
@@ -120,7 +122,7 @@ class ChunkActivity:
 
 
 def add_signups(pop: Population, target_end: float, lo_day: int, n_days: int,
-                world: World, rng) -> None:
+                world: World, rng: np.random.Generator) -> None:
     """Sign up enough customers in a chunk that total λ reaches ``target_end`` by its end."""
     alive = pop.alive
     loss = float((pop.lam[alive] * (1 - np.exp(-pop.hazard()[alive] * n_days))).sum())
@@ -132,7 +134,7 @@ def add_signups(pop: Population, target_end: float, lo_day: int, n_days: int,
 
 
 def simulate_chunk(pop: Population, cal: Calendar, lo: int, hi: int, lo_day: int,
-                   rng) -> ChunkActivity:
+                   rng: np.random.Generator) -> ChunkActivity:
     """Deaths and orders of alive customers over days ``lo..hi-1`` (one vectorised pass)."""
     n_days, n_reg = hi - lo, cal.mult.shape[1]
     idx = np.flatnonzero(pop.alive)
@@ -201,7 +203,8 @@ def customers_frame(pop: Population, tenant_id: str, world: World, lo: int,
     })
 
 
-def true_churn_probability(snapshots: pd.DataFrame, cutoff, horizon_days: int) -> pd.Series:
+def true_churn_probability(snapshots: pd.DataFrame, cutoff: str | pd.Timestamp,
+                           horizon_days: int) -> pd.Series:
     """True probability that each customer places no order in the ``horizon_days`` after cutoff.
 
     Uses each customer's latest snapshot on or before ``cutoff``: 1 if the customer is no longer

@@ -65,7 +65,8 @@ FREE_SHIPPING_FROM = 99.0
 GIFTWRAP_FEE = 6.0
 
 
-def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
+                 lon2: np.ndarray) -> np.ndarray:
     """Great-circle distance in km (broadcasting numpy arrays)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
