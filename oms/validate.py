@@ -13,6 +13,7 @@ The offending raw values stay in the quarantined row itself.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -261,7 +262,9 @@ def _check_pandera(spec: TableSpec, frame: pd.DataFrame, problems: _Problems,
                    unreadable: dict[str, np.ndarray], source: str) -> None:
     """Run the contract's pandera schema; record each failing row with the check's message."""
     try:
-        spec.pandera_schema().validate(frame, lazy=True)
+        with warnings.catch_warnings():  # pandera's own concat of failure cases warns
+            warnings.filterwarnings("ignore", category=FutureWarning, module="pandera")
+            spec.pandera_schema().validate(frame, lazy=True)
         return
     except pa_errors.SchemaErrors as err:
         fc = err.failure_cases

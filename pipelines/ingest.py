@@ -129,7 +129,7 @@ def find_sources(landing: str, tables: list[str] | None = None) -> dict[str, str
     """Locate each contract table under the landing root.
 
     A table is ``<landing>/<table>`` (folder or file) or ``<landing>/<table>.parquet``. If
-    ``landing`` is itself a parquet file, exactly one table must be named for it.
+    ``landing`` is itself one table's file or (hive-partitioned) folder, name that one table.
 
     Raises:
         LakeError: The landing path does not exist, a named table is absent, or none is found.
@@ -149,7 +149,9 @@ def find_sources(landing: str, tables: list[str] | None = None) -> dict[str, str
                 found[name] = candidate
                 break
         else:
-            if tables:
+            if tables and len(wanted) == 1 and list_files(landing):
+                found[name] = str(landing)  # the folder is the table's own dataset
+            elif tables:
                 raise LakeError(
                     f"no {name!r} table under {landing}: looked for {name}/ and {name}.parquet"
                 )

@@ -191,6 +191,13 @@ def test_single_file_landing_with_one_named_table(tmp_path):
         ingest(str(f), str(tmp_path / "lake"), str(tmp_path / "q"))
 
 
+def test_hive_folder_of_one_table_as_landing(messy_landing):
+    folder = messy_landing / "landing" / "orders"
+    rep = ingest(str(folder), str(messy_landing / "lake2"), str(messy_landing / "q2"),
+                 tables=["orders"], now=NOW)
+    assert (rep.tables["orders"].files, rep.tables["orders"].rows_in) == (2, 14)
+
+
 def test_cli_prints_report_and_fails_cleanly(messy_landing):
     from flows.cli import app
 
