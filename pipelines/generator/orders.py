@@ -171,7 +171,8 @@ def _fulfil(ci: ChunkInput, o: dict[str, np.ndarray], ships: np.ndarray, rng) ->
     o["promised"] = promised + 24.0 * (o["intensity"] >= 0.3) + np.maximum(pause_h, 0).round()
     pos = ~ships & ~o["cancel"]
     o["delivered"] = np.where(pos, o["paid"] + 60, o["delivered"])
-    o["late"] = ships & ((o["delivered"] - o["created"]) / 3600 > o["promised"])
+    o["hours"] = np.round((o["delivered"] - o["created"]) / 3600, 2)
+    o["late"] = ships & (o["hours"] > o["promised"])
 
 
 def _outcomes(o: dict[str, np.ndarray], lines: dict[str, np.ndarray], world: World,
@@ -235,8 +236,7 @@ def _orders_frame(ci: ChunkInput, o, known, ships, order_ids: pa.Array) -> pd.Da
         "currency": ac.const_col("CNY", n),
         "n_lines": o["n_lines"].astype(np.int64),
         "promised_hours": ac.masked_float(o["promised"], ~ships),
-        "delivery_hours": ac.masked_float(
-            np.round((o["delivered"] - o["created"]) / 3600, 2), ~delivered),
+        "delivery_hours": ac.masked_float(o["hours"], ~delivered),
         "is_late": ac.masked_bool(o["late"], ~delivered),
         "support_contacts": o["contacts"].astype(np.int64),
     })
