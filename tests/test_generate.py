@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -209,3 +210,46 @@ def test_cli_generate(tmp_path):
     bad = CliRunner().invoke(app, ["generate", "--scale", "tiny", "--start", "2100-01-01",
                                    "--out", str(out)])
     assert bad.exit_code == 2 and "future" in bad.output
+
+
+def test_calendar_has_chinese_western_and_festival_days(tiny):
+    ctx = tiny[1]["daily_context"]
+    names = set(ctx["holiday_name"].dropna())
+    assert {"Spring Festival", "National Day", "Labor Day", "Christmas Day", "Black Friday",
+            "618", "Double 11", "Double 12"} <= names
+    assert ctx.groupby("date")["region"].nunique().eq(SCALES["tiny"].n_regions).all()
+    promos = set(ctx["promotion_name"].dropna())
+    assert {"Double 11", "618", "Flash Sale"} <= promos
+    assert ctx["promotion_intensity"].between(0, 1).all()
+
+
+def test_weather_moves_channels_and_delivery(tiny):
+    frames = tiny[1]
+    ctx = frames["daily_context"]
+    x = frames["orders"].merge(ctx[ctx["holiday_name"].isna()],
+                               left_on=["order_date", "region"], right_on=["date", "region"])
+    by = x.groupby("weather").agg(
+        pos=("channel", lambda s: (s == "pos").mean()),
+        app=("channel", lambda s: (s == "app").mean()),
+        hours=("delivery_hours", "median"))
+    fair = ["sunny", "cloudy"]
+    assert by.loc["storm", "pos"] < 0.75 * by.loc[fair, "pos"].mean()
+    assert by.loc["rain", "app"] > by.loc[fair, "app"].mean()
+    assert by.loc["storm", "hours"] > by.loc[fair, "hours"].mean() + 4
+
+
+def test_true_churn_probability_formula():
+    snaps = pd.DataFrame({
+        "customer_id": ["a", "b", "a", "c"],
+        "snapshot_date": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-02-01", "2024-03-01"]),
+        "alive": [True, False, True, True],
+        "purchase_rate_per_day": [0.05, 0.05, 0.1, 0.2],
+        "churn_hazard_per_day": [0.01, 0.01, 0.02, 0.0],
+    })
+    p = true_churn_probability(snaps, "2024-02-15", 90)
+    assert set(p.index) == {"a", "b"}  # c has no snapshot yet
+    assert p["b"] == 1.0  # dead
+    lam, h = 0.1, 0.02  # a's February snapshot is the one in force
+    assert p["a"] == pytest.approx(1 - lam / (lam + h) * (1 - np.exp(-(lam + h) * 90)))
+    with pytest.raises(ValueError, match="no customer snapshot"):
+        true_churn_probability(snaps, "2023-12-01", 90)

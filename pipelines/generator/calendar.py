@@ -32,7 +32,8 @@ WEATHER_CHANNEL = np.array([
     [1.12, 1.08, 1.03, 1.03, 1.05, 0.60],
     [1.05, 1.03, 0.95, 0.95, 1.00, 0.35],
 ])
-WEATHER_DELIVERY = np.array([1.0, 1.0, 1.12, 1.35, 1.6])
+WEATHER_DELIVERY = np.array([1.0, 1.0, 1.12, 1.35, 1.6])  # transit time factor
+WEATHER_DELAY_H = np.array([0.0, 0.0, 2.0, 6.0, 10.0])  # failed attempts, closed roads
 HOLIDAY_EFFECT = {
     "New Year's Day": 1.05, "Tomb-Sweeping Day": 0.96, "Labor Day": 0.90,
     "Dragon Boat Festival": 0.95, "Mid-Autumn Festival": 1.0, "National Day": 0.85,

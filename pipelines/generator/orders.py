@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from oms.contract import EVENT_TYPES, ORDER_STATUSES
 from pipelines.generator import arrowcols as ac
-from pipelines.generator.calendar import CHANNEL_NAMES, HOURLY, Calendar
+from pipelines.generator.calendar import CHANNEL_NAMES, HOURLY, WEATHER_DELAY_H, Calendar
 from pipelines.generator.population import GUEST_SHARE, ChunkActivity, Population
 from pipelines.generator.world import (
     CATEGORIES,
@@ -161,8 +161,9 @@ def _fulfil(ci: ChunkInput, o: dict[str, np.ndarray], ships: np.ndarray, rng) ->
     paused = resume >= 0
     ship = np.where(paused, np.maximum(ship, resume * DAY_S + (proc_h * 3600).astype(np.int64)),
                     ship)
-    transit_h = (3 + o["dist"] / 50) * cal.delivery_factor[ci.lo + o["day"], o["region"]] \
-        * rng.lognormal(0, 0.25, n)
+    cell = (ci.lo + o["day"], o["region"])
+    transit_h = (3 + o["dist"] / 50) * cal.delivery_factor[cell] * rng.lognormal(0, 0.25, n) \
+        + WEATHER_DELAY_H[cal.weather[cell]] * rng.uniform(0.5, 1.5, n)
     transit_h += np.where(rng.random(n) < 0.03, rng.uniform(24, 72, n), 0.0)
     o["assigned"], o["shipped"] = assign, ship
     o["delivered"] = ship + (transit_h * 3600).astype(np.int64)
