@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import flow, task
 
+import flows.prefect_env  # noqa: F401  (must precede prefect)
 from oms.lake import table_uri
 from oms.settings import get_settings
 

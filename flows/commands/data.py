@@ -55,6 +55,44 @@ def print_demo_summary(console, summary: dict) -> None:
     """Print what each demo step produced and where."""
     import json
 
+    from rich.table import Table
+
+    from oms.settings import get_settings
+
     for step, result in summary.items():
         console.rule(f"[bold]{step}")
         console.print_json(json.dumps(result, default=str))
+    console.rule("[bold]produced")
+    table = Table("dataset", "rows", "where")
+    for name, rows, where in produced_datasets(get_settings().data_dir):
+        table.add_row(name, f"{rows:,}", where)
+    console.print(table)
+    console.print(f"MLflow UI: mlflow ui --backend-store-uri {get_settings().tracking_uri}")
+
+
+def produced_datasets(data_dir: Path) -> list[tuple[str, int, str]]:
+    """List parquet datasets under the data folder with their row counts (from footers)."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for zone in ("landing", "lake", "quarantine", "outputs"):
+        root = Path(data_dir) / zone
+        if not root.is_dir():
+            continue
+        for files in _datasets(root):
+            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files[1])
+            out.append((f"{zone}/{files[0].relative_to(root)}", rows, str(files[0].resolve())))
+    return out
+
+
+def _datasets(root: Path) -> list[tuple[Path, list[Path]]]:
+    """Group parquet files by dataset folder (the folder above any hive partition folders)."""
+    groups: dict[Path, list[Path]] = {}
+    for f in sorted(root.rglob("*.parquet")):
+        if any(part.startswith(".") for part in f.relative_to(root).parts):
+            continue
+        d = f.parent
+        while "=" in d.name:
+            d = d.parent
+        groups.setdefault(d, []).append(f)
+    return sorted(groups.items())
