@@ -118,43 +118,16 @@ def data():
     return synthetic()
 
 
-def test_daily_volume_parity(spark, data):
+def test_sku_panel_top_n_min_days_without_context_parity(spark, data):
+    """Selection and the no-context branch (the lake test covers the context branch)."""
     from features import spark_demand
 
-    p = pd_demand.daily_order_volume(data["orders"], data["daily_context"])
-    s = spark_demand.daily_order_volume(to_spark(spark, data["orders"]),
-                                        to_spark(spark, data["daily_context"]))
-    s, p = aligned(s, p, ["unique_id", "ds"])
-    assert p["y_same_day_last_year"].notna().any()
-    assert len(p) == p.groupby("unique_id")["ds"].agg(lambda d: (d.max() - d.min()).days + 1).sum()
-    pd.testing.assert_frame_equal(s, p, check_exact=False, rtol=1e-12)
-
-
-def test_sku_panel_parity(spark, data):
-    from features import spark_demand
-
-    for top_n, min_days in ((None, 0), (7, 100)):
-        p = pd_demand.sku_demand_panel(data["order_lines"], data["daily_context"],
-                                       top_n=top_n, min_days=min_days)
-        s = spark_demand.sku_demand_panel(to_spark(spark, data["order_lines"]),
-                                          to_spark(spark, data["daily_context"]),
-                                          top_n=top_n, min_days=min_days)
-        s, p = aligned(s, p, ["tenant_id", "unique_id", "ds"])
-        assert "POST" not in set(p["unique_id"])
-        pd.testing.assert_frame_equal(s, p, check_exact=False, rtol=1e-12)
-
-
-def test_customer_features_parity(spark, data):
-    from features import spark_customers
-
-    p = pd_customers.customer_features(data["orders"], data["order_events"], CUTOFF, 90)
-    s = spark_customers.customer_features(to_spark(spark, data["orders"]),
-                                          to_spark(spark, data["order_events"]), CUTOFF, 90)
-    s, p = aligned(s, p, ["tenant_id", "customer_id"])
-    assert p["churned"].nunique() == 2 and p["gap_3"].notna().any()
-    # RFM scores and money are exact (integer cents), not just close
-    exact = ["recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "churned"]
-    pd.testing.assert_frame_equal(s[exact], p[exact], check_exact=True)
+    p = pd_demand.sku_demand_panel(data["order_lines"], None, top_n=7, min_days=100)
+    s = spark_demand.sku_demand_panel(to_spark(spark, data["order_lines"]), None,
+                                      top_n=7, min_days=100)
+    s, p = aligned(s, p, ["tenant_id", "unique_id", "ds"])
+    assert len(p[["tenant_id", "unique_id"]].drop_duplicates()) == 7
+    assert "POST" not in set(p["unique_id"])
     pd.testing.assert_frame_equal(s, p, check_exact=False, rtol=1e-12)
 
 
@@ -202,10 +175,27 @@ def test_build_features_parity_on_a_lake(spark, data, tmp_path):
     rs = build_features(str(lake), str(tmp_path / "sp"), engine="spark",
                         cutoff=CUTOFF, horizon_days=90, spark=spark)
     assert rp.rows_out == rs.rows_out and rp.rows_out["customer_features"] > 0
+    assert rp.labelled and rs.cutoff == rp.cutoff == str(CUTOFF.date())
     keys = {"daily_volume": ["unique_id", "ds"], "sku_demand": ["tenant_id", "unique_id", "ds"],
             "customer_features": ["tenant_id", "customer_id"]}
+    got = {}
     for name, k in keys.items():
         p = read_table(tmp_path / "pd" / name).sort_values(k).reset_index(drop=True)
-        s = read_table(tmp_path / "sp" / name)[list(p.columns)].sort_values(k)
-        s = s.reset_index(drop=True).astype(p.dtypes.to_dict())
+        s = read_table(tmp_path / "sp" / name)
+        assert sorted(s.columns) == sorted(p.columns)
+        s = s[list(p.columns)].sort_values(k).reset_index(drop=True)
+        assert (s.dtypes == p.dtypes).all(), name  # same types on disk, not just same values
         pd.testing.assert_frame_equal(s, p, check_exact=False, rtol=1e-12)
+        got[name] = p
+    # the pipeline's pandas output is the feature functions' output
+    pd.testing.assert_frame_equal(
+        got["customer_features"],
+        pd_customers.customer_features(data["orders"], data["order_events"], CUTOFF, 90))
+    dv = got["daily_volume"]
+    assert dv["y_same_day_last_year"].notna().any() and dv["is_holiday"].sum() > 0
+    cf = got["customer_features"]
+    assert cf["churned"].nunique() == 2 and cf["gap_3"].notna().any()
+    # RFM scores and money are exact (integer cents), not just close
+    exact = ["recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "churned"]
+    s = read_table(tmp_path / "sp" / "customer_features").sort_values(keys["customer_features"])
+    pd.testing.assert_frame_equal(s[exact].reset_index(drop=True), cf[exact], check_exact=True)
