@@ -147,8 +147,10 @@ def _aggregates(hist: DataFrame, c: dt.date) -> DataFrame:
     return agg.withColumns(cols).drop("_ret", "_lk", "_ln", *[f"_ch_{ch}" for ch in CHANNELS])
 
 
-def _check_label_window(orders: DataFrame, c: dt.date, horizon_days: int) -> None:
-    end = orders.agg(F.max(as_day("order_date")).alias("end")).first()["end"]
+def _check_label_window(orders: DataFrame, c: dt.date, horizon_days: int,
+                        end: dt.date | None = None) -> None:
+    if end is None:
+        end = orders.agg(F.max(as_day("order_date")).alias("end")).first()["end"]
     need = c + dt.timedelta(days=horizon_days)
     if end is None or end < need:
         last = "no orders" if end is None else f"the last order day is {end}"
@@ -165,11 +167,23 @@ def customer_features(
     horizon_days: int = 90,
     order_lines: DataFrame | None = None,
     label: bool = True,
+    *,
+    last_day: dt.date | None = None,
 ) -> DataFrame:
     """Spark twin of :func:`features.customers.customer_features` (same columns and values).
 
     The per-customer aggregate is persisted (it is small and read twice: for the RFM
     quantile boundaries and for the result).
+
+    Args:
+        orders: Spark frame of contract ``orders``.
+        order_events: Spark frame of ``order_events`` (``Returned`` events are used) or None.
+        cutoff: Calendar day the features are computed at.
+        horizon_days: Churn horizon: churned = no order in (cutoff, cutoff + horizon].
+        order_lines: Accepted for line-level features; not used yet.
+        label: Compute ``churned``; needs orders up to cutoff + horizon.
+        last_day: The last order day, if the caller already knows it: saves the scan that
+            checks the label window.
     """
     del order_lines
     require_columns(orders, _ORDER_NEEDS, "orders")
@@ -177,7 +191,7 @@ def customer_features(
         raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
     c = as_cutoff_day(cutoff).date()
     if label:
-        _check_label_window(orders, c, horizon_days)
+        _check_label_window(orders, c, horizon_days, last_day)
     hist = _history(orders, order_events, c)
     feats = _aggregates(hist, c).join(_gaps(hist), ["tenant_id", "customer_id"]).persist()
     out = rfm_scores(feats).select(*FEATURE_COLUMNS)

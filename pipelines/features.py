@@ -211,7 +211,7 @@ def _spark_features(spark, lake: str, cutoff, horizon_days: int, label: bool | N
     out = {
         "daily_volume": spark_demand.daily_order_volume(orders, ctx).coalesce(1),
         "customer_features": spark_customers.customer_features(
-            orders, events, cut, horizon_days, label=labelled),
+            orders, events, cut, horizon_days, label=labelled, last_day=row["last"]),
         "sku_demand": spark_demand.sku_demand_panel(lines, ctx, top_n=top_n),
     }
     return out, {"orders": row["n"]}, (cut, labelled)

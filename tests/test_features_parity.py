@@ -113,6 +113,27 @@ def aligned(spark_out, pandas_out: pd.DataFrame, keys: list[str]) -> tuple[pd.Da
     return s, p
 
 
+@pytest.fixture(scope="module", autouse=True)
+def tiny_data_spark(spark):
+    """Run this module's Spark work interpreted, in one shuffle partition.
+
+    On a few thousand rows Spark spends most of its time compiling generated code and
+    scheduling tasks; the plans (and so the results) are the same. Restored afterwards,
+    since the session is shared with other test modules.
+    """
+    tuned = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+             "spark.sql.shuffle.partitions": "1"}
+    before = {k: spark.conf.get(k, None) for k in tuned}
+    for k, v in tuned.items():
+        spark.conf.set(k, v)
+    yield
+    for k, v in before.items():
+        if v is None:
+            spark.conf.unset(k)
+        else:
+            spark.conf.set(k, v)
+
+
 @pytest.fixture(scope="module")
 def data():
     return synthetic()
