@@ -1,0 +1,19 @@
+"""Forecasting estimators in the Nixtla long format (``unique_id, ds, y`` + exogenous).
+
+``fit(df) -> self``; ``predict(h, X_future=None, level=(80, 95))`` returns
+``unique_id, ds, yhat, yhat-lo-80, yhat-hi-80, yhat-lo-95, yhat-hi-95``.
+"""
+
+from models.forecast.base import BaseForecaster, ForecastInputError, NotFittedError
+from models.forecast.lstm import LSTMForecaster
+from models.forecast.naive import SeasonalNaive
+from models.forecast.prophet import ProphetForecaster
+
+__all__ = [
+    "BaseForecaster",
+    "ForecastInputError",
+    "LSTMForecaster",
+    "NotFittedError",
+    "ProphetForecaster",
+    "SeasonalNaive",
+]

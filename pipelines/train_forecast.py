@@ -1,0 +1,341 @@
+"""Train → backtest → log to MLflow → register → gate → write the forecast dataset.
+
+Two targets share one pipeline:
+
+* ``volume``: total daily orders per tenant (``features.demand.daily_order_volume``),
+  horizons 3 and 7 days, registered as ``order_volume_forecaster``;
+* ``sku``: units per SKU and day (``features.demand.sku_demand_panel``), horizons 7 and 30
+  days, registered as ``sku_demand_forecaster``.
+
+Every candidate and the seasonal-naive baseline are backtested on the same rolling windows;
+the best by WAPE at the longest horizon is refitted on all data, logged (params, metrics per
+model and horizon, forecast-vs-actual plots with intervals, influential factors, data window
+and input hash) and registered. The gate re-runs the current champion's estimator on the
+same windows, and the ``champion`` alias moves only if the new version is better.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from models.forecast.base import DEFAULT_LEVELS, DS, ID, BaseForecaster, ForecastInputError, Y
+from models.forecast.lstm import LSTMForecaster
+from models.forecast.naive import SeasonalNaive
+from models.forecast.plots import plot_forecast_vs_actual, plot_importance
+from models.forecast.prophet import ProphetForecaster
+from models.forecast.pyfunc import ForecastPyfunc
+from oms.settings import get_settings
+from pipelines.backtest import as_markdown, backtest_models, cross_validation, evaluate, score
+from pipelines.registry import (
+    GateDecision,
+    champion_version,
+    configure_mlflow,
+    frame_hash,
+    log_pyfunc,
+    promote_if_better,
+)
+
+log = logging.getLogger(__name__)
+
+TARGETS: dict[str, dict[str, Any]] = {
+    "volume": {"name": "order_volume_forecaster", "horizons": (3, 7)},
+    "sku": {"name": "sku_demand_forecaster", "horizons": (7, 30)},
+}
+#: Exogenous columns known ahead (holiday calendar, planned promotions, weather forecast).
+KNOWN_FUTURE = ("is_holiday", "has_promotion", "promotion_intensity", "temperature_c",
+                "weather_sunny", "weather_cloudy", "weather_rain", "weather_snow",
+                "weather_storm")
+GATE_METRIC = "wape"
+BASELINE = "seasonal_naive"
+
+
+def known_exog(df: pd.DataFrame) -> list[str]:
+    """The known-future columns present in ``df`` that vary (constant columns carry nothing)."""
+    return [c for c in KNOWN_FUTURE if c in df.columns and df[c].nunique(dropna=True) > 1]
+
+
+def prepare(df: pd.DataFrame, exog: Sequence[str]) -> pd.DataFrame:
+    """Keep ``unique_id, ds, y`` + exog; fill missing temperatures within each series.
+
+    Days without context have NaN temperature (see ``features.demand``); they are filled
+    forward/backward within the series, then with the overall mean.
+    """
+    missing = [c for c in (ID, DS, Y) if c not in df.columns]
+    if missing:
+        raise ForecastInputError(f"forecast input is missing column(s) {missing}")
+    out = df[[ID, DS, Y, *exog]].copy()
+    out[ID] = out[ID].astype(str)
+    out[DS] = pd.to_datetime(out[DS])
+    for c in exog:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+        if out[c].isna().any():
+            out[c] = out.groupby(ID)[c].transform(lambda s: s.ffill().bfill())
+            out[c] = out[c].fillna(out[c].mean()).fillna(0.0)
+    return out.sort_values([ID, DS], ignore_index=True)
+
+
+def ordinary_future(df: pd.DataFrame, h: int, exog: Sequence[str]) -> pd.DataFrame:
+    """Future exogenous rows when no planned context exists: an ordinary day.
+
+    No holiday and no promotion; temperature and weather as the mean of the last 7 days.
+    Prefer real planned context (``features.demand.context_for_dates``) when available.
+    """
+    last = df.groupby(ID)[DS].max()
+    rows = pd.DataFrame({ID: np.repeat(last.index.to_numpy(), h),
+                         DS: np.repeat(last.to_numpy(), h)
+                         + pd.to_timedelta(np.tile(np.arange(1, h + 1), len(last)), unit="D")})
+    recent = df[df[DS] > df[ID].map(last) - pd.Timedelta(days=7)].groupby(ID)[list(exog)].mean()
+    rows = rows.merge(recent, left_on=ID, right_index=True, how="left")
+    for c in ("is_holiday", "has_promotion", "promotion_intensity"):
+        if c in rows:
+            rows[c] = 0.0
+    return rows
+
+
+def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: int = 0,
+               **overrides: Any) -> BaseForecaster:
+    """A forecaster by name with the settings tuned for each target.
+
+    Args:
+        kind: ``seasonal_naive``, ``prophet`` or ``lstm``.
+        target: ``volume`` (one long series per tenant) or ``sku`` (many intermittent series).
+        horizon: Longest horizon needed.
+        exog: Known-future regressors.
+        seed: Random seed.
+        **overrides: Constructor arguments that replace the defaults.
+    """
+    if kind == BASELINE:
+        return SeasonalNaive(**overrides)
+    if kind == "prophet":
+        kw: dict[str, Any] = dict(regressors=list(exog), seed=seed, n_jobs=None,
+                                  transform="log1p", seasonality_mode="additive",
+                                  uncertainty_samples=200 if target == "volume" else 50)
+        return ProphetForecaster(**(kw | overrides))
+    if kind == "lstm":
+        kw = dict(horizon=horizon, exog=list(exog), seed=seed, input_size=28,
+                  max_steps=600 if target == "volume" else 1500,
+                  batch_size=64 if target == "volume" else 512, hidden_size=32,
+                  calibration_days=56 if target == "volume" else 28,
+                  num_threads=1 if target == "volume" else None)  # tiny batches: 1 thread
+        return LSTMForecaster(**(kw | overrides))
+    raise ValueError(f"unknown model kind {kind!r}; use seasonal_naive, prophet or lstm")
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced.
+
+    Attributes:
+        name: Registered model name.
+        version: New model version.
+        run_id: MLflow run id.
+        chosen: Name of the model kind that was registered.
+        metrics: Backtest table, one row per model and horizon.
+        gate: The promotion decision.
+        forecast: Forecast of the next ``max(horizons)`` days from the refitted model.
+        importance: Influential factors of the registered model.
+        output_path: Where the forecast dataset was written (None if not written).
+        cv: Backtest frame of every model (``model`` column).
+    """
+
+    name: str
+    version: str
+    run_id: str
+    chosen: str
+    metrics: pd.DataFrame
+    gate: GateDecision
+    forecast: pd.DataFrame
+    importance: pd.DataFrame
+    output_path: str | None = None
+    cv: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+
+def train_forecast(
+    df: pd.DataFrame,
+    target: str = "volume",
+    models: Sequence[str] | dict[str, BaseForecaster] = ("prophet", "lstm"),
+    horizons: Sequence[int] | None = None,
+    n_windows: int = 8,
+    step: int = 7,
+    level: Sequence[int] = DEFAULT_LEVELS,
+    future: pd.DataFrame | None = None,
+    registered_name: str | None = None,
+    output_uri: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    register: str | None = None,
+) -> TrainResult:
+    """The forecasting training pipeline (see the module docstring).
+
+    Args:
+        df: Long frame ``unique_id, ds, y`` + known-future columns (e.g. the output of
+            ``features.demand.daily_order_volume`` or ``sku_demand_panel``).
+        target: ``volume`` or ``sku`` (sets name, horizons and model settings).
+        models: Candidate kinds, or ready estimators by name; seasonal naive always runs.
+        horizons: Horizons to report (default per target); the longest is the gate horizon.
+        n_windows: Backtest windows.
+        step: Days between backtest cutoffs.
+        level: Interval levels.
+        future: Known-future exogenous rows for the output forecast (default: ordinary days).
+        registered_name: Registry name (default per target).
+        output_uri: Folder for the forecast dataset (default: settings' outputs/forecasts);
+            pass an empty string to skip writing.
+        seed: Random seed.
+        progress: Show progress bars.
+        register: Register this candidate instead of the best one (the gate still decides
+            whether it becomes champion).
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {sorted(TARGETS)}, got {target!r}")
+    horizons = tuple(horizons or TARGETS[target]["horizons"])
+    H, name = max(horizons), registered_name or TARGETS[target]["name"]
+    exog = known_exog(df)
+    data = prepare(df, exog)
+    candidates = _candidates(models, target, H, exog, seed)
+    cv = backtest_models(candidates, data, H, n_windows, step, level, exog, progress)
+    table = evaluate(cv, data, horizons, level)
+    chosen = register or _choose(table, H)
+    if chosen not in candidates:
+        raise ValueError(f"register={chosen!r} is not one of the candidates {list(candidates)}")
+    final = candidates[chosen].clone().fit(data)
+    future = prepare(future, exog) if future is not None else ordinary_future(data, H, exog)
+    forecast = final.predict(H, X_future=future if exog else None, level=level)
+    importance = _importance(final)
+    configure_mlflow()
+    mlflow.set_experiment(f"forecast-{target}")
+    with mlflow.start_run(run_name=f"{name}-{chosen}") as run:
+        _log_run(data, table, cv, chosen, final, importance, exog, horizons, n_windows, step)
+        pyfunc = ForecastPyfunc(final, exog, H, spec=candidates[chosen])
+        example = future.groupby(ID).head(min(3, H)).head(6).reset_index(drop=True)
+        version = log_pyfunc(pyfunc, name, example[[ID, DS, *exog]])
+    gate = _gate(name, version, cv[cv["model"] == chosen], data, H, n_windows, step, level,
+                 exog, progress)
+    path = _write_forecast(forecast, name, version, chosen, output_uri, gate.promoted)
+    return TrainResult(name, version, run.info.run_id, chosen, table, gate, forecast,
+                       importance, path, cv)
+
+
+def _candidates(models: Sequence[str] | dict[str, BaseForecaster], target: str, H: int,
+                exog: Sequence[str], seed: int) -> dict[str, BaseForecaster]:
+    if isinstance(models, dict):
+        out = dict(models)
+    else:
+        out = {k: make_model(k, target, H, exog, seed) for k in models}
+    out.setdefault(BASELINE, SeasonalNaive())
+    return {BASELINE: out.pop(BASELINE), **out}
+
+
+def _choose(table: pd.DataFrame, H: int) -> str:
+    t = table[table["horizon"] == H].sort_values(GATE_METRIC)
+    return str(t["model"].iloc[0])
+
+
+def _importance(model: BaseForecaster) -> pd.DataFrame:
+    if hasattr(model, "feature_importance"):
+        return model.feature_importance()
+    return pd.DataFrame({"feature": ["last_season"], "importance": [1.0]})
+
+
+def _log_run(
+    data: pd.DataFrame, table: pd.DataFrame, cv: pd.DataFrame, chosen: str,
+    final: BaseForecaster, importance: pd.DataFrame, exog: Sequence[str],
+    horizons: Sequence[int], n_windows: int, step: int,
+) -> None:
+    H = max(horizons)
+    params = {k: (v if isinstance(v, int | float | str | bool) or v is None else str(v))
+              for k, v in final.get_params().items() if not isinstance(v, pd.DataFrame)}
+    mlflow.log_params({"model": chosen, "estimator": type(final).__name__,
+                       "horizons": ",".join(map(str, horizons)), "n_windows": n_windows,
+                       "step": step, "exog": ",".join(exog) or "-",
+                       "data_start": str(data[DS].min().date()),
+                       "data_end": str(data[DS].max().date()),
+                       "n_series": data[ID].nunique(), "n_rows": len(data),
+                       "input_hash": frame_hash(data[[ID, DS, Y]])}
+                      | {f"est_{k}": v for k, v in params.items()})
+    for _, r in table.iterrows():
+        for m in ("wape", "accuracy", "mase", "smape", "pinball", "coverage_80", "coverage_95"):
+            if m in r and pd.notna(r[m]):
+                mlflow.log_metric(f"{r['model']}_h{r['horizon']}_{m}", float(r[m]))
+    best = table[(table["model"] == chosen) & (table["horizon"] == H)].iloc[0]
+    for m in ("wape", "accuracy", "mase", "coverage_80", "coverage_95"):
+        if m in best and pd.notna(best[m]):
+            mlflow.log_metric(m, float(best[m]))
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        table.to_csv(t / "backtest_metrics.csv", index=False)
+        (t / "backtest_metrics.md").write_text(as_markdown(table))
+        importance.to_csv(t / "influential_factors.csv", index=False)
+        (t / "data_window.json").write_text(json.dumps(
+            {"start": str(data[DS].min().date()), "end": str(data[DS].max().date()),
+             "cutoffs": [str(c.date()) for c in sorted(cv["cutoff"].unique())]}))
+        mlflow.log_artifacts(tmp, "backtest")
+    fig = plot_forecast_vs_actual(cv[cv["model"] == chosen], data,
+                                  title=f"{chosen}: backtest forecast vs actual")
+    mlflow.log_figure(fig, "plots/forecast_vs_actual.png")
+    mlflow.log_figure(plot_importance(importance, f"{chosen}: influential factors"),
+                      "plots/influential_factors.png")
+
+
+def _gate(
+    name: str, version: str, cand_cv: pd.DataFrame, data: pd.DataFrame, H: int,
+    n_windows: int, step: int, level: Sequence[int], exog: Sequence[str], progress: bool,
+) -> GateDecision:
+    """Re-score the current champion's estimator on the same windows, then gate."""
+    cand = score(cand_cv[(cand_cv[DS] - cand_cv["cutoff"]).dt.days <= H], data, level)
+    champ_value = None
+    current = champion_version(name)
+    if current is not None and str(current.version) != str(version):
+        champ = mlflow.pyfunc.load_model(f"models:/{name}/{current.version}")
+        adapter = champ.unwrap_python_model()
+        if set(adapter.exog) <= set(data.columns):
+            ccv = cross_validation(adapter.spec, data, H, n_windows, step, level,
+                                   list(adapter.exog), progress=progress, name="champion")
+            champ_value = score(ccv, data, level)[GATE_METRIC]
+        else:
+            log.warning("champion v%s needs columns %s not in the data; gating on its logged "
+                        "%s", current.version, adapter.exog, GATE_METRIC)
+    return promote_if_better(name, version, GATE_METRIC, cand[GATE_METRIC],
+                             higher_is_better=False, champion_value=champ_value)
+
+
+def _write_forecast(
+    forecast: pd.DataFrame, name: str, version: str, chosen: str, output_uri: str | None,
+    promoted: bool,
+) -> str | None:
+    """Write the champion's forecast to ``<name>.parquet``; a challenger's beside it."""
+    if output_uri == "":
+        return None
+    from oms.lake import write_frame
+
+    root = output_uri or f"{get_settings().outputs.rstrip('/')}/forecasts"
+    path = f"{root.rstrip('/')}/{name}{'' if promoted else '.challenger'}.parquet"
+    write_frame(forecast.assign(model=chosen, model_version=version,
+                                created_at=pd.Timestamp.now(tz="UTC")), path)
+    return path
+
+
+def sales_trend_forecast(
+    volume: pd.DataFrame, h: int = 30, column: str = "revenue", level: int = 80,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A 30-day trend forecast of daily sales: ``unique_id, ds, yhat, yhat_lower, yhat_upper``.
+
+    Prophet (trend + weekly/yearly seasonality, on log sales) per tenant; the band is the
+    ``level``% interval.
+    """
+    if column not in volume.columns:
+        raise ForecastInputError(f"sales trend needs a {column!r} column")
+    df = volume[[ID, DS, column]].rename(columns={column: Y})
+    model = ProphetForecaster(transform="log1p", uncertainty_samples=200, seed=seed, n_jobs=1)
+    fc = model.fit(df).predict(h, level=(level,))
+    return fc.rename(columns={f"yhat-lo-{level}": "yhat_lower", f"yhat-hi-{level}": "yhat_upper"})
