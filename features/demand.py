@@ -125,34 +125,38 @@ def _empty_context(n: int) -> dict[str, np.ndarray]:
 
 
 def exogenous_columns(
-    tenants: np.ndarray, days: np.ndarray, context: pd.DataFrame | None
+    tenant_codes: np.ndarray,
+    tenant_values: np.ndarray,
+    days: np.ndarray,
+    context: pd.DataFrame | None,
 ) -> dict[str, np.ndarray]:
-    """Calendar + context columns for aligned arrays of tenant ids and day numbers.
+    """Calendar + context columns for rows given as tenant codes and day numbers.
+
+    Values are computed once per tenant × day of the covered range and gathered by integer
+    index, so a panel of millions of rows costs a few array copies, no hashing.
 
     Args:
-        tenants: Tenant id per row (object array).
+        tenant_codes: Index into ``tenant_values`` per row (int).
+        tenant_values: Tenant ids.
         days: Day number per row (int64).
         context: Output of :func:`aggregate_context`, or None.
     """
-    cols: dict[str, np.ndarray] = calendar_columns(days)
-    empty = _empty_context(len(days))
-    if context is None or context.empty or len(days) == 0:
-        return cols | empty
-    # look up each distinct (tenant, day) once, then gather: cheap for millions of panel rows
-    t_codes, t_uniques = pd.factorize(pd.Series(tenants, dtype=object))
-    key = t_codes.astype(np.int64) * (1 << 32) + (days - days.min())
-    inverse, uniq = pd.factorize(key)
-    pairs = pd.DataFrame({
-        "tenant_id": t_uniques.to_numpy()[uniq // (1 << 32)],
-        "day": uniq % (1 << 32) + days.min(),
-    })
-    looked = pairs.merge(context, on=["tenant_id", "day"], how="left")
-    hit = looked["promotion_intensity"].notna().to_numpy()
-    for col, fill in empty.items():
-        values = looked[col].to_numpy()
-        merged = np.where(hit, values, fill[0] if len(fill) else np.nan).astype(fill.dtype)
-        cols[col] = merged[inverse]
-    return cols
+    if len(days) == 0:
+        return calendar_columns(days) | _empty_context(0)
+    lo, hi = int(days.min()), int(days.max())
+    span = hi - lo + 1
+    offset = days - lo
+    cols = {k: v[offset] for k, v in calendar_columns(np.arange(lo, hi + 1)).items()}
+    empty = _empty_context(len(tenant_values) * span)
+    if context is not None and not context.empty:
+        grid = pd.DataFrame({"tenant_id": np.repeat(np.asarray(tenant_values, dtype=object), span),
+                             "day": np.tile(np.arange(lo, hi + 1), len(tenant_values))})
+        looked = grid.merge(context, on=["tenant_id", "day"], how="left")
+        hit = looked["promotion_intensity"].notna().to_numpy()
+        for col, fill in empty.items():
+            fill[hit] = looked[col].to_numpy()[hit]
+    index = tenant_codes.astype(np.int64) * span + offset
+    return cols | {col: values[index] for col, values in empty.items()}
 
 
 def context_for_dates(
@@ -171,9 +175,8 @@ def context_for_dates(
     tenant_col = "tenant_id" if "tenant_id" in dates.columns else "unique_id"
     require_columns(dates, [tenant_col, "ds"], "dates")
     context = aggregate_context(daily_context) if daily_context is not None else None
-    cols = exogenous_columns(
-        dates[tenant_col].astype(object).to_numpy(), day_numbers(dates["ds"], "ds"), context
-    )
+    codes, tenants = _codes(dates[tenant_col], f"dates.{tenant_col}")
+    cols = exogenous_columns(codes, tenants, day_numbers(dates["ds"], "ds"), context)
     out = dates.copy()
     for name, values in cols.items():
         out[name] = values
@@ -255,9 +258,8 @@ def daily_order_volume(
     else:
         revenue = np.full(len(days), np.nan)
     context = aggregate_context(daily_context) if daily_context is not None else None
-    tenant_per_row = tenants[series]
-    out = {"unique_id": tenant_per_row, "ds": _days_to_ds(days), "y": y, "revenue": revenue}
-    out |= exogenous_columns(tenant_per_row, days, context)
+    out = {"unique_id": tenants[series], "ds": _days_to_ds(days), "y": y, "revenue": revenue}
+    out |= exogenous_columns(series, tenants, days, context)
     out["orders_last_7d"] = _window_sums(y, seg_start, 7)
     out["orders_last_30d"] = _window_sums(y, seg_start, 30)
     back = np.arange(len(y)) - SAME_DAY_LAST_YEAR
@@ -319,37 +321,56 @@ def sku_demand_panel(
                     "order_lines")
     if order_lines.empty:
         return _empty_panel()
-    end = int(day_numbers(order_lines["order_date"], "order_lines.order_date").max())
-    lines = order_lines[order_lines["is_product"].fillna(False).astype(bool).to_numpy()]
-    if lines.empty:
+    all_days = day_numbers(order_lines["order_date"], "order_lines.order_date")
+    end = int(all_days.max())
+    product = order_lines["is_product"].fillna(False).to_numpy(bool)
+    if not product.any():
         return _empty_panel()
-    t_codes, tenants = _codes(lines["tenant_id"], "order_lines.tenant_id")
-    s_codes, skus = _codes(lines["sku"], "order_lines.sku")
-    key, pairs = pd.factorize(t_codes * (len(skus) + 1) + s_codes)
-    pair_t, pair_s = tenants[pairs // (len(skus) + 1)], skus[pairs % (len(skus) + 1)]
-    day = day_numbers(lines["order_date"], "order_lines.order_date")
-    qty = lines["quantity"].to_numpy(np.int64)
-    first = np.full(len(pairs), np.iinfo(np.int64).max)
+    day = all_days[product]
+    del all_days
+    qty = order_lines["quantity"].to_numpy(np.int64)[product]
+    key, pair_t, pair_s, tenants = _sku_keys(order_lines, product)
+    first = np.full(len(pair_s), np.iinfo(np.int64).max)
     np.minimum.at(first, key, day)
-    units = np.bincount(key, weights=qty, minlength=len(pairs))
-    labels = np.array([f"{t}\x00{s}" for t, s in zip(pair_t, pair_s, strict=True)], dtype=object)
+    units = np.bincount(key, weights=qty, minlength=len(pair_s))
+    labels = np.array([f"{tenants[t]}\x00{s}" for t, s in zip(pair_t, pair_s, strict=True)],
+                      dtype=object)
     keep = _select_skus(units, first, end, labels, top_n, min_days)
     if len(keep) == 0:
         return _empty_panel()
-    remap = np.full(len(pairs), -1)
+    remap = np.full(len(pair_s), -1)
     remap[keep] = np.arange(len(keep))
     series, days, _ = _grid(first[keep], end)
     _, starts = _segments(first[keep], end)
     new = remap[key]
     sel = new >= 0
     pos = starts[new[sel]] + (day[sel] - first[keep][new[sel]])
+    del key, day, new
     y = np.bincount(pos, weights=qty[sel], minlength=len(days)).astype(np.int64)
     context = aggregate_context(daily_context) if daily_context is not None else None
-    tenant_per_row = pair_t[keep][series]
+    tenant_code = pair_t[keep][series]
     out = {"unique_id": pair_s[keep][series], "ds": _days_to_ds(days), "y": y,
-           "tenant_id": tenant_per_row}
-    out |= exogenous_columns(tenant_per_row, days, context)
+           "tenant_id": tenants[tenant_code]}
+    out |= exogenous_columns(tenant_code, tenants, days, context)
     return pd.DataFrame(out)
+
+
+def _sku_keys(
+    order_lines: pd.DataFrame, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Series code per selected line and, per series, its tenant code and sku.
+
+    Returns:
+        ``key`` (series code per row), ``pair_t`` (tenant code per series), ``pair_s`` (sku
+        per series) and the tenant ids.
+    """
+    t_codes, tenants = _codes(order_lines["tenant_id"][rows], "order_lines.tenant_id")
+    s_codes, skus = _codes(order_lines["sku"][rows], "order_lines.sku")
+    if len(tenants) == 1:  # the usual case: sku codes are already the series codes
+        return s_codes, np.zeros(len(skus), np.int64), skus, tenants
+    width = len(skus) + 1
+    key, pairs = pd.factorize(t_codes * width + s_codes)
+    return key.astype(np.int64), pairs // width, skus[pairs % width], tenants
 
 
 def _empty_panel() -> pd.DataFrame:
