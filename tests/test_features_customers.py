@@ -137,3 +137,9 @@ def test_rfm_values_match_customer_features():
     full = customer_features(df, None, C, label=False)
     pd.testing.assert_frame_equal(got, full[list(got.columns)])
     assert got["customer_id"].tolist() == ["a", "b"] and got["monetary"].tolist() == [4.25, 2.5]
+
+
+def test_only_guests_give_an_empty_frame_with_every_column():
+    out = customer_features(orders([(None, -3, 1.0), (None, 5, 2.0)]), None, C, horizon_days=5)
+    assert out.empty and list(out.columns) == [*FEATURE_COLUMNS, "churned"]
+    assert out["r_score"].dtype == np.int64 and out["monetary"].dtype == np.float64
