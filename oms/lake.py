@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 from oms.contract import PARTITION_COLUMN, TableSpec, get_table
 
 _READ_ERRORS = (pa.ArrowException, OSError, ValueError)
+# arrow strings → pandas "string" directly (no round trip through Python objects)
+_STRINGS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
 
 
 class LakeError(RuntimeError):
@@ -348,6 +350,8 @@ def iter_file_batches(
 ) -> Iterator[pd.DataFrame]:
     """Yield one parquet file in batches of at most ``batch_rows`` rows (bounded memory).
 
+    Text columns come back as pandas ``string`` dtype.
+
     Raises:
         LakeError: The file cannot be read (also mid-file); the message names it.
     """
@@ -357,7 +361,7 @@ def iter_file_batches(
     try:
         pf = pq.ParquetFile(path, filesystem=fs)
         for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-            yield batch.to_pandas()
+            yield batch.to_pandas(types_mapper=_STRINGS.get)
     except _READ_ERRORS as e:
         raise LakeError(f"cannot read parquet file {path}: {e}") from e
 

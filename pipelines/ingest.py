@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -44,7 +45,7 @@ from oms.validate import (
     validate_frame,
 )
 
-DEFAULT_BATCH_ROWS = 500_000
+DEFAULT_BATCH_ROWS = 250_000
 
 
 @dataclass
@@ -227,18 +228,17 @@ def ingest_table(
     with DatasetWriter(rep.lake_uri, table=table) as lw, \
             DatasetWriter(rep.quarantine_uri, schema=_quarantine_schema(table)) as qw:
         reasons, seen = Counter(), KeyIndex()
-        for info in infos:
-            for batch, offset in _batches(info, spec.column_names, batch_rows, source):
-                res = validate_frame(batch, spec, source=info.path, now=now,
-                                     row_offset=offset, seen=seen)
-                lw.write(res.valid)
-                qw.write(_quarantine_frame(res.quarantine, table))
-                reasons.update(reason_counts(res.quarantine))
-                rep.rows_in += len(batch)
-                rep.rows_valid += len(res.valid)
-                rep.rows_quarantined += len(res.quarantine)
-                if on_rows is not None:
-                    on_rows(len(batch))
+        for batch, sources, rows in _batches(infos, spec.column_names, batch_rows, source):
+            res = validate_frame(batch, spec, source=sources, now=now, row_offset=rows,
+                                 seen=seen)
+            lw.write(res.valid)
+            qw.write(_quarantine_frame(res.quarantine, table))
+            reasons.update(reason_counts(res.quarantine))
+            rep.rows_in += len(batch)
+            rep.rows_valid += len(res.valid)
+            rep.rows_quarantined += len(res.quarantine)
+            if on_rows is not None:
+                on_rows(len(batch))
         rep.check()
     rep.reasons = dict(reasons.most_common())
     extras = (c for i in infos for c in i.columns or [] if c not in spec.column_names)
@@ -248,13 +248,40 @@ def ingest_table(
 
 
 def _batches(
-    info: FileInfo, columns: list[str], batch_rows: int, source: str
-) -> Iterator[tuple[pd.DataFrame, int]]:
-    """``(batch, row offset within the file)`` for one file."""
-    offset = 0
-    for batch in iter_file_batches(info.path, batch_rows, columns, uri=source):
-        yield batch, offset
-        offset += len(batch)
+    infos: list[FileInfo], columns: list[str], batch_rows: int, source: str
+) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray]]:
+    """``(batch, source file per row, row number per row)``, at most ``batch_rows`` rows each.
+
+    Consecutive small files with the same column types are gathered into one batch:
+    validation has a per-batch cost, and partitioned landings hold many small files.
+    """
+    buf: list[tuple[pd.DataFrame, str, int]] = []
+    size = 0
+    for info in infos:
+        offset = 0
+        for frame in iter_file_batches(info.path, batch_rows, columns, uri=source):
+            if buf and (size + len(frame) > batch_rows
+                        or not frame.dtypes.equals(buf[0][0].dtypes)):
+                yield _gather(buf)
+                buf, size = [], 0
+            buf.append((frame, info.path, offset))
+            size += len(frame)
+            offset += len(frame)
+    if buf:
+        yield _gather(buf)
+
+
+def _gather(buf: list[tuple[pd.DataFrame, str, int]]) -> tuple[pd.DataFrame, np.ndarray,
+                                                                np.ndarray]:
+    frames = [f for f, _, _ in buf]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    sources = np.empty(len(frame), dtype=object)
+    start = 0
+    for f, path, _ in buf:  # one shared str per file (np.full would copy it per row)
+        sources[start:start + len(f)] = path
+        start += len(f)
+    rows = np.concatenate([np.arange(start, start + len(f)) for f, _, start in buf])
+    return frame, sources, rows
 
 
 def ingest(

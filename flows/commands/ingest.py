@@ -21,7 +21,7 @@ def ingest_command(
     quarantine: str = typer.Option(None, help="Quarantine root [settings]."),
     table: list[str] = typer.Option(None, "--table", "-t",
                                     help="Only this table (repeatable); default: all present."),
-    batch_rows: int = typer.Option(500_000, help="Rows per batch (bounds memory)."),
+    batch_rows: int = typer.Option(250_000, help="Rows per batch (bounds memory)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Validate landed parquet against the contract: valid rows to the lake, others quarantined."""
