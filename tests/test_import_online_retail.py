@@ -214,3 +214,5 @@ def test_full_export_imports_fast_and_ingests_cleanly(retail_path, tmp_path):
     assert sum(rep.set_aside.values()) == exp["zero_price"]
     ing = ingest(str(tmp_path / "landing"), str(tmp_path / "lake"), str(tmp_path / "q"))
     assert ing.rows_quarantined == 2 and ing.rows_valid == ing.rows_in - 2
+    customers = land(tmp_path / "lake", "customers").set_index("customer_id")
+    assert customers.loc["12346", "tier"] == "bronze"  # bought 74,215 units, returned them all

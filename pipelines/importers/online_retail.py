@@ -320,15 +320,17 @@ def _mode_per(df: pd.DataFrame, key: str, value: str) -> pd.Series:
     return counts.drop_duplicates(key).set_index(key)[value]
 
 
-def build_customers(seen: pd.DataFrame, lines: pd.DataFrame, sales: pd.DataFrame,
-                    tenant_id: str) -> pd.DataFrame:
-    """Known customers: first seen day, country, tier by spend quantiles (50/80/95%)."""
+def build_customers(seen: pd.DataFrame, tenant_id: str) -> pd.DataFrame:
+    """Known customers: first seen day, country, tier by net-spend quantiles (50/80/95%).
+
+    Net spend = product sales minus cancelled/returned product value, over the whole export
+    (so the tier looks ahead in time: leave it out of churn features at an earlier cutoff).
+    """
     known = seen[seen["customer_id"].notna()]
     first = known.groupby("customer_id")["date"].min()
     country = _mode_per(known, "customer_id", "region").reindex(first.index)
-    amount = lines["line_amount"].where(lines["is_product"], 0.0).to_numpy()
-    spend = pd.Series(amount, index=sales.index).groupby(sales["customer_id"]).sum()
-    spend = spend.reindex(first.index, fill_value=0.0)
+    value = (known["qty"] * known["price"]).where(~is_non_product(known["sku"]), 0.0)
+    spend = value.groupby(known["customer_id"]).sum().reindex(first.index, fill_value=0.0)
     q50, q80, q95 = spend[spend > 0].quantile([0.5, 0.8, 0.95]) if (spend > 0).any() else (0, 0, 0)
     tier = np.select([spend >= q95, spend >= q80, spend >= q50], ["platinum", "gold", "silver"],
                      default="bronze")
@@ -396,7 +398,7 @@ def map_tables(x: pd.DataFrame, kind: np.ndarray, tenant_id: str) -> dict[str, p
         "orders": orders,
         "order_lines": lines_all,
         "order_events": events,
-        "customers": build_customers(seen, lines, sales, tenant_id),
+        "customers": build_customers(seen, tenant_id),
         "products": build_products(seen, tenant_id),
         "daily_context": build_daily_context(orders, events, tenant_id),
     }
