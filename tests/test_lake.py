@@ -45,8 +45,6 @@ def test_round_trip_is_hive_partitioned_by_month_with_contract_dtypes(tmp_path):
 
 
 def test_timestamps_read_back_as_utc_nanoseconds(tmp_path):
-    df = empty_frame("order_events").iloc[:0]
-    df = pd.DataFrame({c: df[c] for c in df.columns})
     row = {"tenant_id": "t", "event_id": "e1", "order_id": "o1", "event_type": "Shipped",
            "event_ts": pd.Timestamp("2024-05-01 12:00:00.123456789", tz="UTC"),
            "event_date": pd.Timestamp("2024-05-01"), "warehouse_id": None, "sku": None,
