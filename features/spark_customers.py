@@ -80,17 +80,22 @@ def rfm_scores(rfm: DataFrame, n_bins: int = 5, buckets: int = 64) -> DataFrame:
     return df.drop(*cols)
 
 
-def _history(orders: DataFrame, events: DataFrame | None, c: dt.date) -> DataFrame:
-    """History orders of known customers with per-order flags (returned, late known)."""
+def _relevant(orders: DataFrame, events: DataFrame | None, c: dt.date,
+              until: dt.date) -> DataFrame:
+    """Orders of known customers up to ``until`` with per-order flags.
+
+    ``h`` marks history rows (on or before the cutoff); later rows only feed the label, so
+    one scan of the orders serves features and label alike.
+    """
     cut = F.lit(c)
     known = ~F.coalesce(F.col("is_guest"), F.lit(False)) & F.col("customer_id").isNotNull()
-    o = orders.filter(known & (as_day("order_date") <= cut)).select(
+    o = orders.filter(known & (as_day("order_date") <= F.lit(until))).select(
         "tenant_id", "order_id", "customer_id", as_day("order_date").alias("ds"), "channel",
         F.rint(F.col("total_amount").cast("double") * 100.0).alias("cents"),
         F.coalesce(F.col("support_contacts"), F.lit(0)).alias("support"),
         "is_late", F.col("delivery_hours").cast("double").alias("hours"),
         *(["status"] if events is None and "status" in orders.columns else []),
-    )
+    ).withColumn("h", F.col("ds") <= cut)
     if events is None:
         ret = (F.col("status") == "returned") if "status" in orders.columns else F.lit(False)
         o = o.withColumn("ret", F.coalesce(ret, F.lit(False)).cast("int"))
@@ -103,39 +108,40 @@ def _history(orders: DataFrame, events: DataFrame | None, c: dt.date) -> DataFra
         o = o.join(returned, ["tenant_id", "order_id"], "left").fillna(0, ["ret"])
     after = (F.datediff("ds", cut) + F.col("hours") / 24.0) > 1.0
     late_known = F.col("is_late").isNotNull() & ~F.coalesce(after, F.lit(False))
+    who = ["tenant_id", "customer_id"]
+    w = Window.partitionBy(*who).orderBy("ds", "order_id")
+    n_hist = F.sum(F.col("h").cast("int")).over(Window.partitionBy(*who))
     return o.withColumns({
         "late_known": late_known.cast("int"),
         "late_n": (late_known & F.col("is_late")).cast("int"),
+        # history rows sort before later ones, so lag() only sees history for them
+        "gap": F.datediff("ds", F.lag("ds").over(w)).cast("double"),
+        "k": n_hist - F.row_number().over(w),  # 0 = last history order
     })
 
 
-def _gaps(hist: DataFrame) -> DataFrame:
-    """The last three inter-order gaps per customer (``gap_1`` most recent)."""
-    who = ["tenant_id", "customer_id"]
-    w = Window.partitionBy(*who).orderBy("ds", "order_id")
-    g = hist.select(
-        *who,
-        F.datediff("ds", F.lag("ds").over(w)).cast("double").alias("gap"),
-        (F.count(F.lit(1)).over(Window.partitionBy(*who)) - F.row_number().over(w)).alias("k"),
-    )
-    return g.groupBy(*who).agg(
-        *[F.max(F.when(F.col("k") == k, F.col("gap"))).alias(f"gap_{k + 1}") for k in range(3)]
-    )
-
-
-def _aggregates(hist: DataFrame, c: dt.date) -> DataFrame:
+def _aggregates(rel: DataFrame, c: dt.date) -> DataFrame:
+    """One row per customer with history: RFM values, gaps, rates, shares and ``_active``."""
     cut = F.lit(c)
-    agg = hist.groupBy("tenant_id", "customer_id").agg(
-        F.datediff(cut, F.max("ds")).cast("long").alias("recency_days"),
-        F.count(F.lit(1)).cast("long").alias("frequency"),
-        (F.sum("cents") / 100.0).alias("monetary"),
-        F.sum("ret").alias("_ret"),
-        F.sum("support").cast("long").alias("support_contacts"),
-        F.sum("late_known").alias("_lk"),
-        F.sum("late_n").alias("_ln"),
+    h = F.col("h")
+
+    def hist_sum(col: Column) -> Column:
+        return F.sum(F.when(h, col))
+
+    agg = rel.groupBy("tenant_id", "customer_id").agg(
+        F.datediff(cut, F.max(F.when(h, F.col("ds")))).cast("long").alias("recency_days"),
+        hist_sum(F.lit(1)).cast("long").alias("frequency"),
+        (hist_sum(F.col("cents")) / 100.0).alias("monetary"),
+        hist_sum(F.col("ret")).alias("_ret"),
+        hist_sum(F.col("support")).cast("long").alias("support_contacts"),
+        hist_sum(F.col("late_known")).alias("_lk"),
+        hist_sum(F.col("late_n")).alias("_ln"),
         F.datediff(cut, F.min("ds")).cast("long").alias("tenure_days"),
-        *[F.sum((F.col("channel") == ch).cast("int")).alias(f"_ch_{ch}") for ch in CHANNELS],
-    )
+        *[hist_sum((F.col("channel") == ch).cast("int")).alias(f"_ch_{ch}") for ch in CHANNELS],
+        *[F.max(F.when(h & (F.col("k") == k), F.col("gap"))).alias(f"gap_{k + 1}")
+          for k in range(3)],
+        F.max((~h).cast("int")).alias("_active"),
+    ).filter(F.col("frequency") > 0)
     freq = F.col("frequency").cast("double")
     cols = {
         "avg_order_value": F.col("monetary") / freq,
@@ -192,15 +198,9 @@ def customer_features(
     c = as_cutoff_day(cutoff).date()
     if label:
         _check_label_window(orders, c, horizon_days, last_day)
-    hist = _history(orders, order_events, c)
-    feats = _aggregates(hist, c).join(_gaps(hist), ["tenant_id", "customer_id"]).persist()
-    out = rfm_scores(feats).select(*FEATURE_COLUMNS)
-    if not label:
-        return out
-    known = ~F.coalesce(F.col("is_guest"), F.lit(False)) & F.col("customer_id").isNotNull()
-    day = as_day("order_date")
-    end = F.lit(c + dt.timedelta(days=horizon_days))
-    active = (orders.filter(known & (day > F.lit(c)) & (day <= end))
-              .select("tenant_id", "customer_id").distinct().withColumn("_active", F.lit(1)))
-    return (out.join(active, ["tenant_id", "customer_id"], "left")
-            .withColumn("churned", F.col("_active").isNull().cast("long")).drop("_active"))
+    until = c + dt.timedelta(days=horizon_days) if label else c
+    feats = _aggregates(_relevant(orders, order_events, c, until), c).persist()
+    out = rfm_scores(feats)
+    if label:
+        out = out.withColumn("churned", (1 - F.col("_active")).cast("long"))
+    return out.select(*FEATURE_COLUMNS, *(["churned"] if label else []))
