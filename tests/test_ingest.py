@@ -211,6 +211,11 @@ def test_cli_prints_report_and_fails_cleanly(messy_landing):
                               str(messy_landing / "lake")])
     assert bad.exit_code == 1
     assert "does not exist" in bad.output and "Traceback" not in bad.output
-    (messy_landing / "landing" / "order_lines.parquet").write_bytes(b"not parquet at all")
+    lines = messy_landing / "landing" / "order_lines.parquet"
+    pd.read_parquet(lines).drop(columns=["sku"]).to_parquet(lines)
+    missing = runner.invoke(app, args)
+    assert missing.exit_code == 1 and "order_lines.parquet" in missing.output
+    assert "'sku'" in missing.output and "Traceback" not in missing.output
+    lines.write_bytes(b"not parquet at all")
     corrupt = runner.invoke(app, args)
     assert corrupt.exit_code == 1 and "order_lines.parquet" in corrupt.output
