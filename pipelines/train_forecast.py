@@ -54,7 +54,9 @@ TARGETS: dict[str, dict[str, Any]] = {
 #: Exogenous columns known ahead (holiday calendar, planned promotions, weather forecast).
 KNOWN_FUTURE = ("is_holiday", "has_promotion", "promotion_intensity", "temperature_c",
                 "weather_sunny", "weather_cloudy", "weather_rain", "weather_snow",
-                "weather_storm")
+                "weather_storm", "promotion_mean", "rain_share", "snow_share", "storm_share")
+#: Region-averaged context (see :func:`regional_context`).
+REGIONAL = ("promotion_mean", "rain_share", "snow_share", "storm_share")
 GATE_METRIC = "wape"
 BASELINE = "seasonal_naive"
 
@@ -103,7 +105,7 @@ def ordinary_future(df: pd.DataFrame, h: int, exog: Sequence[str]) -> pd.DataFra
 
 
 def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: int = 0,
-               **overrides: Any) -> BaseForecaster:
+               holidays: pd.DataFrame | None = None, **overrides: Any) -> BaseForecaster:
     """A forecaster by name with the settings tuned for each target.
 
     Args:
@@ -112,14 +114,16 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
         horizon: Longest horizon needed.
         exog: Known-future regressors.
         seed: Random seed.
+        holidays: Named holidays (``holiday, ds``) for Prophet, see :func:`holiday_frame`.
         **overrides: Constructor arguments that replace the defaults.
     """
     if kind == BASELINE:
         return SeasonalNaive(**overrides)
     if kind == "prophet":
         kw: dict[str, Any] = dict(regressors=list(exog), seed=seed, n_jobs=None,
+                                  holidays=holidays,
                                   transform="log1p", seasonality_mode="additive",
-                                  uncertainty_samples=200 if target == "volume" else 50)
+                                  interval_method="residuals")
         return ProphetForecaster(**(kw | overrides))
     if kind == "lstm":
         kw = dict(horizon=horizon, exog=list(exog), seed=seed, input_size=28,
@@ -336,6 +340,167 @@ def sales_trend_forecast(
     if column not in volume.columns:
         raise ForecastInputError(f"sales trend needs a {column!r} column")
     df = volume[[ID, DS, column]].rename(columns={column: Y})
-    model = ProphetForecaster(transform="log1p", uncertainty_samples=200, seed=seed, n_jobs=1)
+    model = ProphetForecaster(transform="log1p", seed=seed, n_jobs=1)
     fc = model.fit(df).predict(h, level=(level,))
     return fc.rename(columns={f"yhat-lo-{level}": "yhat_lower", f"yhat-hi-{level}": "yhat_upper"})
+
+
+# ----------------------------------------------------------------------------- lake I/O
+def load_series(
+    lake: str | None = None, target: str = "volume", tenant: str | None = None,
+    top_n: int = 500,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Build the training frame from the lake: daily volume or the top-N SKU panel.
+
+    Returns:
+        ``(series, daily_context)``; the context (None if absent) also serves future days.
+    """
+    from features.demand import daily_order_volume, sku_demand_panel
+    from oms.lake import exists, read_table, table_uri
+
+    lake = lake or get_settings().lake
+    ctx_uri = table_uri(lake, "daily_context")
+    ctx = read_table(ctx_uri) if exists(ctx_uri) else None
+    flt = None
+    if tenant is not None:
+        import pyarrow.dataset as pads
+
+        flt = pads.field("tenant_id") == tenant
+        ctx = ctx[ctx["tenant_id"] == tenant] if ctx is not None else None
+    if target == "volume":
+        orders = read_table(table_uri(lake, "orders"),
+                            ["tenant_id", "order_date", "total_amount"], flt)
+        return add_regional_context(daily_order_volume(orders, ctx), ctx), ctx
+    if target == "sku":
+        lines = read_table(table_uri(lake, "order_lines"),
+                           ["tenant_id", "sku", "quantity", "is_product", "order_date"], flt)
+        return add_regional_context(sku_demand_panel(lines, ctx, top_n=top_n), ctx), ctx
+    raise ValueError(f"target must be one of {sorted(TARGETS)}, got {target!r}")
+
+
+def future_frame(series: pd.DataFrame, daily_context: pd.DataFrame | None, h: int
+                 ) -> pd.DataFrame:
+    """Known-future rows (``unique_id, ds`` + context columns) for the next ``h`` days.
+
+    Planned context (holidays, promotions, weather forecast) comes from ``daily_context``
+    where it reaches into the future; days it does not cover are ordinary days
+    (:func:`ordinary_future`).
+    """
+    from features.demand import context_for_dates
+
+    exog = known_exog(series)
+    base = ordinary_future(prepare(series, exog), h, exog)
+    if daily_context is None or daily_context.empty:
+        return base
+    tenants = (series.drop_duplicates(ID).set_index(ID)["tenant_id"] if "tenant_id" in series
+               else None)
+    dates = base[[ID, DS]].assign(
+        tenant_id=base[ID].map(tenants) if tenants is not None else base[ID])
+    planned = context_for_dates(daily_context, dates.drop(columns=[ID]) if tenants is not None
+                                else dates.drop(columns=["tenant_id"]))
+    planned[ID] = base[ID].to_numpy()
+    planned = add_regional_context(planned, daily_context)
+    known = pd.to_datetime(daily_context["date"]).max()
+    use = (planned[DS] <= known).to_numpy()
+    for c in exog:
+        if c in planned:
+            base.loc[use, c] = planned.loc[use, c].to_numpy()
+    return base
+
+
+def forecast_champion(
+    lake: str | None = None, target: str = "volume", h: int | None = None,
+    output_uri: str | None = None, tenant: str | None = None, top_n: int = 500,
+) -> tuple[pd.DataFrame, str]:
+    """Forecast with ``models:/<name>@champion`` and write the forecast dataset.
+
+    Returns:
+        ``(forecast, path)``.
+    """
+    from oms.lake import write_frame
+    from pipelines.registry import load_champion
+
+    name = TARGETS[target]["name"]
+    configure_mlflow()
+    model = load_champion(name)
+    adapter = model.unwrap_python_model()
+    h = h or adapter.max_horizon
+    series, ctx = load_series(lake, target, tenant, top_n)
+    last = adapter.forecaster.last_ds_
+    series = series[series[ID].isin(last.index)]
+    series = series[series[DS] <= series[ID].map(last)]  # forecast from the model's end
+    fut = future_frame(series, ctx, h)
+    fut = fut[fut[ID].isin(adapter.forecaster.ids_)]
+    for c in adapter.exog:
+        if c not in fut.columns:
+            fut[c] = 0.0
+    fc = model.predict(fut[[ID, DS, *adapter.exog]])
+    version = champion_version(name)
+    root = output_uri or f"{get_settings().outputs.rstrip('/')}/forecasts"
+    path = f"{root.rstrip('/')}/{name}.parquet"
+    write_frame(fc.assign(model_version=str(version.version) if version else "",
+                          created_at=pd.Timestamp.now(tz="UTC")), path)
+    return fc, path
+
+
+def write_sales_trend(volume: pd.DataFrame, h: int = 30, output_uri: str | None = None
+                      ) -> tuple[pd.DataFrame, str]:
+    """Compute :func:`sales_trend_forecast` on daily revenue and write ``sales_trend.parquet``."""
+    from oms.lake import write_frame
+
+    fc = sales_trend_forecast(volume, h=h)
+    root = output_uri or f"{get_settings().outputs.rstrip('/')}/forecasts"
+    path = f"{root.rstrip('/')}/sales_trend.parquet"
+    write_frame(fc.assign(created_at=pd.Timestamp.now(tz="UTC")), path)
+    return fc, path
+
+
+# ----------------------------------------------------------------------------- context
+def regional_context(daily_context: pd.DataFrame) -> pd.DataFrame:
+    """Region-averaged context per tenant and day.
+
+    ``features.demand`` keeps the *maximum* promotion intensity over regions, so a flash sale
+    in one city looks national; a tenant's volume moves with the *mean* over regions. Same
+    for bad weather: the share of regions with rain, snow or a storm.
+
+    Returns:
+        ``tenant_id, ds`` + :data:`REGIONAL`.
+    """
+    c = daily_context
+    out = pd.DataFrame({
+        "tenant_id": c["tenant_id"].astype(str).to_numpy(),
+        DS: pd.to_datetime(c["date"]).to_numpy(),
+        "promotion_mean": c["promotion_intensity"].fillna(0.0).astype(float).to_numpy(),
+        "rain_share": (c["weather"] == "rain").to_numpy(float),
+        "snow_share": (c["weather"] == "snow").to_numpy(float),
+        "storm_share": (c["weather"] == "storm").to_numpy(float),
+    })
+    return out.groupby(["tenant_id", DS], as_index=False)[list(REGIONAL)].mean()
+
+
+def add_regional_context(series: pd.DataFrame, daily_context: pd.DataFrame | None
+                         ) -> pd.DataFrame:
+    """Add :data:`REGIONAL` columns (0 on days without context) to a volume or SKU frame."""
+    if daily_context is None or daily_context.empty or series.empty:
+        return series
+    key = "tenant_id" if "tenant_id" in series.columns else ID
+    reg = regional_context(daily_context).rename(columns={"tenant_id": key})
+    out = series.merge(reg, on=[key, DS], how="left")
+    out[list(REGIONAL)] = out[list(REGIONAL)].fillna(0.0)
+    return out
+
+
+def holiday_frame(daily_context: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Named holidays (``holiday, ds``) from the context, for Prophet's per-holiday effects.
+
+    A binary holiday flag mixes opposite effects (the Spring Festival slump, the Double 11
+    peak); one effect per name separates them.
+    """
+    if daily_context is None or "holiday_name" not in daily_context:
+        return None
+    c = daily_context[daily_context["holiday_name"].notna()]
+    if c.empty:
+        return None
+    out = pd.DataFrame({"holiday": c["holiday_name"].astype(str).to_numpy(),
+                        DS: pd.to_datetime(c["date"]).to_numpy()})
+    return out.drop_duplicates().sort_values([DS, "holiday"], ignore_index=True)

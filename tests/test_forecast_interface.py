@@ -173,7 +173,7 @@ def test_cold_start_and_all_zero_series_fall_back_to_naive(panel):
 
 
 def test_lstm_needs_one_long_enough_series(panel):
-    short = panel.groupby("unique_id").head(30)
+    short = panel.groupby("unique_id").head(20)  # < input_size 14 + horizon 7
     with pytest.raises(ForecastInputError, match="long enough"):
         tiny_lstm().fit(short)
 

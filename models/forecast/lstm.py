@@ -194,9 +194,9 @@ class LSTMForecaster(BaseForecaster):
         train_p, cal_p = self._origins(sizes.to_numpy(), starts, H, L)
         if len(train_p) == 0:
             raise ForecastInputError(
-                f"no series is long enough to train on: need at least input_size + horizon + "
-                f"calibration_days + 1 = {L + H + self.calibration_days + 1} days, longest has "
-                f"{int(sizes.max())}; use SeasonalNaive for such short series"
+                f"no series is long enough to train on: need at least input_size + horizon = "
+                f"{L + H} days, the longest has {int(sizes.max())}; use SeasonalNaive for "
+                "such short series"
             )
         self.log_scale_norm_ = float(max(1.0, np.log1p(y.max())))
         self._mean_w, self._last_w = (torch.from_numpy(a) for a in _season_matrices(L, H))
