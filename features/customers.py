@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.demand import day_numbers, require_columns
 from oms.contract import CHANNELS
@@ -92,6 +94,17 @@ def _rank_within(group: np.ndarray, key: np.ndarray, tiebreak: np.ndarray) -> np
     return rank
 
 
+def _string_rank(values: pd.Series) -> np.ndarray:
+    """Position of each value in code-point (= UTF-8 byte, = Spark) string order."""
+    if values.isna().any():
+        raise ValueError(f"{values.name} has {int(values.isna().sum())} null value(s)")
+    strings = pa.array(np.asarray(values.astype(str), dtype=object), pa.string())
+    order = pc.array_sort_indices(strings).to_numpy()
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
 def rfm_scores(rfm: pd.DataFrame, n_bins: int = 5) -> pd.DataFrame:
     """Add ``r_score, f_score, m_score`` (1..n_bins, ntile within tenant) to an RFM frame.
 
@@ -115,7 +128,7 @@ def rfm_scores(rfm: pd.DataFrame, n_bins: int = 5) -> pd.DataFrame:
             out[score] = pd.Series(dtype=np.int64)
         return out
     group = pd.factorize(out["tenant_id"])[0]
-    tiebreak = sorted_codes(out["customer_id"])[0]
+    tiebreak = _string_rank(out["customer_id"])
     for col, score, ascending in RFM_KEYS:
         key = out[col].to_numpy(float)
         rank = _rank_within(group, key if ascending else -key, tiebreak)
@@ -124,16 +137,25 @@ def rfm_scores(rfm: pd.DataFrame, n_bins: int = 5) -> pd.DataFrame:
 
 
 def sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes numbered in string order of the values, and the sorted unique strings.
+    """Dense integer codes numbered in string order of the values, and the sorted strings.
 
-    Factorises first and sorts only the distinct values, so a categorical column with
-    millions of rows never turns into millions of Python strings.
+    Only the distinct values are sorted (a categorical column is not even hashed), so
+    millions of rows never turn into millions of Python strings. Nulls are an error.
     """
-    codes, uniques = pd.factorize(values)
-    labels = np.asarray(pd.Index(uniques).astype(str), dtype=object)
-    order = np.argsort(labels, kind="stable")
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        uniques = values.cat.categories
+    else:
+        codes, uniques = pd.factorize(values)
+        codes = codes.astype(np.int64)
+    if (codes < 0).any():
+        raise ValueError(f"{values.name} has {int((codes < 0).sum())} null value(s)")
+    present = np.bincount(codes, minlength=len(uniques)) > 0
+    labels = np.asarray(pd.Index(uniques)[present].astype(str), dtype=object)
+    # arrow sorts strings in C++ by UTF-8 bytes = code-point order, as Python and Spark do
+    order = pc.array_sort_indices(pa.array(labels, pa.string())).to_numpy()
+    rank = np.full(len(uniques), -1, np.int64)
+    rank[np.flatnonzero(present)[order]] = np.arange(len(order))
     return rank[codes], labels[order]
 
 
@@ -175,6 +197,9 @@ def _customer_codes(orders: pd.DataFrame, mask: np.ndarray) -> tuple[np.ndarray,
     """
     t_codes, tenants = sorted_codes(orders["tenant_id"][mask])
     c_codes, customers = sorted_codes(orders["customer_id"][mask])
+    if len(tenants) == 1:  # the usual case: customer codes are the codes
+        return c_codes, pd.DataFrame({"tenant_id": np.repeat(tenants, len(customers)),
+                                      "customer_id": customers})
     width = len(customers) + 1
     codes, pairs = pd.factorize(t_codes * width + c_codes, sort=True)
     who = pd.DataFrame({"tenant_id": tenants[pairs // width],

@@ -214,7 +214,8 @@ def _spark_features(spark, lake: str, cutoff, horizon_days: int, label: bool | N
             orders, events, cut, horizon_days, label=labelled, last_day=row["last"]),
         "sku_demand": spark_demand.sku_demand_panel(lines, ctx, top_n=top_n),
     }
-    return out, {"orders": row["n"]}, (cut, labelled)
+    rows_in = {"orders": row["n"], "order_lines": _count_rows(table_uri(lake, "order_lines"))}
+    return out, rows_in, (cut, labelled)
 
 
 def _write_spark(df, uri: str) -> None:
