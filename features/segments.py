@@ -98,17 +98,35 @@ def segment_summary(segmented: pd.DataFrame, revenue_col: str = "monetary") -> p
     df = segmented.copy()
     if "tenant_id" not in df.columns:
         df["tenant_id"] = "default"
-    tenants = sorted(df["tenant_id"].astype(str).unique()) or []
-    grid = pd.MultiIndex.from_product([tenants, list(SEGMENTS)], names=["tenant_id", "segment"])
     df["segment"] = df["segment"].astype(str)
     df["tenant_id"] = df["tenant_id"].astype(str)
     agg = df.groupby(["tenant_id", "segment"]).agg(
         customers=("segment", "size"), revenue=(revenue_col, "sum")
     )
-    out = agg.reindex(grid).fillna({"customers": 0, "revenue": 0.0}).reset_index()
+    return finish_summary(agg.reset_index())
+
+
+def finish_summary(agg: pd.DataFrame) -> pd.DataFrame:
+    """Complete per-tenant × segment counts and revenue: empty segments, shares, averages.
+
+    Shared by pandas and Spark (which aggregates on the cluster and finishes the tiny
+    tenant × segment table here), so both give the same summary.
+
+    Args:
+        agg: ``tenant_id, segment, customers, revenue`` for the non-empty segments.
+
+    Returns:
+        One row per tenant × segment in :data:`SEGMENTS` order (see :func:`segment_summary`).
+    """
+    agg = agg.astype({"tenant_id": str, "segment": str})
+    tenants = sorted(agg["tenant_id"].unique())
+    grid = pd.MultiIndex.from_product([tenants, list(SEGMENTS)], names=["tenant_id", "segment"])
+    out = agg.set_index(["tenant_id", "segment"])[["customers", "revenue"]].reindex(grid)
+    out = out.fillna({"customers": 0, "revenue": 0.0}).reset_index()
     out["customers"] = out["customers"].astype("int64")
+    out["revenue"] = out["revenue"].astype(float)
     tot = out.groupby("tenant_id")[["customers", "revenue"]].transform("sum")
-    out["customer_share"] = (out["customers"] / tot["customers"].where(tot["customers"] > 0))
+    out["customer_share"] = out["customers"] / tot["customers"].where(tot["customers"] > 0)
     out["revenue_share"] = out["revenue"] / tot["revenue"].where(tot["revenue"] != 0)
     out["avg_monetary"] = out["revenue"] / out["customers"].where(out["customers"] > 0)
     for _, row in out[out["customers"] == 0].iterrows():

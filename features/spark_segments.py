@@ -1,20 +1,22 @@
 """Spark twin of ``features.segments``: same segments and summary, computed on a cluster.
 
 Segment assignment is a row-wise column expression (no window, so nothing is collapsed
-into one partition); the summary is a grouped aggregation joined to a small
-tenant × segment grid so that empty segments appear with zero customers, as in pandas.
+into one partition); the summary is one grouped aggregation on the cluster whose result —
+at most four rows per tenant — is finished (empty segments, shares) by the same code as
+pandas, so both engines give the same summary.
 """
 
 from __future__ import annotations
 
-from features.segments import HIGH_SCORE, SCORE_COLUMNS, SEGMENTS, SUMMARY_COLUMNS
+from features.segments import HIGH_SCORE, SCORE_COLUMNS, finish_summary
 
 
-def assign_segments_spark(scores):
+def assign_segments_spark(scores, validate: bool = True):
     """Add a ``segment`` column to a Spark DataFrame holding ``r_score`` and ``f_score``.
 
     Args:
         scores: Spark DataFrame, one row per customer with 1–5 scores.
+        validate: Check the scores first (one extra pass over the data).
 
     Returns:
         The DataFrame with a string ``segment`` column.
@@ -34,8 +36,7 @@ def assign_segments_spark(scores):
     for c in SCORE_COLUMNS:
         cond = F.col(c).isNull() | (F.col(c) < 1) | (F.col(c) > 5)
         bad_cond = cond if bad_cond is None else bad_cond | cond
-    n_bad = scores.filter(bad_cond).limit(1).count()
-    if n_bad:
+    if validate and scores.filter(bad_cond).limit(1).count():
         raise ValueError(f"{list(SCORE_COLUMNS)} must be integer scores 1..5; found null or "
                          "out-of-range values")
     r_hi = F.col("r_score") >= HIGH_SCORE
@@ -66,27 +67,11 @@ def segment_summary_spark(segmented, revenue_col: str = "monetary"):
     df = segmented
     if "tenant_id" not in df.columns:
         df = df.withColumn("tenant_id", F.lit("default"))
-    spark = df.sparkSession
-    segs = spark.createDataFrame([(s, i) for i, s in enumerate(SEGMENTS)], "segment string, _o int")
-    grid = df.select("tenant_id").distinct().crossJoin(F.broadcast(segs))
     agg = df.groupBy("tenant_id", "segment").agg(
         F.count(F.lit(1)).alias("customers"),
         F.sum(F.col(revenue_col).cast("double")).alias("revenue"),
-    )
-    out = grid.join(agg, ["tenant_id", "segment"], "left").fillna(
-        {"customers": 0, "revenue": 0.0}
-    )
-    tot = out.groupBy("tenant_id").agg(
-        F.sum("customers").alias("_tc"), F.sum("revenue").alias("_tr")
-    )
-    out = out.join(tot, "tenant_id")
-    out = (
-        out.withColumn("customers", F.col("customers").cast("long"))
-        .withColumn("customer_share",
-                    F.when(F.col("_tc") > 0, F.col("customers") / F.col("_tc")))
-        .withColumn("revenue_share",
-                    F.when(F.col("_tr") != 0, F.col("revenue") / F.col("_tr")))
-        .withColumn("avg_monetary",
-                    F.when(F.col("customers") > 0, F.col("revenue") / F.col("customers")))
-    )
-    return out.orderBy("tenant_id", "_o").select(*SUMMARY_COLUMNS)
+    ).toPandas()
+    summary = finish_summary(agg)
+    schema = ("tenant_id string, segment string, customers long, revenue double, "
+              "customer_share double, revenue_share double, avg_monetary double")
+    return df.sparkSession.createDataFrame(summary, schema=schema)

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 ID_COLUMNS = ("tenant_id", "customer_id")
 NON_FEATURES = (*ID_COLUMNS, "cutoff", "churned", "segment")
 CANDIDATES = ("hgb", "logreg")
+# more recent activity never makes churn more likely (shallow trees, monotone in these)
+DECREASING = ("frequency", "orders_30d", "orders_90d", "orders_180d", "orders_365d",
+              "active_months", "bg_expected_90d")
 
 
 class NotFittedError(RuntimeError):
@@ -62,8 +65,10 @@ class ChurnClassifier(BaseEstimator, ClassifierMixin):
         calibration: ``"isotonic"`` or ``"sigmoid"``.
         features: Feature columns; ``None`` uses every numeric non-id column.
         increasing: Features the boosting model must be monotone increasing in.
+        decreasing: Features the boosting model must be monotone decreasing in.
         max_iter: Boosting iterations.
         learning_rate: Boosting learning rate.
+        max_leaf_nodes: Leaves per tree (small trees generalise across seasons better).
         random_state: Seed.
 
     Attributes:
@@ -79,14 +84,18 @@ class ChurnClassifier(BaseEstimator, ClassifierMixin):
         calibration: str = "isotonic",
         features: Sequence[str] | None = None,
         increasing: Sequence[str] = ("recency_days",),
-        max_iter: int = 250,
+        decreasing: Sequence[str] = DECREASING,
+        max_iter: int = 150,
         learning_rate: float = 0.05,
+        max_leaf_nodes: int = 6,
         random_state: int = 0,
     ) -> None:
         self.candidates = candidates
         self.calibration = calibration
         self.features = features
         self.increasing = increasing
+        self.decreasing = decreasing
+        self.max_leaf_nodes = max_leaf_nodes
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.random_state = random_state
@@ -94,9 +103,11 @@ class ChurnClassifier(BaseEstimator, ClassifierMixin):
     def _make(self, kind: str):
         if kind == "hgb":
             cst = {c: 1 for c in self.increasing if c in self.feature_names_}
+            cst |= {c: -1 for c in self.decreasing if c in self.feature_names_}
             return HistGradientBoostingClassifier(
-                max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=15,
-                min_samples_leaf=40, l2_regularization=1.0, early_stopping=False,
+                max_iter=self.max_iter, learning_rate=self.learning_rate,
+                max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=80, l2_regularization=1.0,
+                early_stopping=False,
                 monotonic_cst=cst or None, random_state=self.random_state,
             )
         if kind == "logreg":
