@@ -243,7 +243,9 @@ def main() -> None:
     p.add_argument("--worker-args", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
-        print(json.dumps(WORKERS[a.worker](json.loads(a.worker_args)), default=str))
+        real_stdout, sys.stdout = sys.stdout, sys.stderr  # progress lines go to the log
+        result = WORKERS[a.worker](json.loads(a.worker_args))
+        real_stdout.write(json.dumps(result, default=str) + "\n")
         return
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     a.work.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,8 @@ def aggregate_context(daily_context: DataFrame) -> DataFrame:
         F.avg("temp").alias("temperature_c"),
     )
     severity = F.array_position(F.array(*[F.lit(w) for w in WEATHER]), F.col("weather"))
-    counts = ctx.groupBy(*keys, "weather").count().withColumn("sev", severity)
+    counts = (ctx.filter(F.col("weather").isNotNull())  # as pandas: null weather never wins
+              .groupBy(*keys, "weather").count().withColumn("sev", severity))
     pick = Window.partitionBy(*keys).orderBy(F.desc("count"), F.desc("sev"))
     mode = (counts.withColumn("rn", F.row_number().over(pick)).filter("rn = 1")
             .select(*keys, "weather"))
