@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 @import_app.command("online-retail")
 def online_retail_command(
     path: str = typer.Argument(..., help="The UCI Online Retail export (parquet file or folder)."),
-    out: str = typer.Option(None, help="Landing root to write [settings: landing]."),
+    out: str = typer.Option(None, help="Landing root to write [settings: landing]; give each "
+                            "source its own, since its six tables there are replaced."),
     tenant: str = typer.Option("online_retail", help="Tenant id written on every row."),
 ) -> None:
     """Map the UCI Online Retail export onto the data contract and write the landing zone."""

@@ -166,7 +166,7 @@ def _local_times(s: pd.Series) -> pd.Series:
 
 
 def normalise(raw: pd.DataFrame) -> pd.DataFrame:
-    """Typed working columns (ids as text, local and UTC times, numbers) beside the raw ones."""
+    """Typed working columns: ids as text, local and UTC times, business day, numbers."""
     local = _local_times(raw["InvoiceDate"])
     utc = local.dt.tz_localize(TIMEZONE, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
     qty = pd.to_numeric(raw["Quantity"], errors="coerce")
