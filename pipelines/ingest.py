@@ -6,10 +6,10 @@ is validated against the contract (:func:`oms.validate.validate_frame`), valid r
 the lake and the others into the quarantine zone with a reason per row. Primary keys are
 tracked across batches and files (64-bit hashes), so a duplicate in a later file is caught too.
 
-Both outputs of a table are published atomically once the whole table has been read: an
-unreadable file, a missing column or any exception leaves the previous lake and quarantine
-tables as they were. Before anything is written, every file's footer is checked, so a corrupt
-file or a missing required column stops the run up front, with the file (and column) named.
+Outputs are published atomically once every table has been read: an unreadable file, a
+missing column or any exception leaves the previous lake and quarantine tables as they were.
+Before anything is written, every file's footer is checked, so a corrupt file or a missing
+required column stops the run up front, with the file (and column) named.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -200,6 +201,7 @@ def ingest_table(
     now: pd.Timestamp | None = None,
     on_rows: Callable[[int], None] | None = None,
     infos: list[FileInfo] | None = None,
+    stack: ExitStack | None = None,
 ) -> TableReport:
     """Validate one table's files into the lake and the quarantine zone, atomically.
 
@@ -212,6 +214,8 @@ def ingest_table(
         now: Reference time for "not in the future" rules (default: now, UTC).
         on_rows: Called with the row count of each batch (progress reporting).
         infos: The files' footers if already checked by :func:`preflight`.
+        stack: Publish on this stack's exit instead of at the end of this call, so several
+            tables are published together (or none, if any of them fails).
 
     Returns:
         The table's report (checked: rows in = valid + quarantined).
@@ -225,8 +229,11 @@ def ingest_table(
         empty_files=sum(1 for i in infos if i.rows == 0),
         lake_uri=table_uri(lake, table), quarantine_uri=table_uri(quarantine, table),
     )
-    with DatasetWriter(rep.lake_uri, table=table) as lw, \
-            DatasetWriter(rep.quarantine_uri, schema=_quarantine_schema(table)) as qw:
+    with ExitStack() as own:
+        writers = own if stack is None else stack
+        lw = writers.enter_context(DatasetWriter(rep.lake_uri, table=table))
+        qw = writers.enter_context(
+            DatasetWriter(rep.quarantine_uri, schema=_quarantine_schema(table)))
         reasons, seen = Counter(), KeyIndex()
         for batch, sources, rows in _batches(infos, spec.column_names, batch_rows, source):
             res = validate_frame(batch, spec, source=sources, now=now, row_offset=rows,
@@ -316,7 +323,8 @@ def ingest(
     plans = {name: preflight(name, src) for name, src in sources.items()}
     report = IngestReport(landing=str(landing), lake=str(lake), quarantine=str(quarantine))
     bar = _progress(progress)
-    with bar:
+    # every table is published when all are read: a failure leaves the whole lake as it was
+    with bar, ExitStack() as stack:
         for name, src in sources.items():
             total = sum(i.rows for i in plans[name])
             task = bar.add_task(f"ingest {name}", total=total) if progress else None
@@ -327,7 +335,7 @@ def ingest(
 
             report.tables[name] = ingest_table(
                 name, src, lake, quarantine, batch_rows=batch_rows, now=now, on_rows=advance,
-                infos=plans[name],
+                infos=plans[name], stack=stack,
             )
     return report
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -175,6 +176,25 @@ def test_failure_mid_ingest_keeps_previous_tables_and_leaves_no_temp(tmp_path):
     assert [p.name for p in (tmp_path / "lake").iterdir()] == ["orders"]
     assert not (tmp_path / "quarantine").exists() or not any(
         ".tmp-" in p.name for p in (tmp_path / "quarantine").iterdir())
+
+
+def test_failure_in_a_later_table_publishes_no_table(tmp_path):
+    old = raw_orders(["old"]).pipe(_typed)
+    write_table(old, tmp_path / "lake" / "orders", table="orders")
+    put(raw_orders(["a", "b"]), tmp_path / "landing" / "orders" / "p0.parquet")
+    lines = pd.DataFrame({
+        "tenant_id": "t1", "order_id": [f"o{i}" for i in range(40)], "line_no": 1, "sku": "s",
+        "quantity": 1, "unit_price": 1.0, "line_amount": 1.0, "is_product": True,
+        "order_date": pd.Timestamp("2024-06-01"),
+    })
+    path = tmp_path / "landing" / "order_lines" / "p0.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pandas(lines), path, row_group_size=20)
+    corrupt_second_row_group(path)
+    with pytest.raises(LakeError, match=r"order_lines/p0\.parquet"):
+        run(tmp_path, batch_rows=20)  # orders were fully read and validated first
+    assert read_table(tmp_path / "lake" / "orders")["order_id"].tolist() == ["old"]
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["orders"]
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
