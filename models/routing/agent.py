@@ -11,6 +11,7 @@ task of similar episode length), with a smaller network for this 46-feature obse
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import asdict
 from typing import Any
@@ -80,11 +81,13 @@ class _SB3Router:
     def _build(self, env: WarehouseRoutingEnv) -> Any:
         raise NotImplementedError
 
-    def _eval_callback(self, eval_env: Any) -> Any:
+    def _eval_callback(self, eval_env: Any, log_path: str) -> Any:
         from stable_baselines3.common.callbacks import EvalCallback
 
+        # SB3 keeps the per-evaluation results only when it has a log_path
         return EvalCallback(eval_env, n_eval_episodes=self.n_eval_episodes,
-                            eval_freq=self.eval_freq, deterministic=True, verbose=0)
+                            eval_freq=self.eval_freq, deterministic=True, verbose=0,
+                            log_path=log_path)
 
     def fit(self, env: WarehouseRoutingEnv | None = None) -> _SB3Router:
         """Train on episodes sampled by ``env`` (a fresh default env if omitted).
@@ -104,11 +107,12 @@ class _SB3Router:
         eval_env = Monitor(WarehouseRoutingEnv(env.config, network=env.network))
         eval_env.reset(seed=self.seed + 10_007)
         self.model_ = self._build(Monitor(env))
-        callback = self._eval_callback(eval_env)
-        start = time.perf_counter()
-        self.model_.learn(total_timesteps=int(self.total_timesteps), callback=callback,
-                          progress_bar=self.progress_bar)
-        self.train_seconds_ = time.perf_counter() - start
+        with tempfile.TemporaryDirectory() as tmp:
+            callback = self._eval_callback(eval_env, tmp)
+            start = time.perf_counter()
+            self.model_.learn(total_timesteps=int(self.total_timesteps), callback=callback,
+                              progress_bar=self.progress_bar)
+            self.train_seconds_ = time.perf_counter() - start
         res = [np.asarray(r, dtype=float) for r in callback.evaluations_results]
         self.learning_curve_ = pd.DataFrame({
             "timesteps": np.asarray(callback.evaluations_timesteps, dtype=np.int64),
@@ -245,11 +249,12 @@ class MaskablePPORouter(_SB3Router):
                            policy_kwargs={"net_arch": list(self.net_arch)},
                            **self._algo_params())
 
-    def _eval_callback(self, eval_env: Any) -> Any:
+    def _eval_callback(self, eval_env: Any, log_path: str) -> Any:
         from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 
         return MaskableEvalCallback(eval_env, n_eval_episodes=self.n_eval_episodes,
-                                    eval_freq=self.eval_freq, deterministic=True, verbose=0)
+                                    eval_freq=self.eval_freq, deterministic=True, verbose=0,
+                                    log_path=log_path)
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """Action logits of the policy."""

@@ -48,8 +48,8 @@ class WarehouseRouterModel(mlflow.pyfunc.PythonModel):
         cls = DQNRouter if self.algo == "dqn" else MaskablePPORouter
         self._router = cls.load(context.artifacts[ARTIFACT], self.config)
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None
-                ) -> pd.DataFrame:
+    def predict(self, context: Any, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Route each row: ``warehouse_id``, ``routable``, ``reason``, ``score__<W>``."""
         if self._router is None:
             raise RuntimeError("router not loaded; log it with its artifact first")

@@ -158,12 +158,13 @@ def example_rows(network: Network, n: int = 3, seed: int = 0) -> pd.DataFrame:
         "weather": rng.choice(list(WEATHER_INDEX), n),
         "customer_lat": network.lat[rng.integers(network.n, size=n)] + rng.normal(0, .5, n),
         "customer_lon": network.lon[rng.integers(network.n, size=n)] + rng.normal(0, .5, n),
-        "promo_intensity": np.zeros(n), "quantity": np.ones(n, np.int64),
+        "promo_intensity": np.zeros(n), "quantity": np.ones(n),
     })
+    # state columns are floats so that the signature accepts missing values
     for w, cap in zip(network.warehouse_ids, network.capacity, strict=True):
-        df[f"load__{w}"] = rng.integers(0, max(int(cap), 1), n)
-        df[f"stock__{w}"] = rng.integers(0, 6, n)
-        df[f"up__{w}"] = np.ones(n, np.int64)
+        df[f"load__{w}"] = rng.integers(0, max(int(cap), 1), n).astype(float)
+        df[f"stock__{w}"] = rng.integers(0, 6, n).astype(float)
+        df[f"up__{w}"] = np.ones(n)
     return df
 
 
@@ -178,10 +179,10 @@ def current_row(env: WarehouseRoutingEnv) -> pd.DataFrame:
         "promised_hours": float(spec.promised_hours[i]), "hour_of_day": float(spec.hour[i]),
         "weather": WEATHER[int(spec.weather[i])], "customer_lat": float(spec.lat[i]),
         "customer_lon": float(spec.lon[i]), "promo_intensity": float(spec.promo[i]),
-        "quantity": int(spec.qty[i]),
+        "quantity": float(spec.qty[i]),
     }
     for j, w in enumerate(env.network.warehouse_ids):
-        row[f"load__{w}"] = int(env.assigned[j])
-        row[f"stock__{w}"] = int(env.stock[j, spec.sku[i]])
-        row[f"up__{w}"] = int(not spec.down[i, j])
+        row[f"load__{w}"] = float(env.assigned[j])
+        row[f"stock__{w}"] = float(env.stock[j, spec.sku[i]])
+        row[f"up__{w}"] = float(not spec.down[i, j])
     return pd.DataFrame([row])
