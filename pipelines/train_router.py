@@ -130,3 +130,39 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
             decision = promote_if_better(REGISTERED_NAME, version, GATE_METRIC,
                                          float(mine["reward"]), higher_is_better=True)
     return TrainRouterResult(router, summary, run.info.run_id, version, decision)
+
+
+class ChampionPolicy:
+    """Routes through ``models:/warehouse_router@champion`` (the served pyfunc), row by row."""
+
+    name = "champion (pyfunc)"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def act(self, env: WarehouseRoutingEnv, obs: Any) -> int:
+        """The champion's warehouse for the env's current order."""
+        from models.routing.rows import current_row
+
+        w = self.model.predict(current_row(env)).iloc[0]["warehouse_id"]
+        ids = env.network.warehouse_ids
+        return ids.index(w) if w in ids else env.n_warehouses
+
+
+def evaluate_policies(seeds: Any, champion: bool = True, config: RoutingConfig | None = None,
+                      tracking_uri: str | None = None) -> pd.DataFrame:
+    """Baselines (and the registered champion, if any) on the same seeded episodes."""
+    from models.routing.baselines import Clairvoyant, RandomValid
+    from pipelines.registry import load_champion
+
+    env = WarehouseRoutingEnv(config or RoutingConfig())
+    policies: list[Any] = [RandomValid(0), NearestWithStock(), MyopicGreedy(), Clairvoyant()]
+    if champion:
+        configure_mlflow(tracking_uri)
+        try:
+            policies.append(ChampionPolicy(load_champion(REGISTERED_NAME)))
+        except LookupError as e:
+            import logging
+
+            logging.getLogger(__name__).warning("no champion router to evaluate: %s", e)
+    return summarise(pd.concat([evaluate(env, p, seeds) for p in policies]))
