@@ -152,6 +152,20 @@ def test_sku_panel_top_n_min_days_without_context_parity(spark, data):
     pd.testing.assert_frame_equal(s, p, check_exact=False, rtol=1e-12)
 
 
+def test_context_for_future_dates_parity(spark, data):
+    from features import spark_demand
+
+    future = pd.DataFrame({"unique_id": ["acme"] * 30 + ["zeta"] * 30,
+                           "ds": list(pd.date_range(START + pd.Timedelta(days=DAYS - 5),
+                                                    periods=30)) * 2})
+    p = pd_demand.context_for_dates(data["daily_context"], future)
+    s = spark_demand.context_for_dates(to_spark(spark, data["daily_context"]),
+                                       spark.createDataFrame(future))
+    s, p = aligned(s, p, ["unique_id", "ds"])
+    assert p["temperature_c"].isna().sum() == 2 * 5  # the context ends 20 days after the data
+    pd.testing.assert_frame_equal(s, p, check_exact=False, rtol=1e-12)
+
+
 def test_spark_ntile_matches_sql_ntile_and_spreads_buckets(spark):
     """The distributed rank-based ntile equals Spark's own NTILE window, ties included."""
     from pyspark.sql import Window
