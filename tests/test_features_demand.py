@@ -147,3 +147,65 @@ def test_sku_panel_top_n_and_min_days():
     assert sorted(set(sku_demand_panel(data, top_n=1, min_days=3)["unique_id"])) == ["b"]
     with pytest.raises(ValueError, match="top_n"):
         sku_demand_panel(data, top_n=0)
+
+
+def _tiny_lake(tmp_path, days: int):
+    """A contract lake with a few orders/lines per day (pandas-only pipeline tests)."""
+    from oms.contract import empty_frame
+    from oms.lake import write_table
+
+    rng = np.random.default_rng(1)
+    n = days * 3
+    d = np.repeat(np.arange(days), 3)
+    frames = {
+        "orders": pd.DataFrame({
+            "tenant_id": "t", "order_id": [f"o{i}" for i in range(n)],
+            "customer_id": [f"c{k}" for k in rng.integers(0, 20, n)], "is_guest": False,
+            "order_date": [day(int(k)) for k in d], "channel": "app", "status": "delivered",
+            "total_amount": 10.0, "support_contacts": 0, "is_late": False,
+            "delivery_hours": 24.0}),
+        "order_lines": pd.DataFrame({
+            "tenant_id": "t", "order_id": [f"o{i}" for i in range(n)], "line_no": 1,
+            "sku": rng.choice(["a", "b"], n), "quantity": 1, "is_product": True,
+            "order_date": [day(int(k)) for k in d]}),
+    }
+    for name, frame in frames.items():
+        full = empty_frame(name)
+        for col in full.columns:
+            full[col] = frame[col] if col in frame else pd.Series([None] * n, dtype=full[col].dtype)
+        write_table(full, tmp_path / "lake" / name, table=name)
+    return tmp_path / "lake"
+
+
+def test_pipeline_picks_a_labelable_cutoff_and_writes_three_datasets(tmp_path):
+    from oms.lake import read_table
+    from pipelines.features import OUTPUTS, build_features
+
+    lake = _tiny_lake(tmp_path, days=60)
+    rep = build_features(str(lake), str(tmp_path / "out"), horizon_days=20)
+    assert rep.cutoff == str(day(59 - 20).date()) and rep.labelled
+    assert rep.rows_in["orders"] == 180 and rep.rows_out["daily_volume"] == 60
+    assert read_table(tmp_path / "out" / "customer_features")["churned"].isin([0, 1]).all()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUTS)
+    # data shorter than the horizon: features at the last day, no label (not an error)
+    short = build_features(str(lake), str(tmp_path / "short"), horizon_days=90)
+    assert not short.labelled and short.cutoff == str(day(59).date())
+    assert "churned" not in read_table(tmp_path / "short" / "customer_features").columns
+
+
+def test_pipeline_errors_name_the_table_and_leave_no_partial_output(tmp_path):
+    import shutil
+
+    from oms.lake import LakeError
+    from pipelines.features import build_features
+
+    lake = _tiny_lake(tmp_path, days=10)
+    with pytest.raises(ValueError, match="data must reach"):
+        build_features(str(lake), str(tmp_path / "out"), cutoff=day(5), horizon_days=30,
+                       label=True)
+    shutil.rmtree(lake / "order_lines")
+    with pytest.raises(LakeError, match="order_lines"):
+        build_features(str(lake), str(tmp_path / "out"), horizon_days=3)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    with pytest.raises(ValueError, match="engine"):
+        build_features(str(lake), str(tmp_path / "out"), engine="polars")
