@@ -222,6 +222,7 @@ def score_churn(
     s = get_settings()
     lake, out = lake or s.lake, out or s.outputs
     tables = load_tables(lake, tenant_id)
+    check_cutoff(tables.orders, cutoff)  # a bad cutoff is reported before any model loads
     version = "local"
     if model is None:
         from pipelines.registry import champion_version, configure_mlflow, load_champion

@@ -229,3 +229,18 @@ def test_train_register_gate_and_score_from_champion(tables, mlflow_uri, tmp_pat
     assert len(written) == len(res.scored) > 0 and set(written["model_version"]) == {"1"}
     assert written["strategy"].isin(["coupon", "recommendation", "none"]).all()
     assert len(read_table(res.uris["churn_segments"])) == 4
+
+
+def test_cli_reports_bad_input_clearly(tables, tmp_path, settings):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    lake = write_lake(tmp_path, tables)
+    runner = CliRunner()
+    res = runner.invoke(app, ["score", "churn", "--lake", lake, "--cutoff", "2031-01-01"])
+    assert res.exit_code == 1 and "outside the data range" in res.output
+    res = runner.invoke(app, ["train", "churn", "--lake", str(tmp_path / "nowhere")])
+    assert res.exit_code == 1 and "does not exist" in res.output
+    res = runner.invoke(app, ["score", "churn", "--lake", lake, "--coupon-threshold", "0.2"])
+    assert res.exit_code == 2 and "recommend_threshold <= coupon_threshold" in res.output
