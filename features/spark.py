@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 from oms.settings import get_settings
 
@@ -47,6 +48,8 @@ def get_spark(master: str | None = None, app_name: str = "oms-ml", shuffle_parti
     if master.startswith("sc://"):
         return SparkSession.builder.remote(master).appName(app_name).getOrCreate()
     check_java()
+    # Python workers must run this interpreter (the venv), not whatever `python3` is on PATH
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master(master)
         .appName(app_name)
