@@ -286,3 +286,34 @@ class BaseForecaster:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def closed_weekdays(df: pd.DataFrame, weeks: int = 8) -> dict[str, set[int]]:
+    """Weekdays on which each series had zero demand in every one of its last ``weeks`` weeks.
+
+    A shop that never trades on Saturdays has a structural zero there; smooth models put a
+    positive forecast on such days. Series with fewer than ``weeks`` full weeks get none.
+    """
+    out: dict[str, set[int]] = {}
+    for uid, g in df.groupby(ID, sort=False):
+        tail = g.tail(7 * weeks)
+        if len(tail) < 7 * weeks or not (tail[Y] > 0).any():
+            continue
+        dow = tail[DS].dt.dayofweek
+        zero = tail.groupby(dow)[Y].max()
+        days = set(zero.index[zero <= 0].tolist())
+        if days:
+            out[str(uid)] = days
+    return out
+
+
+def zero_closed_days(fc: pd.DataFrame, closed: dict[str, set[int]]) -> pd.DataFrame:
+    """Set forecasts and interval bounds to 0 on each series' closed weekdays."""
+    if not closed:
+        return fc
+    dow = fc[DS].dt.dayofweek.to_numpy()
+    mask = np.array([d in closed.get(u, ()) for u, d in zip(fc[ID], dow, strict=True)])
+    if mask.any():
+        num = [c for c in fc.columns if c == YHAT or c.startswith("yhat-")]
+        fc.loc[mask, num] = 0.0
+    return fc

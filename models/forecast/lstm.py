@@ -39,11 +39,13 @@ from models.forecast.base import (
     check_horizon,
     check_ids,
     check_levels,
+    closed_weekdays,
     finalize,
     future_dates,
     hi_col,
     lo_col,
     validate_series,
+    zero_closed_days,
 )
 from models.forecast.naive import SeasonalNaive
 
@@ -107,6 +109,8 @@ class LSTMForecaster(BaseForecaster):
         seed: Seed for initialisation and batch sampling (deterministic under a seed).
         num_threads: Torch intra-op threads (None = settings' ``torch_threads``).
         nonnegative: Clip forecasts at zero.
+        closed_days: Forecast 0 on weekdays with zero demand in each of the last 8 weeks
+            (a shop closed on Saturdays), see ``base.closed_weekdays``.
     """
 
     supports_new_df = True
@@ -127,6 +131,7 @@ class LSTMForecaster(BaseForecaster):
         seed: int = 0,
         num_threads: int | None = None,
         nonnegative: bool = True,
+        closed_days: bool = True,
     ) -> None:
         self.horizon = horizon
         self.input_size = input_size
@@ -142,6 +147,7 @@ class LSTMForecaster(BaseForecaster):
         self.seed = seed
         self.num_threads = num_threads
         self.nonnegative = nonnegative
+        self.closed_days = closed_days
 
     # ------------------------------------------------------------------ set-up helpers
     def _threads(self) -> None:
@@ -288,6 +294,7 @@ class LSTMForecaster(BaseForecaster):
             else:
                 self.history_[uid] = (y[o + n - L:o + n], feats[o + n - L:o + n])
         self.fallback_ids_ = cold
+        self.closed_weekdays_ = closed_weekdays(data) if self.closed_days else {}
         self.naive_ = SeasonalNaive().fit(data[data[ID].isin(cold)]) if cold else None
         del self._cal_batch
 
@@ -362,6 +369,10 @@ class LSTMForecaster(BaseForecaster):
         if cold:
             frames.append(naive.predict(h, level=levels, ids=cold))
         out = finalize(pd.concat(frames, ignore_index=True), levels, bool(self.nonnegative))
+        closed = (self.closed_weekdays_ if new_df is None
+                  else closed_weekdays(validate_series(new_df, list(self.exog)))
+                  if self.closed_days else {})
+        out = zero_closed_days(out, closed)
         order = {u: i for i, u in enumerate(ids)}
         return out.sort_values([ID, DS], key=lambda s: s.map(order) if s.name == ID else s,
                                ignore_index=True)

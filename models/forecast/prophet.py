@@ -29,11 +29,13 @@ from models.forecast.base import (
     check_horizon,
     check_ids,
     check_levels,
+    closed_weekdays,
     finalize,
     future_dates,
     hi_col,
     lo_col,
     validate_series,
+    zero_closed_days,
 )
 from models.forecast.naive import SeasonalNaive
 
@@ -62,6 +64,7 @@ def _new_prophet(params: dict[str, Any], regressors: Sequence[str]) -> Any:
         weekly_seasonality=True,
         daily_seasonality=False,
         changepoint_prior_scale=params.get("changepoint_prior_scale", 0.05),
+        changepoint_range=params.get("changepoint_range", 0.8),
         uncertainty_samples=int(params.get("uncertainty_samples", 100)),
     )
     for r in regressors:
@@ -206,8 +209,11 @@ class ProphetForecaster(BaseForecaster):
             ``samples``: Prophet's own posterior-predictive sampling.
         uncertainty_samples: Posterior samples for ``samples`` intervals.
         changepoint_prior_scale: Trend flexibility.
+        changepoint_range: Share of the history where the trend may change.
         yearly_seasonality: Prophet's ``yearly_seasonality`` (``auto`` needs two years).
         min_obs: Series shorter than this fall back to seasonal naive.
+        closed_days: Forecast 0 on weekdays with zero demand in each of the last 8 weeks
+            (a shop closed on Saturdays), see ``base.closed_weekdays``.
         n_jobs: Worker processes for per-series fitting (None = settings' ``n_jobs``).
         seed: Seed for the interval sampling (deterministic intervals).
     """
@@ -221,8 +227,10 @@ class ProphetForecaster(BaseForecaster):
         interval_method: str = "residuals",
         uncertainty_samples: int = 100,
         changepoint_prior_scale: float = 0.05,
+        changepoint_range: float = 0.8,
         yearly_seasonality: Any = "auto",
         min_obs: int = 28,
+        closed_days: bool = True,
         n_jobs: int | None = 1,
         seed: int | None = 0,
     ) -> None:
@@ -233,8 +241,10 @@ class ProphetForecaster(BaseForecaster):
         self.interval_method = interval_method
         self.uncertainty_samples = uncertainty_samples
         self.changepoint_prior_scale = changepoint_prior_scale
+        self.changepoint_range = changepoint_range
         self.yearly_seasonality = yearly_seasonality
         self.min_obs = min_obs
+        self.closed_days = closed_days
         self.n_jobs = n_jobs
         self.seed = seed
 
@@ -271,6 +281,7 @@ class ProphetForecaster(BaseForecaster):
         for part in _run(_fit_chunk, _chunks(groups, self._jobs()), self._jobs(), params, regs):
             self.models_.update(part)
         self.last_ds_ = data.groupby(ID, sort=False)[DS].max()
+        self.closed_weekdays_ = closed_weekdays(data) if self.closed_days else {}
         return self
 
     def predict(
@@ -339,6 +350,7 @@ class ProphetForecaster(BaseForecaster):
         if naive_ids:
             frames.append(self.naive_.predict(h, level=levels, ids=naive_ids))
         out = finalize(pd.concat(frames, ignore_index=True), levels)
+        out = zero_closed_days(out, self.closed_weekdays_)
         order = {u: i for i, u in enumerate(ids)}
         out = out.sort_values([ID, DS], key=lambda s: s.map(order) if s.name == ID else s)
         comp = (pd.concat(comps, ignore_index=True)[[ID, DS, "component", "value"]] if comps
