@@ -139,7 +139,7 @@ COST_UNITS = 10_000  # costs are scaled to integers for the network solver
 
 def min_cost_assign(cost: np.ndarray, valid: np.ndarray, sku: np.ndarray,
                     capacity: np.ndarray, stock: np.ndarray, qty: np.ndarray | None = None,
-                    exact_below: int = 200_000) -> Assignment:
+                    exact_below: int = 200_000, self_k: int = 3) -> Assignment:
     """Assign each order to one warehouse at minimum total cost.
 
     Respects each warehouse's order capacity and its stock of each SKU; orders that cannot
@@ -150,8 +150,9 @@ def min_cost_assign(cost: np.ndarray, valid: np.ndarray, sku: np.ndarray,
     warehouses, orders with the same SKU and the same pair are merged into one node whose
     arcs to the second choice are priced by the (cent-rounded) extra cost of each order —
     exact for the pruned problem, with ~1,000× fewer nodes. When the pruned
-    problem leaves a servable order unserved, every order of that SKU is re-solved exactly
-    over all valid warehouses with the capacity the other orders leave.
+    problem leaves a servable order unserved, every order of that SKU is re-solved with the
+    capacity the other orders leave: the short orders over every valid warehouse, the
+    others over their ``self_k`` cheapest.
     ``bench/routing.py`` checks the result against the LP optimum.
 
     Args:
@@ -163,6 +164,7 @@ def min_cost_assign(cost: np.ndarray, valid: np.ndarray, sku: np.ndarray,
         qty: Units per order (default 1). Any order with more than one unit makes this an
             integer program (two resources per order), solved with HiGHS instead.
         exact_below: Size under which the exact per-order network is used.
+        self_k: Options kept per order when a SKU is re-solved after coming up short.
 
     Returns:
         The assignment.
@@ -189,9 +191,23 @@ def min_cost_assign(cost: np.ndarray, valid: np.ndarray, sku: np.ndarray,
             redo = np.isin(sku, np.unique(sku[short]))
             kept = ~redo & (out >= 0)
             cap_left = capacity - np.bincount(out[kept], minlength=nw)
-            out[redo] = _flow_exact(cost[redo], valid[redo], sku[redo], cap_left, stock)
+            # the short orders get every valid warehouse; the others of their SKUs keep
+            # their few cheapest options, enough to make room by moving one step further
+            arcs = valid[redo] & (short[redo][:, None] | _cheapest(cost[redo], valid[redo],
+                                                                    self_k))
+            out[redo] = _flow_exact(cost[redo], arcs, sku[redo], cap_left, stock)
     served = np.flatnonzero(out >= 0)
     return Assignment(out, float(cost[served, out[served]].sum()), "min-cost-flow")
+
+
+def _cheapest(cost: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
+    """Mask of each row's ``k`` cheapest valid entries."""
+    c = np.where(valid, cost, np.inf)
+    k = min(k, c.shape[1])
+    idx = np.argpartition(c, k - 1, axis=1)[:, :k]
+    mask = np.zeros_like(valid)
+    np.put_along_axis(mask, idx, True, axis=1)
+    return mask & valid
 
 
 def _solve(tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, costs: np.ndarray,
