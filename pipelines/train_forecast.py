@@ -66,16 +66,18 @@ def known_exog(df: pd.DataFrame) -> list[str]:
     return [c for c in KNOWN_FUTURE if c in df.columns and df[c].nunique(dropna=True) > 1]
 
 
-def prepare(df: pd.DataFrame, exog: Sequence[str]) -> pd.DataFrame:
+def prepare(df: pd.DataFrame, exog: Sequence[str], target: bool = True) -> pd.DataFrame:
     """Keep ``unique_id, ds, y`` + exog; fill missing temperatures within each series.
 
     Days without context have NaN temperature (see ``features.demand``); they are filled
-    forward/backward within the series, then with the overall mean.
+    forward/backward within the series, then with the overall mean. ``target=False`` for
+    future rows (no ``y``).
     """
-    missing = [c for c in (ID, DS, Y) if c not in df.columns]
+    keys = [ID, DS, Y] if target else [ID, DS]
+    missing = [c for c in (*keys, *exog) if c not in df.columns]
     if missing:
         raise ForecastInputError(f"forecast input is missing column(s) {missing}")
-    out = df[[ID, DS, Y, *exog]].copy()
+    out = df[[*keys, *exog]].copy()
     out[ID] = out[ID].astype(str)
     out[DS] = pd.to_datetime(out[DS])
     for c in exog:
@@ -178,6 +180,7 @@ def train_forecast(
     seed: int = 0,
     progress: bool = True,
     register: str | None = None,
+    holidays: pd.DataFrame | None = None,
 ) -> TrainResult:
     """The forecasting training pipeline (see the module docstring).
 
@@ -198,6 +201,7 @@ def train_forecast(
         progress: Show progress bars.
         register: Register this candidate instead of the best one (the gate still decides
             whether it becomes champion).
+        holidays: Named holidays for Prophet (:func:`holiday_frame` of the daily context).
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {sorted(TARGETS)}, got {target!r}")
@@ -205,14 +209,15 @@ def train_forecast(
     H, name = max(horizons), registered_name or TARGETS[target]["name"]
     exog = known_exog(df)
     data = prepare(df, exog)
-    candidates = _candidates(models, target, H, exog, seed)
+    candidates = _candidates(models, target, H, exog, seed, holidays)
     cv = backtest_models(candidates, data, H, n_windows, step, level, exog, progress)
     table = evaluate(cv, data, horizons, level)
     chosen = register or _choose(table, H)
     if chosen not in candidates:
         raise ValueError(f"register={chosen!r} is not one of the candidates {list(candidates)}")
     final = candidates[chosen].clone().fit(data)
-    future = prepare(future, exog) if future is not None else ordinary_future(data, H, exog)
+    future = (prepare(future, exog, target=False) if future is not None
+              else ordinary_future(data, H, exog))
     forecast = final.predict(H, X_future=future if exog else None, level=level)
     importance = _importance(final)
     configure_mlflow()
@@ -230,11 +235,12 @@ def train_forecast(
 
 
 def _candidates(models: Sequence[str] | dict[str, BaseForecaster], target: str, H: int,
-                exog: Sequence[str], seed: int) -> dict[str, BaseForecaster]:
+                exog: Sequence[str], seed: int, holidays: pd.DataFrame | None
+                ) -> dict[str, BaseForecaster]:
     if isinstance(models, dict):
         out = dict(models)
     else:
-        out = {k: make_model(k, target, H, exog, seed) for k in models}
+        out = {k: make_model(k, target, H, exog, seed, holidays=holidays) for k in models}
     out.setdefault(BASELINE, SeasonalNaive())
     return {BASELINE: out.pop(BASELINE), **out}
 

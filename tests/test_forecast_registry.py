@@ -20,7 +20,7 @@ NAME = "order_volume_forecaster"
 
 def lstm():
     return LSTMForecaster(horizon=7, exog=["is_holiday", "promotion_intensity", "temperature_c"],
-                          input_size=14, max_steps=150, batch_size=32, hidden_size=16,
+                          input_size=14, max_steps=80, batch_size=32, hidden_size=16,
                           calibration_days=14, num_threads=1)
 
 

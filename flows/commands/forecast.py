@@ -35,6 +35,7 @@ def train_forecast_command(
     from pipelines.backtest import as_markdown
     from pipelines.train_forecast import (
         future_frame,
+        holiday_frame,
         load_series,
         train_forecast,
         write_sales_trend,
@@ -45,7 +46,8 @@ def train_forecast_command(
         series, ctx = load_series(lake, target, tenant, top_n)
         h = 7 if target == "volume" else 30
         res = train_forecast(series, target, kinds, n_windows=n_windows, step=step,
-                             future=future_frame(series, ctx, h), output_uri=out, seed=seed)
+                             future=future_frame(series, ctx, h), output_uri=out, seed=seed,
+                             holidays=holiday_frame(ctx))
         trend = write_sales_trend(series, 30, out) if target == "volume" else None
     except (LakeError, ForecastInputError, ValueError) as e:
         _fail(e)

@@ -46,7 +46,7 @@ _NON_FACTORS = {"ds", "trend_lower", "trend_upper", "yhat", "yhat_lower", "yhat_
 
 
 def _quiet() -> None:
-    logging.getLogger("cmdstanpy").setLevel(logging.ERROR)
+    logging.getLogger("cmdstanpy").disabled = True  # its get_logger() resets levels per fit
     logging.getLogger("prophet").setLevel(logging.ERROR)
     logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
 

@@ -36,7 +36,9 @@ class ForecastPyfunc(mlflow.pyfunc.PythonModel):
         self.max_horizon = int(max_horizon)
         self.spec = spec if spec is not None else forecaster.clone()
 
-    def predict(self, context: Any, model_input, params: dict[str, Any] | None = None):  # noqa: ANN001, ANN201
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Forecast the requested (unique_id, ds) rows from the end of the training data."""
         df = pd.DataFrame(model_input)
         missing = [c for c in (ID, DS, *self.exog) if c not in df.columns]
