@@ -33,6 +33,9 @@ from envs.scenarios import EpisodeSpec, Network, SamplerConfig, sample_episode, 
 from oms.contract import WEATHER
 
 N_TIERS = 4
+QTY_FEATURE = 5  # index of the normalised quantity in the observation
+ORDER_FEATURES = 6 + len(WEATHER)  # order block, then one block of W values per name below
+WAREHOUSE_BLOCKS = ("dist", "cost", "load", "stock", "up", "hours", "on_time")
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class WarehouseRoutingEnv(gym.Env):
         w = self.network.n
         self.n_warehouses = w
         self.action_space = spaces.Discrete(w + 1)
-        self.obs_dim = 6 + len(WEATHER) + 7 * w
+        self.obs_dim = ORDER_FEATURES + len(WAREHOUSE_BLOCKS) * w
         self.observation_space = spaces.Box(0.0, 1.0, shape=(self.obs_dim,), dtype=np.float32)
         self.max_dist_km = 1500.0
         self.cost_scale = float(self.network.cost_per_order.max()
