@@ -112,3 +112,18 @@ def test_route_frame_rejects_unknown_warehouse_and_bad_tier():
         route_frame(router, net, cfg, df.assign(customer_tier="diamond"))
     with pytest.raises(ValueError, match="missing columns"):
         route_frame(router, net, cfg, df.drop(columns=f"load__{net.warehouse_ids[0]}"))
+
+
+def test_greedy_prior_equals_the_immediate_reward():
+    import torch
+
+    from models.routing.agent import immediate_reward_prior
+
+    env = WarehouseRoutingEnv()
+    obs, _ = env.reset(seed=4)
+    for _ in range(40):
+        r, ok = env.immediate_rewards(), env.action_masks()[:-1]
+        p = immediate_reward_prior(torch.as_tensor(obs[None]), env.n_warehouses, 0.3, 0.5, 0.2,
+                                   -1.0)[0].numpy()
+        assert np.allclose(p[:-1][ok], r[ok], atol=1e-5) and (p[:-1][~ok] == -1.0).all()
+        obs, *_ = env.step(int(np.nanargmax(r)) if ok.any() else env.n_warehouses)
