@@ -30,8 +30,11 @@ LINE_COLUMNS = ["tenant_id", "sku", "quantity", "is_product", "order_date"]
 EVENT_COLUMNS = ["tenant_id", "order_id", "event_type", "event_date"]
 CONTEXT_COLUMNS = ["tenant_id", "date", "region", "is_holiday", "promotion_name",
                    "promotion_intensity", "weather", "temperature_c"]
-_DICT = ["tenant_id", "customer_id", "channel", "status", "sku", "region", "weather",
-         "event_type", "promotion_name"]
+# low-cardinality strings: parquet's own per-file dictionaries are cheap to keep
+_DICT = ["tenant_id", "channel", "status", "sku", "region", "weather", "event_type",
+         "promotion_name"]
+# high-cardinality strings: unifying one dictionary per file costs more than encoding once
+_ENCODE = ["customer_id"]
 
 
 @dataclass
@@ -91,29 +94,54 @@ def _read_arrow(lake: str, table: str, columns: list[str], required: bool = True
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    """Arrow → pandas with ns dates, categoricals for dictionary columns, nullable booleans."""
+    """Arrow → pandas: ns dates, categoricals for strings that repeat, nullable booleans."""
+    for name in _ENCODE:
+        if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, pc.dictionary_encode(table[name].combine_chunks()))
     return table.to_pandas(coerce_temporal_nanoseconds=True,
                            types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+
+
+def _single_tenant(*tables: pa.Table) -> bool:
+    tenants = set()
+    for t in tables:
+        tenants |= set(pc.unique(pc.cast(t["tenant_id"], pa.string())).to_pylist())
+    return len(tenants) <= 1
 
 
 def _order_codes(orders: pa.Table, events: pa.Table | None) -> tuple[pa.Table, pa.Table | None]:
     """Replace ``order_id`` strings with int64 codes shared by orders and events.
 
     Millions of distinct order-id strings would cost GBs as Python objects; only equality
-    between the two tables matters, so ``tenant_id + order_id`` is mapped to a row number.
+    between the two tables matters. Orders are numbered by row; the (few) distinct event
+    order ids form the hash set the orders are probed against, so the big side is never
+    inserted into a hash table. Ids are qualified by tenant when there is more than one.
     """
-    def key(t: pa.Table) -> pa.ChunkedArray:
-        tenant = pc.cast(t["tenant_id"], pa.string())
-        return pc.binary_join_element_wise(tenant, pc.cast(t["order_id"], pa.string()), "\x00")
-
-    order_key = key(orders)
-    codes = pa.array(np.arange(len(orders), dtype=np.int64))
-    new_orders = orders.set_column(orders.schema.get_field_index("order_id"), "order_id", codes)
+    order_pos = orders.schema.get_field_index("order_id")
+    new_orders = orders.set_column(order_pos, "order_id",
+                                   pa.array(np.arange(len(orders), dtype=np.int64)))
     if events is None:
         return new_orders, None
-    idx = pc.index_in(key(events), value_set=order_key.combine_chunks())
+
+    def key(t: pa.Table) -> pa.ChunkedArray:
+        ids = pc.cast(t["order_id"], pa.string())
+        if single:
+            return ids
+        return pc.binary_join_element_wise(pc.cast(t["tenant_id"], pa.string()), ids, "\x00")
+
+    single = _single_tenant(orders, events)
+    event_key = key(events)
+    wanted = pc.unique(event_key)
+    hit = pc.index_in(key(orders), value_set=wanted).to_numpy(zero_copy_only=False)
+    found = ~np.isnan(hit) if hit.dtype.kind == "f" else np.ones(len(hit), bool)
+    row_of = np.full(len(wanted), -1, np.int64)
+    row_of[hit[found].astype(np.int64)] = np.flatnonzero(found)
+    which = pc.index_in(event_key, value_set=wanted).to_numpy(zero_copy_only=False)
+    event_codes = row_of[np.nan_to_num(which, nan=0).astype(np.int64)] if len(which) else \
+        np.empty(0, np.int64)
     events = events.set_column(events.schema.get_field_index("order_id"), "order_id",
-                               pc.cast(pc.fill_null(idx, -1), pa.int64()))
+                               pa.array(event_codes))
     return new_orders, events
 
 

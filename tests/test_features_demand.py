@@ -168,8 +168,13 @@ def _tiny_lake(tmp_path, days: int):
             "tenant_id": "t", "order_id": [f"o{i}" for i in range(n)], "line_no": 1,
             "sku": rng.choice(["a", "b"], n), "quantity": 1, "is_product": True,
             "order_date": [day(int(k)) for k in d]}),
+        "order_events": pd.DataFrame({
+            "tenant_id": "t", "event_id": ["e0", "e1", "e2"], "order_id": ["o0", "o0", "o4"],
+            "event_type": ["Returned", "Returned", "Delivered"],
+            "event_date": [day(2), day(2), day(3)]}),
     }
     for name, frame in frames.items():
+        n = len(frame)
         full = empty_frame(name)
         for col in full.columns:
             full[col] = frame[col] if col in frame else pd.Series([None] * n, dtype=full[col].dtype)
@@ -185,7 +190,12 @@ def test_pipeline_picks_a_labelable_cutoff_and_writes_three_datasets(tmp_path):
     rep = build_features(str(lake), str(tmp_path / "out"), horizon_days=20)
     assert rep.cutoff == str(day(59 - 20).date()) and rep.labelled
     assert rep.rows_in["orders"] == 180 and rep.rows_out["daily_volume"] == 60
-    assert read_table(tmp_path / "out" / "customer_features")["churned"].isin([0, 1]).all()
+    feats = read_table(tmp_path / "out" / "customer_features").set_index("customer_id")
+    assert feats["churned"].isin([0, 1]).all()
+    # o0 was returned (two line events, one order); nobody else returned anything
+    buyer = f"c{np.random.default_rng(1).integers(0, 20, 180)[0]}"
+    assert feats.loc[buyer, "return_rate"] == 1 / feats.loc[buyer, "frequency"]
+    assert (feats.drop(index=buyer)["return_rate"] == 0).all()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUTS)
     # data shorter than the horizon: features at the last day, no label (not an error)
     short = build_features(str(lake), str(tmp_path / "short"), horizon_days=90)
