@@ -56,7 +56,8 @@ def day_numbers(values: pd.Series | pd.Index, name: str = "date") -> np.ndarray:
         raise ValueError(f"{name} has {int(s.isna().sum())} null value(s)")
     if not pd.api.types.is_datetime64_dtype(s.dtype):
         s = pd.to_datetime(s)
-    return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+    ns = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return ns // 86_400_000_000_000  # floor division: also right before 1970
 
 
 def _days_to_ds(days: np.ndarray) -> np.ndarray:
@@ -208,15 +209,43 @@ def _window_sums(y: np.ndarray, seg_start: np.ndarray, window: int) -> np.ndarra
 
 
 def _codes(values: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes and unique values of a key column; nulls are an error."""
-    codes, uniques = pd.factorize(values)
+    """Dense integer codes and unique values of a key column; nulls are an error.
+
+    A categorical column is not hashed again: its codes are used, minus unused categories.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        uniques = values.cat.categories
+    else:
+        codes, uniques = pd.factorize(values)
+        codes = codes.astype(np.int64)
     if (codes < 0).any():
         raise ValueError(f"{name} has {int((codes < 0).sum())} null value(s)")
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    present = np.bincount(codes, minlength=len(uniques)) > 0
+    if present.all():
+        return codes, np.asarray(uniques, dtype=object)
+    return (np.cumsum(present) - 1)[codes], np.asarray(uniques[present], dtype=object)
 
 
 def _volume_columns() -> list[str]:
     return ["unique_id", "ds", "y", "revenue", *EXOGENOUS_COLUMNS, *LAG_COLUMNS]
+
+
+def _positions(codes: np.ndarray, day: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Panel row of each record, and each series' first day.
+
+    The panel holds ``n`` series zero-filled from their first day to the last day; this is
+    written with few temporaries because inputs have 20M rows.
+    """
+    if n == 1:  # one series (one tenant): no gathers
+        first = np.array([day.min()])
+        return day - first[0], first
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, codes, day)
+    _, starts = _segments(first, int(day.max()))
+    pos = day - first[codes]
+    pos += starts[codes]
+    return pos, first
 
 
 def daily_order_volume(
@@ -246,14 +275,13 @@ def daily_order_volume(
     t_codes = np.argsort(order_)[t_codes]
     tenants = tenants[order_]
     day = day_numbers(orders["order_date"], "orders.order_date")
-    first = np.full(len(tenants), np.iinfo(np.int64).max)
-    np.minimum.at(first, t_codes, day)
+    pos, first = _positions(t_codes, day, len(tenants))
     series, days, seg_start = _grid(first, int(day.max()))
-    _, starts = _segments(first, int(day.max()))
-    pos = starts[t_codes] + (day - first[t_codes])
+    del day
     y = np.bincount(pos, minlength=len(days)).astype(np.int64)
     if "total_amount" in orders.columns:
-        cents = np.rint(orders["total_amount"].to_numpy(float) * 100.0)
+        cents = orders["total_amount"].to_numpy(float) * 100.0
+        np.rint(cents, out=cents)
         revenue = np.bincount(pos, weights=cents, minlength=len(days)) / 100.0
     else:
         revenue = np.full(len(days), np.nan)

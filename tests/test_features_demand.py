@@ -219,3 +219,17 @@ def test_pipeline_errors_name_the_table_and_leave_no_partial_output(tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     with pytest.raises(ValueError, match="engine"):
         build_features(str(lake), str(tmp_path / "out"), engine="polars")
+
+
+def test_categorical_keys_with_unused_categories_and_old_dates():
+    orders = orders_on([0, 2, 2], tenant="b")
+    orders["tenant_id"] = pd.Categorical(orders["tenant_id"], categories=["a", "b", "zz"])
+    out = daily_order_volume(orders)
+    assert out["unique_id"].tolist() == ["b"] * 3 and out["y"].tolist() == [1, 0, 2]
+    old = pd.DataFrame({"tenant_id": "t",
+                        "order_date": pd.to_datetime(["1969-12-31", "1970-01-01"])})
+    assert daily_order_volume(old)["ds"].tolist() == list(old["order_date"])
+    lines = pd.DataFrame({"tenant_id": pd.Categorical(["t", "t"], categories=["s", "t"]),
+                          "sku": pd.Categorical(["k", "k"], categories=["j", "k"]),
+                          "quantity": [2, 3], "is_product": True, "order_date": [day(0), day(1)]})
+    assert sku_demand_panel(lines)["y"].tolist() == [2, 3]
