@@ -151,15 +151,21 @@ def sku_demand_panel(
     per = (order_lines.filter(F.coalesce(F.col("is_product"), F.lit(False)))
            .groupBy("tenant_id", "sku", as_day("order_date").alias("ds"))
            .agg(F.sum("quantity").cast("long").alias("y")))
-    stats = (per.groupBy("tenant_id", "sku")
-             .agg(F.min("ds").alias("first"), F.sum("y").alias("units"))
-             .crossJoin(end)
-             .filter(F.datediff("end", "first") + 1 >= min_days))
+    # one row per SKU with its sales as a day -> units map; zero-filling is then a per-row
+    # array expression (no shuffle or join of the zero-filled panel itself)
+    series = (per.groupBy("tenant_id", "sku")
+              .agg(F.min("ds").alias("first"), F.sum("y").alias("units"),
+                   F.map_from_entries(F.collect_list(F.struct("ds", "y"))).alias("sales"))
+              .crossJoin(end)
+              .filter(F.datediff("end", "first") + 1 >= min_days))
     if top_n is not None:
-        stats = stats.orderBy(F.desc("units"), "tenant_id", "sku").limit(top_n)
-    grid = stats.select("tenant_id", "sku", F.explode(F.sequence("first", "end")).alias("ds"))
-    panel = grid.join(per, ["tenant_id", "sku", "ds"], "left").select(
-        "tenant_id", "sku", "ds", F.coalesce("y", F.lit(0)).cast("long").alias("y"))
+        series = series.orderBy(F.desc("units"), "tenant_id", "sku").limit(top_n)
+    days = F.transform(
+        F.sequence("first", "end"),
+        lambda d: F.struct(d.alias("ds"),
+                           F.coalesce(F.try_element_at("sales", d), F.lit(0)).alias("y")))
+    panel = series.select("tenant_id", "sku", F.explode(days).alias("r")).select(
+        "tenant_id", "sku", "r.ds", F.col("r.y").cast("long").alias("y"))
     panel = with_exogenous(panel, daily_context, "tenant_id")
     return panel.select(F.col("sku").alias("unique_id"), _ds_out(), "y", "tenant_id",
                         *EXOGENOUS_COLUMNS)
