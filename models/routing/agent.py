@@ -11,6 +11,7 @@ task of similar episode length), with a smaller network for this 46-feature obse
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from dataclasses import asdict
@@ -104,6 +105,27 @@ class GreedyPriorDQNPolicy(DQNPolicy):
         return super()._get_constructor_parameters() | {"prior": self.prior}
 
 
+def _fixed_episodes(base: type) -> type:
+    """An EvalCallback class that evaluates on the same seeded episodes every time.
+
+    SB3's callback continues the eval env's random stream, so each evaluation sees new
+    episodes and the learning curve mixes policy changes with episode difficulty; reseeding
+    before each evaluation makes the curve (and the best-model choice) comparable.
+    """
+
+    class FixedEpisodesEval(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, eval_seed: int = 0, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.eval_seed = eval_seed
+
+        def _on_step(self) -> bool:
+            if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+                self.eval_env.seed(self.eval_seed)
+            return super()._on_step()
+
+    return FixedEpisodesEval
+
+
 class NotFittedError(RuntimeError):
     """The router was used before ``fit``."""
 
@@ -117,7 +139,7 @@ class _SB3Router:
                  eval_freq: int = 10_000, n_eval_episodes: int = 10, seed: int = 0,
                  torch_threads: int = 1, progress_bar: bool = True,
                  env_config: RoutingConfig | None = None, reward_offset: float = 0.0,
-                 **hyperparams: Any) -> None:
+                 keep_best: bool = True, **hyperparams: Any) -> None:
         self.total_timesteps = total_timesteps
         self.net_arch = net_arch
         self.eval_freq = eval_freq
@@ -127,6 +149,7 @@ class _SB3Router:
         self.progress_bar = progress_bar
         self.env_config = env_config
         self.reward_offset = reward_offset
+        self.keep_best = keep_best
         self.hyperparams = hyperparams
 
     def get_params(self) -> dict[str, Any]:
@@ -146,9 +169,10 @@ class _SB3Router:
         from stable_baselines3.common.callbacks import EvalCallback
 
         # SB3 keeps the per-evaluation results only when it has a log_path
-        return EvalCallback(eval_env, n_eval_episodes=self.n_eval_episodes,
-                            eval_freq=self.eval_freq, deterministic=True, verbose=0,
-                            log_path=log_path)
+        return _fixed_episodes(EvalCallback)(
+            eval_env, n_eval_episodes=self.n_eval_episodes, eval_freq=self.eval_freq,
+            deterministic=True, verbose=0, log_path=log_path, best_model_save_path=log_path,
+            eval_seed=self.seed + 10_007)
 
     def fit(self, env: WarehouseRoutingEnv | None = None) -> _SB3Router:
         """Train on episodes sampled by ``env`` (a fresh default env if omitted).
@@ -183,6 +207,11 @@ class _SB3Router:
             self.model_.learn(total_timesteps=int(self.total_timesteps), callback=callback,
                               progress_bar=self.progress_bar)
             self.train_seconds_ = time.perf_counter() - start
+            best = os.path.join(tmp, "best_model.zip")
+            if self.keep_best and os.path.exists(best):
+                # model selection on the fixed validation episodes (never the test seeds)
+                self.model_ = self._sb3_class().load(best, device="cpu")
+            self.best_eval_reward_ = float(callback.best_mean_reward)
         res = [np.asarray(r, dtype=float) for r in callback.evaluations_results]
         self.learning_curve_ = pd.DataFrame({
             "timesteps": np.asarray(callback.evaluations_timesteps, dtype=np.int64),
@@ -271,6 +300,8 @@ class DQNRouter(_SB3Router):
         progress_bar: Show a rich progress bar while training.
         env_config: Environment configuration (default ``RoutingConfig()``).
         reward_offset: Constant subtracted from every training reward (see ``fit``).
+        keep_best: Keep the checkpoint with the best reward on the fixed validation
+            episodes rather than the last one.
         greedy_prior: Learn Q as immediate reward + residual (``GreedyPriorDQNPolicy``).
         **hyperparams: Overrides of ``DQN_DEFAULTS``.
     """
@@ -336,9 +367,10 @@ class MaskablePPORouter(_SB3Router):
     def _eval_callback(self, eval_env: Any, log_path: str) -> Any:
         from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 
-        return MaskableEvalCallback(eval_env, n_eval_episodes=self.n_eval_episodes,
-                                    eval_freq=self.eval_freq, deterministic=True, verbose=0,
-                                    log_path=log_path)
+        return _fixed_episodes(MaskableEvalCallback)(
+            eval_env, n_eval_episodes=self.n_eval_episodes, eval_freq=self.eval_freq,
+            deterministic=True, verbose=0, log_path=log_path, best_model_save_path=log_path,
+            eval_seed=self.seed + 10_007)
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """Action logits of the policy."""
