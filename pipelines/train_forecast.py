@@ -126,6 +126,8 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
                                   holidays=holidays,
                                   transform="log1p", seasonality_mode="additive",
                                   interval_method="residuals")
+        if target == "volume":  # one long series: let the trend follow recent ramps
+            kw |= dict(changepoint_range=0.95, changepoint_prior_scale=0.5)
         return ProphetForecaster(**(kw | overrides))
     if kind == "lstm":
         kw = dict(horizon=horizon, exog=list(exog), seed=seed, input_size=28,
@@ -510,3 +512,25 @@ def holiday_frame(daily_context: pd.DataFrame | None) -> pd.DataFrame | None:
     out = pd.DataFrame({"holiday": c["holiday_name"].astype(str).to_numpy(),
                         DS: pd.to_datetime(c["date"]).to_numpy()})
     return out.drop_duplicates().sort_values([DS, "holiday"], ignore_index=True)
+
+
+def train_from_lake(
+    lake: str | None = None, target: str = "volume",
+    models: Sequence[str] = ("prophet", "lstm"), n_windows: int = 8, step: int = 7,
+    top_n: int = 500, tenant: str | None = None, output_uri: str | None = None,
+    seed: int = 0, progress: bool = True,
+) -> tuple[TrainResult, str | None]:
+    """Lake → features → :func:`train_forecast` (+ the 30-day sales trend for ``volume``).
+
+    The one call a flow or the CLI needs. Returns the training result and the path of the
+    sales-trend dataset (None for ``sku``).
+    """
+    series, ctx = load_series(lake, target, tenant, top_n)
+    h = max(TARGETS[target]["horizons"])
+    res = train_forecast(series, target, models, n_windows=n_windows, step=step,
+                         future=future_frame(series, ctx, h), output_uri=output_uri,
+                         seed=seed, progress=progress, holidays=holiday_frame(ctx))
+    trend = None
+    if target == "volume" and "revenue" in series.columns and output_uri != "":
+        trend = write_sales_trend(series, 30, output_uri)[1]
+    return res, trend

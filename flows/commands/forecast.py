@@ -33,22 +33,12 @@ def train_forecast_command(
     from models.forecast.base import ForecastInputError
     from oms.lake import LakeError
     from pipelines.backtest import as_markdown
-    from pipelines.train_forecast import (
-        future_frame,
-        holiday_frame,
-        load_series,
-        train_forecast,
-        write_sales_trend,
-    )
+    from pipelines.train_forecast import train_from_lake
 
     kinds = [m.strip() for m in models.split(",") if m.strip()]
     try:
-        series, ctx = load_series(lake, target, tenant, top_n)
-        h = 7 if target == "volume" else 30
-        res = train_forecast(series, target, kinds, n_windows=n_windows, step=step,
-                             future=future_frame(series, ctx, h), output_uri=out, seed=seed,
-                             holidays=holiday_frame(ctx))
-        trend = write_sales_trend(series, 30, out) if target == "volume" else None
+        res, trend = train_from_lake(lake, target, kinds, n_windows, step, top_n, tenant, out,
+                                     seed)
     except (LakeError, ForecastInputError, ValueError) as e:
         _fail(e)
     c = Console()
@@ -57,7 +47,7 @@ def train_forecast_command(
             f"{'champion' if res.gate.promoted else 'challenger'} — {res.gate.reason}")
     c.print(f"forecast written to {res.output_path}")
     if trend is not None:
-        c.print(f"30-day sales trend (yhat, yhat_lower, yhat_upper) written to {trend[1]}")
+        c.print(f"30-day sales trend (yhat, yhat_lower, yhat_upper) written to {trend}")
 
 
 @app.command("forecast")
