@@ -6,7 +6,11 @@ on sampled episodes of ``WarehouseRoutingEnv`` and sets trailing-underscore attr
 optional action masks) to actions. Masked prediction never returns an invalid action.
 
 DQN hyperparameters start from rl-baselines3-zoo's CartPole-v1 settings (a small discrete
-task of similar episode length), with a smaller network for this 46-feature observation.
+task of similar episode length), with a smaller network for this 46-feature observation,
+gamma 0.9, a constant reward offset of 0.35 during training and a Q-network that adds the
+immediate reward (computed from the observation) to a learned residual. Those three changes
+were chosen on validation episodes (seed stream of ``seed + 10_007``), never the bench's
+held-out seeds: with the zoo settings as-is DQN scored clearly below the greedy baseline.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ DQN_DEFAULTS: dict[str, Any] = {
     "batch_size": 64,
     "buffer_size": 100_000,
     "learning_starts": 1000,
-    "gamma": 0.99,
+    "gamma": 0.9,  # zoo's 0.99 lets the noisy long-run sum drown per-order differences
     "target_update_interval": 10,
     "train_freq": 256,
     "gradient_steps": 128,
@@ -308,8 +312,9 @@ class DQNRouter(_SB3Router):
 
     algo_name = "dqn"
 
-    def __init__(self, *args: Any, greedy_prior: bool = True, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, greedy_prior: bool = True, reward_offset: float = 0.35,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, reward_offset=reward_offset, **kwargs)
         self.greedy_prior = greedy_prior
 
     def _algo_params(self) -> dict[str, Any]:
