@@ -56,27 +56,58 @@ def features_task(lake: str, out: str, engine: str) -> Any:
 
 
 @task(name="train-forecast")
-def train_forecast_task(lake: str, outputs: str) -> Any:
-    """Backtest, register and gate the order-volume forecaster; write the forecast dataset."""
-    from pipelines.train_forecast import run_demo_forecasting
+def train_forecast_task(lake: str, outputs: str, models: tuple[str, ...]) -> dict[str, Any]:
+    """Backtest, register and gate the order-volume forecaster; write forecast + sales trend."""
+    from pipelines.train_forecast import train_from_lake
 
-    return run_demo_forecasting(lake=lake, outputs=outputs)
+    res, trend = train_from_lake(lake, "volume", models=models, n_windows=4,
+                                 output_uri=outputs, progress=False)
+    table = res.metrics[["model", "horizon", "accuracy", "mase", "coverage_80", "coverage_95"]]
+    return {
+        "registered": f"models:/{res.name}/{res.version}",
+        "chosen": res.chosen,
+        "alias": "champion" if res.gate.promoted else "challenger",
+        "gate": res.gate.reason,
+        "backtest": table.round(3).to_dict(orient="records"),
+        "forecast": res.output_path,
+        "sales_trend_30d": trend,
+    }
 
 
 @task(name="churn")
-def churn_task(lake: str, outputs: str) -> Any:
+def churn_task(lake: str, outputs: str) -> dict[str, Any]:
     """Train, register and gate the churn classifier; score every customer."""
-    from pipelines.score_churn import run_demo_churn
+    from pipelines.score_churn import score_churn
+    from pipelines.train_churn import train_churn
 
-    return run_demo_churn(lake=lake, outputs=outputs)
+    trained = train_churn(lake)
+    scored = score_churn(lake, out=outputs)
+    return {
+        "registered": f"models:/churn_classifier/{trained.version}",
+        "alias": "champion" if trained.promoted else "challenger",
+        "gate": trained.gate_reason,
+        "test_cutoff": str(trained.test_cutoff.date()),
+        "metrics": {k: round(v, 4) for k, v in trained.metrics.items()},
+        "scored": len(scored.scored),
+        "excluded": len(scored.excluded),
+        "strategies": scored.scored["strategy"].value_counts().to_dict()
+        if "strategy" in scored.scored else {},
+        "outputs": scored.uris,
+    }
 
 
 @task(name="router")
-def router_task(lake: str, outputs: str) -> Any:
-    """Train, evaluate, register and gate the warehouse router."""
-    from pipelines.train_router import run_demo_router
+def router_task(timesteps: int) -> dict[str, Any]:
+    """Train, evaluate, register and gate the warehouse router (DQN)."""
+    from pipelines.train_router import train_router
 
-    return run_demo_router(lake=lake, outputs=outputs)
+    res = train_router("dqn", total_timesteps=timesteps, progress_bar=False)
+    return {
+        "registered": f"models:/warehouse_router/{res.version}",
+        "alias": "champion" if res.decision and res.decision.promoted else "challenger",
+        "gate": res.decision.reason if res.decision else "",
+        "evaluation": res.summary.round(3).to_dict(orient="records"),
+    }
 
 
 from flows.steps import DEMO_STEPS  # noqa: E402
@@ -88,6 +119,8 @@ def demo_flow(
     seed: int = 7,
     engine: str = "pandas",
     steps: tuple[str, ...] = DEMO_STEPS,
+    forecast_models: tuple[str, ...] = ("prophet", "lstm"),
+    router_timesteps: int = 30_000,
 ) -> dict[str, Any]:
     """Run the nightly job end to end on the embedded defaults.
 
@@ -96,6 +129,8 @@ def demo_flow(
         seed: Generator seed (the same seed gives the same data).
         engine: Feature engine, ``pandas`` or ``spark``.
         steps: Which steps to run, in order.
+        forecast_models: Candidate forecasters for the order-volume model.
+        router_timesteps: DQN training steps for the router.
 
     Returns:
         A summary per step: what was produced and where.
@@ -112,9 +147,9 @@ def demo_flow(
     if "features" in steps:
         results["features"] = features_task(s.lake, table_uri(s.outputs, "features"), engine)
     if "forecast" in steps:
-        results["forecast"] = train_forecast_task(s.lake, s.outputs)
+        results["forecast"] = train_forecast_task(s.lake, s.outputs, forecast_models)
     if "churn" in steps:
         results["churn"] = churn_task(s.lake, s.outputs)
     if "router" in steps:
-        results["router"] = router_task(s.lake, s.outputs)
+        results["router"] = router_task(router_timesteps)
     return {k: _summary(v) for k, v in results.items()}

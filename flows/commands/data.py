@@ -61,6 +61,9 @@ def print_demo_summary(console, summary: dict) -> None:
 
     for step, result in summary.items():
         console.rule(f"[bold]{step}")
+        if step == "ingest" and isinstance(result, dict) and "tables" in result:
+            console.print(_ingest_table(result["tables"]))
+            continue
         console.print_json(json.dumps(result, default=str))
     console.rule("[bold]produced")
     table = Table("dataset", "rows", "where")
@@ -68,6 +71,18 @@ def print_demo_summary(console, summary: dict) -> None:
         table.add_row(name, f"{rows:,}", where)
     console.print(table)
     console.print(f"MLflow UI: mlflow ui --backend-store-uri {get_settings().tracking_uri}")
+
+
+def _ingest_table(tables: dict):
+    """Rows in / valid / quarantined per table, with the commonest reasons."""
+    from rich.table import Table
+
+    t = Table("table", "rows in", "valid", "quarantined", "top reasons")
+    for name, r in tables.items():
+        reasons = sorted(r.get("reasons", {}).items(), key=lambda kv: -kv[1])[:3]
+        t.add_row(name, f"{r['rows_in']:,}", f"{r['rows_valid']:,}",
+                  f"{r['rows_quarantined']:,}", "; ".join(f"{k} ({v})" for k, v in reasons))
+    return t
 
 
 def produced_datasets(data_dir: Path) -> list[tuple[str, int, str]]:
