@@ -98,6 +98,8 @@ def _string_rank(values: pd.Series) -> np.ndarray:
     """Position of each value in code-point (= UTF-8 byte, = Spark) string order."""
     if values.isna().any():
         raise ValueError(f"{values.name} has {int(values.isna().sum())} null value(s)")
+    if values.dtype == object and values.is_monotonic_increasing:
+        return np.arange(len(values))  # already in order (customer_features sorts its output)
     strings = pa.array(np.asarray(values.astype(str), dtype=object), pa.string())
     order = pc.array_sort_indices(strings).to_numpy()
     rank = np.empty(len(order), np.int64)
