@@ -97,7 +97,7 @@ def bench_policies(episodes: int, dqn_steps: int, ppo_steps: int) -> tuple[list[
         f"DQN: {dqn_steps:,} steps, trained in {stats['dqn_train_s']:.0f} s "
         f"(fit wall {dqn_wall:.0f} s, 1 torch thread); MaskablePPO: {ppo_steps:,} steps in "
         f"{stats['ppo_train_s']:.0f} s.", "",
-        "DQN learning curve (evaluation reward on 10 sampled episodes):", "",
+        "DQN learning curve (mean reward on the same 10 seeded validation episodes):", "",
         _md(stats["curve"].astype({"timesteps": str})), "",
     ]
     return lines, stats

@@ -139,14 +139,15 @@ COST_UNITS = 10_000  # costs are scaled to integers for the network solver
 
 def min_cost_assign(cost: np.ndarray, valid: np.ndarray, sku: np.ndarray,
                     capacity: np.ndarray, stock: np.ndarray, qty: np.ndarray | None = None,
-                    exact_below: int = 200_000, self_k: int = 3) -> Assignment:
+                    exact_below: int = 2_000_000, self_k: int = 3) -> Assignment:
     """Assign each order to one warehouse at minimum total cost.
 
     Respects each warehouse's order capacity and its stock of each SKU; orders that cannot
     all be served are left unroutable (``-1``) — the fewest possible, then at least cost.
 
-    Small problems (``N × W < exact_below``) are solved exactly with one arc per
-    order × warehouse. Large ones use a grouped flow: each order keeps its two cheapest
+    Problems up to ``N × W < exact_below`` (100,000 orders × 10 warehouses included) are
+    solved exactly with one arc per order × warehouse. Larger ones use a grouped flow:
+    each order keeps its two cheapest
     warehouses, orders with the same SKU and the same pair are merged into one node whose
     arcs to the second choice are priced by the (cent-rounded) extra cost of each order —
     exact for the pruned problem, with ~1,000× fewer nodes. When the pruned
