@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.demand import day_numbers, require_columns
+from features.keys import dense_codes
 from oms.contract import CHANNELS
 
 RFM_KEYS = (("recency_days", "r_score", False), ("frequency", "f_score", True),
@@ -144,20 +145,12 @@ def sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Only the distinct values are sorted (a categorical column is not even hashed), so
     millions of rows never turn into millions of Python strings. Nulls are an error.
     """
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy().astype(np.int64)
-        uniques = values.cat.categories
-    else:
-        codes, uniques = pd.factorize(values)
-        codes = codes.astype(np.int64)
-    if (codes < 0).any():
-        raise ValueError(f"{values.name} has {int((codes < 0).sum())} null value(s)")
-    present = np.bincount(codes, minlength=len(uniques)) > 0
-    labels = np.asarray(pd.Index(uniques)[present].astype(str), dtype=object)
+    codes, uniques = dense_codes(values, str(values.name))
+    labels = np.asarray(pd.Index(uniques).astype(str), dtype=object)
     # arrow sorts strings in C++ by UTF-8 bytes = code-point order, as Python and Spark do
     order = pc.array_sort_indices(pa.array(labels, pa.string())).to_numpy()
-    rank = np.full(len(uniques), -1, np.int64)
-    rank[np.flatnonzero(present)[order]] = np.arange(len(order))
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
     return rank[codes], labels[order]
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.keys import dense_codes
 from oms.contract import WEATHER
 
 CALENDAR_COLUMNS = ("day_of_week", "day_of_month", "month", "is_weekend")
@@ -176,7 +177,7 @@ def context_for_dates(
     tenant_col = "tenant_id" if "tenant_id" in dates.columns else "unique_id"
     require_columns(dates, [tenant_col, "ds"], "dates")
     context = aggregate_context(daily_context) if daily_context is not None else None
-    codes, tenants = _codes(dates[tenant_col], f"dates.{tenant_col}")
+    codes, tenants = dense_codes(dates[tenant_col], f"dates.{tenant_col}")
     cols = exogenous_columns(codes, tenants, day_numbers(dates["ds"], "ds"), context)
     out = dates.copy()
     for name, values in cols.items():
@@ -206,25 +207,6 @@ def _window_sums(y: np.ndarray, seg_start: np.ndarray, window: int) -> np.ndarra
     idx = np.arange(len(y))
     lo = np.maximum(seg_start, idx - window)
     return prefix[idx] - prefix[lo]
-
-
-def _codes(values: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Dense integer codes and unique values of a key column; nulls are an error.
-
-    A categorical column is not hashed again: its codes are used, minus unused categories.
-    """
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy().astype(np.int64)
-        uniques = values.cat.categories
-    else:
-        codes, uniques = pd.factorize(values)
-        codes = codes.astype(np.int64)
-    if (codes < 0).any():
-        raise ValueError(f"{name} has {int((codes < 0).sum())} null value(s)")
-    present = np.bincount(codes, minlength=len(uniques)) > 0
-    if present.all():
-        return codes, np.asarray(uniques, dtype=object)
-    return (np.cumsum(present) - 1)[codes], np.asarray(uniques[present], dtype=object)
 
 
 def _volume_columns() -> list[str]:
@@ -270,7 +252,7 @@ def daily_order_volume(
     require_columns(orders, ["tenant_id", "order_date"], "orders")
     if orders.empty:
         return _empty_volume()
-    t_codes, tenants = _codes(orders["tenant_id"], "orders.tenant_id")
+    t_codes, tenants = dense_codes(orders["tenant_id"], "orders.tenant_id")
     order_ = np.argsort(tenants.astype(str), kind="stable")  # series sorted by tenant id
     t_codes = np.argsort(order_)[t_codes]
     tenants = tenants[order_]
@@ -392,8 +374,8 @@ def _sku_keys(
         ``key`` (series code per row), ``pair_t`` (tenant code per series), ``pair_s`` (sku
         per series) and the tenant ids.
     """
-    t_codes, tenants = _codes(order_lines["tenant_id"][rows], "order_lines.tenant_id")
-    s_codes, skus = _codes(order_lines["sku"][rows], "order_lines.sku")
+    t_codes, tenants = dense_codes(order_lines["tenant_id"][rows], "order_lines.tenant_id")
+    s_codes, skus = dense_codes(order_lines["sku"][rows], "order_lines.sku")
     if len(tenants) == 1:  # the usual case: sku codes are already the series codes
         return s_codes, np.zeros(len(skus), np.int64), skus, tenants
     width = len(skus) + 1
