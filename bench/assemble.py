@@ -21,6 +21,13 @@ re-running the scripts.
 """
 
 
+def _nest(text: str) -> str:
+    """Put a result file's headings one level below the page title, whatever level it used."""
+    if not text.startswith("# "):
+        return text
+    return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+
+
 def main() -> None:
     """Concatenate the result files in a stable order into BENCHMARKS.md (atomically)."""
     results = ROOT / "bench" / "results"
@@ -28,7 +35,7 @@ def main() -> None:
         ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
     parts = [HEADER]
     for f in files:
-        parts.append(f.read_text().strip() + "\n")
+        parts.append(_nest(f.read_text().strip()) + "\n")
     out = ROOT / "BENCHMARKS.md"
     tmp = out.with_suffix(".tmp")
     tmp.write_text("\n".join(parts))
