@@ -127,3 +127,21 @@ def test_greedy_prior_equals_the_immediate_reward():
                                    -1.0)[0].numpy()
         assert np.allclose(p[:-1][ok], r[ok], atol=1e-5) and (p[:-1][~ok] == -1.0).all()
         obs, *_ = env.step(int(np.nanargmax(r)) if ok.any() else env.n_warehouses)
+
+
+def test_shared_head_with_zero_residual_is_the_greedy_prior():
+    import torch
+
+    from models.routing.agent import immediate_reward_prior
+
+    router = DQNRouter(total_timesteps=64, learning_starts=32, train_freq=32, gradient_steps=1,
+                       eval_freq=10_000, progress_bar=False, net_arch=(8,)).fit()
+    q_net = router.model_.q_net
+    with torch.no_grad():
+        q_net.shared[-1].weight.zero_()
+        q_net.shared[-1].bias.zero_()
+        q_net.unroutable.zero_()
+    env = WarehouseRoutingEnv()
+    obs, _ = env.reset(seed=3)
+    o = torch.as_tensor(obs[None])
+    assert np.allclose(router.scores(obs[None]), immediate_reward_prior(o, **q_net.prior).numpy())

@@ -88,6 +88,35 @@ class _PriorQNetwork(QNetwork):
         return super().forward(obs) + immediate_reward_prior(obs, **self.prior)
 
 
+class _SharedHeadQNetwork(_PriorQNetwork):
+    """Prior + a residual from one MLP shared by all warehouses.
+
+    The residual of warehouse ``a`` sees the order features, ``a``'s own block values and
+    the network-wide mean of every block, so what is learned about one warehouse's queue or
+    stock transfers to all of them; "unroutable" gets a learned constant residual.
+    """
+
+    def __init__(self, *args: Any, prior: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, prior=prior, **kwargs)
+        arch = [int(h) for h in kwargs.get("net_arch", [64, 64])]
+        dims = [ORDER_FEATURES + 2 * len(WAREHOUSE_BLOCKS), *arch]
+        layers: list[torch.nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:], strict=True):
+            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+        self.shared = torch.nn.Sequential(*layers, torch.nn.Linear(dims[-1], 1))
+        self.unroutable = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Shared per-warehouse residuals plus the immediate-reward prior."""
+        w, k = self.prior["n_warehouses"], len(WAREHOUSE_BLOCKS)
+        blocks = obs[:, ORDER_FEATURES:].reshape(-1, k, w).transpose(1, 2)  # (N, W, K)
+        mean = blocks.mean(dim=1, keepdim=True).expand(-1, w, -1)
+        order = obs[:, None, :ORDER_FEATURES].expand(-1, w, -1)
+        res = self.shared(torch.cat([order, blocks, mean], dim=2)).squeeze(2)
+        res = torch.cat([res, self.unroutable.expand(obs.shape[0], 1)], dim=1)
+        return res + immediate_reward_prior(obs, **self.prior)
+
+
 class GreedyPriorDQNPolicy(DQNPolicy):
     """DQN policy whose Q-network starts from the myopic-greedy values and learns the rest.
 
@@ -96,17 +125,21 @@ class GreedyPriorDQNPolicy(DQNPolicy):
     arithmetic from scratch; with zero residual it is exactly the greedy policy.
     """
 
-    def __init__(self, *args: Any, prior: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, prior: dict[str, Any] | None = None,
+                 shared_head: bool = False, **kwargs: Any) -> None:
         self.prior = prior or {}
+        self.shared_head = shared_head
         super().__init__(*args, **kwargs)
 
     def make_q_net(self) -> QNetwork:
         """Build the prior-augmented Q-network."""
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
-        return _PriorQNetwork(**net_args, prior=self.prior).to(self.device)
+        cls = _SharedHeadQNetwork if self.shared_head else _PriorQNetwork
+        return cls(**net_args, prior=self.prior).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return super()._get_constructor_parameters() | {"prior": self.prior}
+        return super()._get_constructor_parameters() | {"prior": self.prior,
+                                                         "shared_head": self.shared_head}
 
 
 def _fixed_episodes(base: type) -> type:
@@ -307,15 +340,21 @@ class DQNRouter(_SB3Router):
         keep_best: Keep the checkpoint with the best reward on the fixed validation
             episodes rather than the last one.
         greedy_prior: Learn Q as immediate reward + residual (``GreedyPriorDQNPolicy``).
+        shared_head: With ``greedy_prior``, compute every warehouse's residual with one
+            MLP shared across warehouses (``_SharedHeadQNetwork``) instead of one MLP over
+            the whole observation; chosen on validation episodes (the unshared residual
+            lost to greedy there, the shared one did not).
         **hyperparams: Overrides of ``DQN_DEFAULTS``.
     """
 
     algo_name = "dqn"
 
     def __init__(self, *args: Any, greedy_prior: bool = True, reward_offset: float = 0.35,
-                 **kwargs: Any) -> None:
+                 shared_head: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("net_arch", (64, 64))
         super().__init__(*args, reward_offset=reward_offset, **kwargs)
         self.greedy_prior = greedy_prior
+        self.shared_head = shared_head
 
     def _algo_params(self) -> dict[str, Any]:
         return DQN_DEFAULTS | self.hyperparams
@@ -337,6 +376,7 @@ class DQNRouter(_SB3Router):
             kwargs["prior"] = {"n_warehouses": int(env.unwrapped.n_warehouses),
                                "w_cost": cfg.w_cost, "w_sat": cfg.w_sat, "w_hours": cfg.w_hours,
                                "penalty": min(cfg.invalid_penalty, cfg.unroutable_penalty)}
+            kwargs["shared_head"] = bool(self.shared_head)
         return DQN(policy, env, seed=self.seed, verbose=0, device="cpu",
                    policy_kwargs=kwargs, **self._algo_params())
 
