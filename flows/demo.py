@@ -74,20 +74,28 @@ def train_forecast_task(lake: str, outputs: str, models: tuple[str, ...]) -> dic
     }
 
 
-@task(name="churn")
-def churn_task(lake: str, outputs: str) -> dict[str, Any]:
-    """Train, register and gate the churn classifier; score every customer."""
-    from pipelines.score_churn import score_churn
+@task(name="train-churn")
+def train_churn_task(lake: str) -> dict[str, Any]:
+    """Train, register and gate the churn classifier (time-based validation)."""
     from pipelines.train_churn import train_churn
 
     trained = train_churn(lake)
-    scored = score_churn(lake, out=outputs)
     return {
         "registered": f"models:/churn_classifier/{trained.version}",
         "alias": "champion" if trained.promoted else "challenger",
         "gate": trained.gate_reason,
         "test_cutoff": str(trained.test_cutoff.date()),
         "metrics": {k: round(v, 4) for k, v in trained.metrics.items()},
+    }
+
+
+@task(name="score-churn")
+def score_churn_task(lake: str, outputs: str) -> dict[str, Any]:
+    """Score every customer with the churn champion: probability, segment, CLV, strategy."""
+    from pipelines.score_churn import score_churn
+
+    scored = score_churn(lake, out=outputs)
+    return {
         "scored": len(scored.scored),
         "excluded": len(scored.excluded),
         "strategies": scored.scored["strategy"].value_counts().to_dict()
@@ -149,7 +157,8 @@ def demo_flow(
     if "forecast" in steps:
         results["forecast"] = train_forecast_task(s.lake, s.outputs, forecast_models)
     if "churn" in steps:
-        results["churn"] = churn_task(s.lake, s.outputs)
+        trained = train_churn_task(s.lake)
+        results["churn"] = {**trained, **score_churn_task(s.lake, s.outputs)}
     if "router" in steps:
         results["router"] = router_task(router_timesteps)
     return {k: _summary(v) for k, v in results.items()}
