@@ -247,6 +247,8 @@ WAREHOUSES = TableSpec(
         _c("lon", "float64", "Longitude.", ge=-180, le=180),
         _c("capacity_per_day", "int64", "Orders the warehouse can ship per day.", gt=0),
         _c("cost_per_order", "float64", "Handling cost per order.", ge=0),
+        _c("lead_time_days", "int64", "Replenishment lead time from supplier to this warehouse, "
+           "in days; null when unknown (imports).", nullable=True, ge=0),
     ),
 )
 

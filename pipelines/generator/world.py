@@ -38,6 +38,10 @@ WAREHOUSE_SITES = (
     ("WH-NJ", "Nanjing Jiangning DC", 9, -0.12, 0.04),
 )
 
+# supplier → warehouse replenishment lead time in days (the inventory policy's L)
+LEAD_TIME_DAYS = {"WH-SH": 3, "WH-BJ": 4, "WH-GZ": 3, "WH-CD": 6, "WH-WH": 5, "WH-XA": 7,
+                  "WH-HZ": 3, "WH-SZ": 4, "WH-CQ": 6, "WH-NJ": 4}
+
 # category, median price, price spread (log sd), return rate
 CATEGORIES = (
     ("electronics", 899.0, 0.8, 0.06),
@@ -201,4 +205,5 @@ def warehouses_frame(world: World, tenant_id: str) -> pd.DataFrame:
         "warehouse_id": world.wh_ids, "name": world.wh_names, "region": world.wh_region,
         "lat": world.wh_lat, "lon": world.wh_lon,
         "capacity_per_day": world.wh_capacity, "cost_per_order": world.wh_cost,
+        "lead_time_days": np.array([LEAD_TIME_DAYS[w] for w in world.wh_ids], dtype=np.int64),
     })

@@ -1,0 +1,108 @@
+"""Lead-time demand distributions from a forecaster's daily quantiles.
+
+Every forecaster of the project returns, per day, ``yhat`` and the bounds ``yhat-lo-L`` /
+``yhat-hi-L`` of central intervals. Read as quantiles (``lo-80`` = q0.10, ``hi-95`` = q0.975,
+``yhat`` = q0.50) they give each day's demand distribution; lead-time demand is the **sum** of
+the days' demands, which is not the sum of their quantiles. We therefore sample it: each day's
+quantile function is interpolated linearly between the knots (with an exponential upper tail
+fitted to the outermost two knots, and a linear lower tail clipped at 0, so intermittent days
+keep their point mass at zero), and days are tied by a Gaussian copula with equicorrelation
+``rho`` (0 = independent days, 1 = sum of quantiles; forecast level errors persist across
+days, so the default is mildly positive). Samples use a fixed seed and are nested in the
+horizon, so a longer lead time or a higher service level can only raise the reorder point.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from models.inventory.formulas import InventoryInputError
+
+_INTERVAL = re.compile(r"^yhat-(lo|hi)-(\d+(?:\.\d+)?)$")
+
+
+def quantile_knots(forecast: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and values of the quantile knots in a forecast frame.
+
+    Returns:
+        ``probs`` (k,) increasing and ``values`` (rows, k) made monotone along the knots.
+
+    Raises:
+        InventoryInputError: If the frame has no ``yhat`` column.
+    """
+    if "yhat" not in forecast.columns:
+        raise InventoryInputError("forecast frame needs a 'yhat' column")
+    probs, cols = [0.5], ["yhat"]
+    for c in forecast.columns:
+        m = _INTERVAL.match(str(c))
+        if m:
+            tail = (1.0 - float(m.group(2)) / 100.0) / 2.0
+            probs.append(tail if m.group(1) == "lo" else 1.0 - tail)
+            cols.append(c)
+    order = np.argsort(probs, kind="stable")
+    values = forecast[cols].to_numpy(float)[:, order]
+    values = np.maximum.accumulate(np.clip(np.nan_to_num(values), 0, None), axis=1)
+    return np.asarray(probs)[order], values
+
+
+def has_quantiles(forecast: pd.DataFrame) -> bool:
+    """Whether a forecast frame has at least one interval (beyond the point forecast)."""
+    return any(_INTERVAL.match(str(c)) for c in forecast.columns)
+
+
+def _inverse_cdf(u: np.ndarray, probs: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Quantile function per day at ``u`` (n, days); ``values`` is (days, k)."""
+    out = np.empty_like(u)
+    for d in range(values.shape[0]):
+        out[:, d] = np.interp(u[:, d], probs, values[d])
+    if len(probs) >= 2:
+        p1, p2 = probs[-2], probs[-1]
+        scale = (values[:, -1] - values[:, -2]) / np.log((1 - p1) / (1 - p2))
+        upper = u > p2
+        extra = scale[None, :] * np.log((1 - p2) / np.clip(1 - u, 1e-9, None))
+        out = np.where(upper, values[None, :, -1] + extra, out)
+        slope = (values[:, 1] - values[:, 0]) / (probs[1] - probs[0])
+        lower = values[None, :, 0] - slope[None, :] * (probs[0] - u)
+        out = np.where(u < probs[0], np.clip(lower, 0, None), out)
+    return out
+
+
+def daily_samples(forecast: pd.DataFrame, n_samples: int = 2000, rho: float = 0.25,
+                  seed: int = 0) -> np.ndarray:
+    """Joint samples of one series' daily demand, shape (n_samples, days).
+
+    Args:
+        forecast: One series' forecast rows in day order (``yhat`` + interval columns).
+        n_samples: Monte Carlo samples.
+        rho: Equicorrelation of the days' errors in the Gaussian copula, in [0, 1].
+        seed: Random seed (the same seed gives the same uniforms for every series).
+    """
+    if not 0.0 <= rho <= 1.0:
+        raise InventoryInputError(f"rho must be in [0, 1], got {rho}")
+    probs, values = quantile_knots(forecast)
+    rng = np.random.default_rng(seed)
+    common = rng.standard_normal((n_samples, 1))
+    own = rng.standard_normal((n_samples, values.shape[0]))
+    u = norm.cdf(np.sqrt(rho) * common + np.sqrt(1.0 - rho) * own)
+    return _inverse_cdf(u, probs, values)
+
+
+def normal_daily_samples(mean: float, std: float, days: int, n_samples: int = 2000,
+                         seed: int = 0) -> np.ndarray:
+    """Fallback without quantiles: i.i.d. normal days (clipped at 0), shape (n, days)."""
+    rng = np.random.default_rng(seed)
+    return np.clip(mean + std * rng.standard_normal((n_samples, days)), 0, None)
+
+
+def period_demand(samples: np.ndarray, days: int) -> np.ndarray:
+    """Samples of total demand over the first ``days`` days (0 for ``days`` = 0)."""
+    if days > samples.shape[1]:
+        raise InventoryInputError(
+            f"forecast covers {samples.shape[1]} days but the protection period needs {days}; "
+            "forecast a longer horizon"
+        )
+    return samples[:, :days].sum(axis=1) if days > 0 else np.zeros(samples.shape[0])
