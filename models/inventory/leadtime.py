@@ -106,3 +106,36 @@ def period_demand(samples: np.ndarray, days: int) -> np.ndarray:
             "forecast a longer horizon"
         )
     return samples[:, :days].sum(axis=1) if days > 0 else np.zeros(samples.shape[0])
+
+
+def expected_shortage(total: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``E[(D - s)^+]`` for each level ``s`` from demand samples ``total`` (vectorised)."""
+    d = np.sort(np.asarray(total, dtype=float))
+    n = len(d)
+    suffix = np.concatenate([np.cumsum(d[::-1])[::-1], [0.0]])
+    idx = np.searchsorted(d, levels, side="right")
+    return (suffix[idx] - levels * (n - idx)) / n
+
+
+def reorder_point(total: np.ndarray, service_level: float, service_type: str = "fill_rate",
+                  batch: float = 1.0) -> float:
+    """Smallest whole reorder point meeting the target on protection-period demand samples.
+
+    Args:
+        total: Samples of demand over the protection period (lead time + review period).
+        service_level: Target in (0, 1).
+        service_type: ``cycle`` — P(demand <= s) >= target (no stock-out in the cycle);
+            ``fill_rate`` — expected units short per cycle, ``E[(D-s)^+] - E[(D-s-Q)^+]``,
+            at most ``(1 - target) × Q``: the share of demand served from stock.
+        batch: Order quantity Q per cycle (fill rate only).
+    """
+    if service_type == "cycle":
+        return float(np.ceil(np.quantile(total, service_level) - 1e-9))
+    if service_type != "fill_rate":
+        raise InventoryInputError(f"service_type must be 'cycle' or 'fill_rate', got "
+                                  f"{service_type!r}")
+    top = float(np.ceil(np.max(total))) if len(total) else 0.0
+    grid = np.arange(0.0, top + 1.0)
+    short = expected_shortage(total, grid) - expected_shortage(total, grid + batch)
+    ok = np.flatnonzero(short <= (1.0 - service_level) * max(batch, 1e-9) + 1e-12)
+    return float(grid[ok[0]]) if len(ok) else top

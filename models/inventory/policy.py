@@ -1,12 +1,14 @@
 """The recommended inventory policy per SKU × warehouse, from forecast quantiles.
 
-Service level means **cycle service level**: the probability that demand over the protection
-period (lead time + review period) does not exceed the reorder point. The reorder point is
-that quantile of the lead-time demand distribution sampled from the forecaster's daily
-quantiles (:mod:`models.inventory.leadtime`); a normal approximation from history is used
-only for series whose forecast has no intervals or that have no forecast at all. Orders
-follow an (s, S) rule: when stock + on order falls to the reorder point ``s``, order up to
-``S = s + max(EOQ, one review period of demand)``.
+Service level means **fill rate** by default (``service_type="fill_rate"``): the share of
+demand served from stock, i.e. expected units short per replenishment cycle at most
+``(1 - target) × Q``. ``service_type="cycle"`` switches to the cycle service level: the
+probability that demand over the protection period (lead time + review period) does not
+exceed the reorder point. Both are read off samples of protection-period demand drawn from
+the forecaster's daily quantiles (:mod:`models.inventory.leadtime`); a normal approximation
+from history is used only for series whose forecast has no intervals or that have no
+forecast at all. Orders follow an (s, S) rule: when stock + on order falls to the reorder
+point ``s``, order up to ``S = s + Q`` with ``Q = max(EOQ, one review period of demand)``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class InventoryPolicy:
     """Reorder point, order-up-to level and order quantity per series (sklearn-style).
 
     Args:
-        service_level: Target cycle service level in (0, 1).
+        service_level: Target service level in (0, 1).
+        service_type: ``fill_rate`` (default) or ``cycle`` (see the module docstring).
         ordering_cost: Fixed cost per purchase order line (currency units, > 0).
         holding_rate: Yearly holding cost as a share of unit cost (> 0; 0.25 = 25 %/year).
         review_days: Days between reviews (1 = daily).
@@ -45,11 +48,13 @@ class InventoryPolicy:
         seed: Random seed of the samples.
     """
 
-    def __init__(self, service_level: float = 0.95, ordering_cost: float = 10.0,
+    def __init__(self, service_level: float = 0.95, service_type: str = "fill_rate",
+                 ordering_cost: float = 10.0,
                  holding_rate: float = 0.25, review_days: int = 1, default_lead_time: int = 7,
                  max_order_days: int = 60, n_samples: int = 2000, rho: float = 0.25,
                  seed: int = 0) -> None:
         self.service_level = service_level
+        self.service_type = service_type
         self.ordering_cost = ordering_cost
         self.holding_rate = holding_rate
         self.review_days = review_days
@@ -62,7 +67,7 @@ class InventoryPolicy:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor parameters (scikit-learn contract, so ``sklearn.clone`` works)."""
         return {k: getattr(self, k) for k in (
-            "service_level", "ordering_cost", "holding_rate", "review_days",
+            "service_level", "service_type", "ordering_cost", "holding_rate", "review_days",
             "default_lead_time", "max_order_days", "n_samples", "rho", "seed")}
 
     def set_params(self, **params: Any) -> InventoryPolicy:
@@ -75,6 +80,9 @@ class InventoryPolicy:
 
     def _check_params(self) -> None:
         check_service_level(self.service_level)
+        if self.service_type not in ("fill_rate", "cycle"):
+            raise InventoryInputError(f"service_type must be 'fill_rate' or 'cycle', got "
+                                      f"{self.service_type!r}")
         if not float(self.ordering_cost) > 0 or not float(self.holding_rate) > 0:
             raise InventoryInputError("ordering_cost and holding_rate must be > 0")
         if int(self.review_days) < 1:
@@ -163,9 +171,9 @@ def _forecast_by_id(forecast: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
     return {str(k): g.reset_index(drop=True) for k, g in f.groupby("unique_id", sort=False)}
 
 
-def reorder_levels(daily: np.ndarray, protection_days: int,
-                   service_levels: Sequence[float]) -> np.ndarray:
-    """Reorder points (rounded up) for several service levels from the same samples."""
+def reorder_levels(daily: np.ndarray, protection_days: int, service_levels: Sequence[float],
+                   service_type: str = "fill_rate", batch: float = 1.0) -> np.ndarray:
+    """Reorder points for several service levels from the same daily demand samples."""
     total = leadtime.period_demand(daily, protection_days)
-    sl = [check_service_level(s) for s in service_levels]
-    return np.ceil(np.quantile(total, sl) - 1e-9)
+    return np.array([leadtime.reorder_point(total, check_service_level(s), service_type, batch)
+                     for s in service_levels])

@@ -9,6 +9,7 @@ transit), so one decision must cover ``L + R`` days of demand for a review perio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,9 @@ class SimResult:
 
 
 def simulate(demand: np.ndarray, lead_time: np.ndarray, s: np.ndarray, S: np.ndarray,
-             review: np.ndarray, on_hand0: np.ndarray) -> SimResult:
+             review: np.ndarray, on_hand0: np.ndarray,
+             adjust: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None
+             ) -> SimResult:
     """Replay a lost-sales (s, S) policy with parameters that may change every day.
 
     Args:
@@ -45,6 +48,9 @@ def simulate(demand: np.ndarray, lead_time: np.ndarray, s: np.ndarray, S: np.nda
         S: (n, T) order-up-to level in force at the end of each day (>= ``s``).
         review: (n, T) or (T,) boolean, True where the policy may order at the day's end.
         on_hand0: (n,) stock at the start of the first day.
+        adjust: Optional ``f(t, stock_trace, sales_trace) -> (n,)`` multiplier of ``s`` and
+            ``S`` on day ``t``, from the traces up to and including ``t`` (e.g. the rule of
+            thumb's × 0.8 for slow movers, which depends on the simulated stock).
     """
     demand = np.asarray(demand, dtype=float)
     n, T = demand.shape
@@ -58,17 +64,21 @@ def simulate(demand: np.ndarray, lead_time: np.ndarray, s: np.ndarray, S: np.nda
     out_days = np.zeros(n)
     orders = np.zeros(n)
     trace = np.zeros((n, T))
+    sales = np.zeros((n, T))
     rows = np.arange(n)
     for t in range(T):
         stock += pipeline[:, t]
         sale = np.minimum(stock, demand[:, t])
         sold += sale
+        sales[:, t] = sale
         out_days += demand[:, t] > sale + 1e-9
         stock -= sale
         trace[:, t] = stock
         position = stock + pipeline[:, t + 1:].sum(axis=1)
-        place = review[:, t] & (position <= s[:, t]) & (S[:, t] > position)
-        qty = np.where(place, np.ceil(S[:, t] - position), 0.0)
+        m = adjust(t, trace[:, :t + 1], sales[:, :t + 1]) if adjust is not None else 1.0
+        lo, up = s[:, t] * m, S[:, t] * m
+        place = review[:, t] & (position <= lo) & (up > position)
+        qty = np.where(place, np.ceil(up - position), 0.0)
         pipeline[rows, t + lead + 1] += qty
         orders += place
     return SimResult(demand=demand.sum(axis=1), sold=sold, stockout_days=out_days,

@@ -1,0 +1,176 @@
+"""Machinery of ``bench/inventory.py``: panel, weekly forecasts, policy parameters, replay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.forecast import SeasonalNaive
+from models.inventory import (
+    base_stock_level,
+    daily_samples,
+    eoq,
+    reorder_levels,
+    simulate,
+)
+
+SERVICE_LEVELS = (0.80, 0.90, 0.95, 0.98, 0.99, 0.995)
+TARGET = 0.95
+LEVELS = (50, 80, 95, 99)  # forecast intervals read as quantile knots
+ORDERING_COST, HOLDING_RATE, MAX_ORDER_DAYS = 10.0, 0.25, 60
+N_BOOT = 2000
+
+
+@dataclass
+class Panel:
+    """Daily demand matrix of a set of series with lead times and unit costs."""
+
+    name: str
+    ids: np.ndarray
+    dates: pd.DatetimeIndex
+    Y: np.ndarray  # (n, T)
+    lead: np.ndarray  # (n,) int
+    cost: np.ndarray  # (n,) float
+
+    @classmethod
+    def from_long(cls, hist: pd.DataFrame, lead: pd.Series, cost: pd.Series,
+                  name: str) -> Panel:
+        wide = hist.pivot_table(index="unique_id", columns="ds", values="y", aggfunc="sum")
+        wide = wide.fillna(0.0)
+        ids = wide.index.astype(str).to_numpy()
+        return cls(name=name, ids=ids, dates=pd.DatetimeIndex(wide.columns),
+                   Y=wide.to_numpy(float), lead=lead.reindex(ids).fillna(7).to_numpy(int),
+                   cost=cost.reindex(ids).to_numpy(float))
+
+    def long(self, upto: int) -> pd.DataFrame:
+        """Long frame of days ``0..upto`` (inclusive), each series from its first sale."""
+        n, T = self.Y[:, : upto + 1].shape
+        df = pd.DataFrame({"unique_id": np.repeat(self.ids, T),
+                           "ds": np.tile(self.dates[:T], n), "y": self.Y[:, :T].ravel()})
+        first = df[df["y"] > 0].groupby("unique_id")["ds"].min()
+        return df[df["ds"] >= df["unique_id"].map(first)]
+
+
+def _batch(mean: float, cost: float) -> float:
+    q = float(eoq(mean * 365, ORDERING_COST, HOLDING_RATE * cost)) if cost > 0 else 7 * mean
+    return float(np.ceil(min(max(q, mean, 1.0), max(MAX_ORDER_DAYS * mean, 1.0))))
+
+
+def _refresh(p: Panel, model: SeasonalNaive, day: int, n_samples: int) -> dict[str, np.ndarray]:
+    """Policy parameters of every series from the history up to absolute day ``day``."""
+    H = int(p.lead.max()) + 8
+    fc = model.predict(H, level=LEVELS, new_df=p.long(day))
+    by_id = {u: g for u, g in fc.groupby("unique_id", sort=False)}
+    recent = p.Y[:, max(0, day - 90): day + 1]
+    n, k = len(p.ids), len(SERVICE_LEVELS)
+    out = {key: np.zeros((k, n)) for key in ("rop", "base")}
+    out |= {key: np.zeros(n) for key in ("q", "rule", "prep_rule", "prep_policy")}
+    for i, u in enumerate(p.ids):
+        g = by_id[u].reset_index(drop=True)
+        daily = daily_samples(g, n_samples, rho=0.25, seed=i)
+        L = int(p.lead[i])
+        out["q"][i] = _batch(float(daily.mean()), p.cost[i])
+        out["rop"][:, i] = reorder_levels(daily, L + 1, SERVICE_LEVELS, "fill_rate",
+                                          out["q"][i])
+        out["rule"][i] = 1.2 * g["yhat"].iloc[: L + 7].sum()
+        out["prep_rule"][i] = 1.2 * g["yhat"].iloc[:7].sum()
+        out["prep_policy"][i] = np.quantile(daily[:, :7].sum(axis=1), TARGET)
+        out["base"][:, i] = [base_stock_level(recent[i].mean(), recent[i].std(), L + 1, s)
+                             for s in SERVICE_LEVELS]
+    return out
+
+
+def _rule_adjust(t: int, stock: np.ndarray, sales: np.ndarray) -> np.ndarray:
+    """× 0.8 where the simulated 30-day turnover (sales / average stock) is below 0.5."""
+    w = min(stock.shape[1], 30)
+    avg = stock[:, -w:].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        turn = np.where(avg > 0, sales[:, -w:].sum(axis=1) * 30 / w / avg, np.inf)
+    return np.where(turn < 0.5, 0.8, 1.0)
+
+
+def make_forecaster(kind: str, horizon: int):  # noqa: ANN201 - a project forecaster
+    """``seasonal_naive`` (default, seconds) or the package's global ``lstm`` (minutes)."""
+    if kind == "seasonal_naive":
+        return SeasonalNaive()
+    from pipelines.train_forecast import make_model
+
+    return make_model(kind, "sku", horizon, [])
+
+
+def run_backtest(p: Panel, test_days: int, n_samples: int,
+                 forecaster: str = "seasonal_naive") -> dict:
+    """Weekly forecasts, then replay every policy over the last ``test_days`` days."""
+    T = p.Y.shape[1]
+    start = T - test_days
+    model = make_forecaster(forecaster, int(p.lead.max()) + 8).fit(p.long(start - 1))
+    refresh = list(range(-1, test_days, 7))
+    params = [_refresh(p, model, start + k, n_samples) for k in refresh]
+    which = np.array([(t + 1) // 7 for t in range(test_days)])  # params in force on day t
+    Yt = p.Y[:, start:]
+
+    def arr(key: str, j: int | None = None) -> np.ndarray:
+        return np.stack([params[w][key] if j is None else params[w][key][j] for w in which], 1)
+
+    sims, n = {}, len(p.ids)
+    for j, sl in enumerate(SERVICE_LEVELS):
+        s, q = arr("rop", j), arr("q")
+        sims[("policy", sl)] = simulate(Yt, p.lead, s, s + q, np.ones(test_days, bool),
+                                        params[0]["rop"][j] + params[0]["q"])
+        b = arr("base", j)
+        sims[("base_stock", sl)] = simulate(Yt, p.lead, b - 1, b, np.ones(test_days, bool),
+                                            params[0]["base"][j])
+    r = arr("rule")
+    weekly = np.array([(t + 1) % 7 == 0 for t in range(test_days)])
+    sims[("rule", None)] = simulate(Yt, p.lead, r, r, weekly, params[0]["rule"],
+                                    adjust=_rule_adjust)
+    prep = _prep_accuracy(params, refresh, Yt)
+    return {"sims": sims, "prep": prep, "n": n, "days": test_days,
+            "start": p.dates[start], "end": p.dates[-1]}
+
+
+def _prep_accuracy(params: list[dict], refresh: list[int], Yt: np.ndarray) -> dict[str, tuple]:
+    """Share of SKU-weeks with demand > 0 whose prepared stock covered demand with ≤ 20 % excess."""
+    hits = {"rule": [], "policy": []}
+    for w, k in enumerate(refresh):
+        if k + 8 > Yt.shape[1]:
+            break
+        d = Yt[:, k + 1: k + 8].sum(axis=1)
+        pos = d > 0
+        for name, key in (("rule", "prep_rule"), ("policy", "prep_policy")):
+            prep = params[w][key]
+            hits[name].append(((prep >= d) & (prep <= 1.2 * d))[pos])
+    return {k: (float(np.concatenate(v).mean()), int(sum(len(x) for x in v)))
+            for k, v in hits.items()}
+
+
+def _metrics(sim, cost: np.ndarray, days: int) -> dict[str, np.ndarray]:
+    inv = sim.avg_on_hand * np.nan_to_num(cost)
+    return {"demand": sim.demand, "sold": sim.sold, "out": sim.stockout_days, "inv": inv,
+            "orders": sim.orders, "hold": inv * HOLDING_RATE * days / 365,
+            "order_cost": sim.orders * ORDERING_COST}
+
+
+def _stat(m: dict[str, np.ndarray], idx: np.ndarray | slice) -> dict[str, float]:
+    return {"fill": m["sold"][idx].sum() / max(m["demand"][idx].sum(), 1e-9),
+            "out": m["out"][idx].mean(), "inv": m["inv"][idx].sum(),
+            "orders": m["orders"][idx].sum(), "hold": m["hold"][idx].sum(),
+            "order_cost": m["order_cost"][idx].sum()}
+
+
+def bootstrap(ms: dict[str, dict], n: int, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Bootstrap over series (paired: the same resample for every policy)."""
+    rng = np.random.default_rng(seed)
+    draws = {k: {s: [] for s in ("fill", "out", "inv", "orders", "hold", "order_cost")}
+             for k in ms}
+    for _ in range(N_BOOT):
+        idx = rng.integers(0, n, n)
+        for k, m in ms.items():
+            for s, v in _stat(m, idx).items():
+                draws[k][s].append(v)
+    return {k: {s: np.asarray(v) for s, v in d.items()} for k, d in draws.items()}
+
+
+from bench.inventory_tables import report_tables  # noqa: E402,F401  (re-export)

@@ -1,0 +1,156 @@
+"""Inputs of the inventory policy from the lake: SKU × warehouse demand and the item table.
+
+The series id of a SKU in a warehouse is ``"<sku>@<warehouse_id>"`` (:func:`series_id`).
+Demand per warehouse is the units of product lines of the orders that warehouse fulfilled;
+orders without a warehouse are not counted. Stock is the latest ``inventory`` snapshot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.demand import sku_demand_panel
+from models.inventory import turnover
+from oms.lake import exists, read_table, table_uri
+
+SEP = "@"
+
+
+def series_id(sku: pd.Series, warehouse: pd.Series) -> pd.Series:
+    """``sku@warehouse`` ids of SKU × warehouse series."""
+    return sku.astype(str) + SEP + warehouse.astype(str)
+
+
+def _filter(tenant: str | None):  # noqa: ANN202 - pyarrow expression or None
+    if tenant is None:
+        return None
+    import pyarrow.dataset as pads
+
+    return pads.field("tenant_id") == tenant
+
+
+def _optional(lake: str, table: str, tenant: str | None) -> pd.DataFrame | None:
+    uri = table_uri(lake, table)
+    return read_table(uri, filter=_filter(tenant)) if exists(uri) else None
+
+
+def top_skus(lines: pd.DataFrame, top_n: int) -> list[str]:
+    """The ``top_n`` product SKUs by revenue (line amount), best first."""
+    prod = lines[lines["is_product"].fillna(False).astype(bool)]
+    rev = prod.groupby("sku")["line_amount"].sum().sort_values(ascending=False, kind="stable")
+    return [str(s) for s in rev.index[:top_n]]
+
+
+def sku_warehouse_history(lake: str, tenant: str | None = None, top_n: int = 100
+                          ) -> pd.DataFrame:
+    """Daily units per SKU × warehouse (``unique_id, ds, y, sku, warehouse_id``), zero-filled.
+
+    Only the ``top_n`` SKUs by revenue are kept (the report's scope).
+    """
+    flt = _filter(tenant)
+    lines = read_table(table_uri(lake, "order_lines"),
+                       ["tenant_id", "order_id", "sku", "quantity", "line_amount",
+                        "is_product", "order_date"], flt)
+    skus = set(top_skus(lines, top_n))
+    lines = lines[lines["sku"].isin(skus)]
+    orders = read_table(table_uri(lake, "orders"), ["tenant_id", "order_id", "warehouse_id"],
+                        flt)
+    lines = lines.merge(orders, on=["tenant_id", "order_id"], how="inner")
+    lines = lines[lines["warehouse_id"].notna()]
+    lines = lines.assign(sku=series_id(lines["sku"], lines["warehouse_id"]))
+    panel = sku_demand_panel(lines)[["unique_id", "ds", "y"]]
+    parts = panel["unique_id"].str.split(SEP, n=1, expand=True)
+    return panel.assign(sku=parts[0], warehouse_id=parts[1])
+
+
+def item_table(lake: str, history: pd.DataFrame, tenant: str | None = None) -> pd.DataFrame:
+    """One row per SKU × warehouse of ``history`` with stock, costs and lead time.
+
+    ``on_hand`` is NaN where the warehouse has no stock record of the SKU, ``lead_time_days``
+    NaN where the warehouse has none; both are reported as exceptions by the policy.
+    """
+    items = history.drop_duplicates("unique_id")[["unique_id", "sku", "warehouse_id"]]
+    prods = _optional(lake, "products", tenant)
+    if prods is not None:
+        p = prods[["sku", "unit_cost", "unit_price"]].drop_duplicates("sku")
+        items = items.merge(p, on="sku", how="left")
+    else:
+        items = items.assign(unit_cost=np.nan, unit_price=np.nan)
+    wh = _optional(lake, "warehouses", tenant)
+    if wh is not None and "lead_time_days" in wh.columns:
+        items = items.merge(wh[["warehouse_id", "lead_time_days"]].astype(
+            {"lead_time_days": "float64"}), on="warehouse_id", how="left")
+    else:
+        items["lead_time_days"] = np.nan
+    return items.merge(_stock(lake, history, tenant), on=["sku", "warehouse_id"], how="left")
+
+
+def _stock(lake: str, history: pd.DataFrame, tenant: str | None) -> pd.DataFrame:
+    """Latest on-hand per SKU × warehouse and 30-day turnover (sales / average stock)."""
+    cols = ["sku", "warehouse_id", "on_hand", "turnover", "stock_date"]
+    inv = _optional(lake, "inventory", tenant)
+    if inv is None or inv.empty:
+        return pd.DataFrame(columns=cols)
+    inv = inv[inv["sku"].isin(set(history["sku"]))]
+    last = inv["snapshot_date"].max()
+    recent = inv[inv["snapshot_date"] > last - pd.Timedelta(days=30)]
+    avg = recent.groupby(["sku", "warehouse_id"])["on_hand"].mean().rename("avg")
+    now = inv[inv["snapshot_date"] == last].set_index(["sku", "warehouse_id"])["on_hand"]
+    h = history[history["ds"] > history["ds"].max() - pd.Timedelta(days=30)]
+    sales = h.groupby(["sku", "warehouse_id"])["y"].sum().rename("sales")
+    out = pd.concat([now.rename("on_hand"), avg, sales], axis=1).astype(float)
+    out["turnover"] = turnover(out["sales"].fillna(0).to_numpy(), out["avg"].to_numpy())
+    out["stock_date"] = last
+    return out.reset_index()[cols]
+
+
+def unsold_stock_items(lake: str, history: pd.DataFrame, tenant: str | None = None
+                       ) -> pd.DataFrame:
+    """Stocked SKU × warehouse pairs of SKUs with no sales at all (listed as exceptions)."""
+    cols = ["unique_id", "sku", "warehouse_id", "unit_cost", "unit_price", "lead_time_days",
+            "on_hand", "turnover", "stock_date"]
+    inv = _optional(lake, "inventory", tenant)
+    lines = _optional(lake, "order_lines", tenant)
+    if inv is None or inv.empty or lines is None:
+        return pd.DataFrame(columns=cols)
+    last = inv["snapshot_date"].max()
+    now = inv[(inv["snapshot_date"] == last) & (inv["on_hand"] > 0)]
+    now = now[~now["sku"].isin(set(lines["sku"]))]
+    if now.empty:
+        return pd.DataFrame(columns=cols)
+    fake = pd.DataFrame({"unique_id": series_id(now["sku"], now["warehouse_id"]),
+                         "sku": now["sku"], "warehouse_id": now["warehouse_id"], "y": 0.0,
+                         "ds": last})
+    items = item_table(lake, fake, tenant)
+    return items[[c for c in cols if c in items.columns]]
+
+
+def in_stock_rate(lake: str, history: pd.DataFrame, tenant: str | None = None,
+                  days: int = 30) -> float:
+    """Fill-rate estimate over the last ``days``: demand-weighted share of stock counts > 0.
+
+    The lake records shipments, not lost sales, so the fill rate is estimated from the stock
+    counts: each SKU × warehouse count in the window weighs by the series' mean daily demand.
+    NaN without stock counts in the window.
+    """
+    inv = _optional(lake, "inventory", tenant)
+    if inv is None or inv.empty:
+        return float("nan")
+    last = inv["snapshot_date"].max()
+    win = inv[inv["snapshot_date"] > last - pd.Timedelta(days=days)]
+    h = history[history["ds"] > history["ds"].max() - pd.Timedelta(days=days)]
+    rate = h.groupby(["sku", "warehouse_id"])["y"].mean().rename("rate").reset_index()
+    win = win.merge(rate, on=["sku", "warehouse_id"], how="inner")
+    total = float(win["rate"].sum())
+    return float((win["rate"] * (win["on_hand"] > 0)).sum() / total) if total > 0 else np.nan
+
+
+def warehouses_without_stock(lake: str, tenant: str | None = None) -> list[str]:
+    """Warehouses of the ``warehouses`` table that have no ``inventory`` record at all."""
+    wh = _optional(lake, "warehouses", tenant)
+    if wh is None:
+        return []
+    inv = _optional(lake, "inventory", tenant)
+    known = set() if inv is None else set(inv["warehouse_id"].astype(str))
+    return sorted(set(wh["warehouse_id"].astype(str)) - known)

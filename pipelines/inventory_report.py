@@ -1,0 +1,201 @@
+"""The inventory recommendation report: policy table + self-contained HTML, per tenant.
+
+``build_inventory_report`` reads the lake (order lines, orders, products, warehouses,
+inventory), forecasts SKU × warehouse demand — with the tenant's registered SKU champion
+(``oms.tenancy.model_uri("sku_demand_forecaster", tenant)``, split over warehouses by their
+share of the last 8 weeks' demand) when one is registered and loadable, else with the
+seasonal naive baseline fitted on the SKU × warehouse history — runs
+:class:`models.inventory.InventoryPolicy`, and writes ``recommendations.parquet``,
+``recommendations.csv`` and ``report.html`` atomically under
+``<out>/inventory/tenant=<tenant>/``. With a tracking store configured the three files are
+logged to MLflow as artifacts of a run in the ``inventory_report`` experiment.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.forecast import SeasonalNaive
+from models.inventory import InventoryPolicy
+from oms.lake import write_frame
+from oms.settings import get_settings
+from oms.tenancy import model_uri, validate_tenant
+from pipelines.inventory_data import (
+    in_stock_rate,
+    item_table,
+    sku_warehouse_history,
+    unsold_stock_items,
+    warehouses_without_stock,
+)
+
+FAMILY = "sku_demand_forecaster"
+LEVELS = (50, 80, 95, 99)
+SHARE_DAYS = 56
+
+
+@dataclass
+class InventoryReport:
+    """What one report run produced."""
+
+    table: pd.DataFrame
+    summary: dict[str, object]
+    forecast: pd.DataFrame
+    history: pd.DataFrame
+    paths: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+
+
+def champion_forecast(history: pd.DataFrame, tenant: str, horizon: int,
+                      stock_date: pd.Timestamp) -> tuple[pd.DataFrame | None, str]:
+    """SKU champion forecast split over warehouses, or ``(None, reason)`` when unavailable."""
+    try:
+        import mlflow
+
+        mlflow.set_tracking_uri(get_settings().tracking_uri)
+        model = mlflow.pyfunc.load_model(model_uri(FAMILY, tenant))
+        inner = model.unwrap_python_model()
+        if inner.exog:
+            return None, f"champion needs exogenous inputs {inner.exog[:3]}…"
+        last = inner.forecaster.last_ds_
+        skus = [s for s in history["sku"].unique() if s in last.index]
+        if not skus:
+            return None, "champion knows none of the report's SKUs"
+        days = pd.date_range(stock_date + pd.Timedelta(days=1), periods=horizon)
+        rows = pd.DataFrame([(s, d) for s in skus for d in days], columns=["unique_id", "ds"])
+        fc = model.predict(rows)
+    except Exception as e:  # noqa: BLE001 - any failure means: use the fallback, say why
+        return None, f"no usable champion ({type(e).__name__}: {str(e)[:120]})"
+    return _split_over_warehouses(fc.dropna(subset=["yhat"]), history), "champion"
+
+
+def _split_over_warehouses(fc: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Top-down: each warehouse gets its share of the SKU's last 8 weeks of units."""
+    recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(days=SHARE_DAYS)]
+    units = recent.groupby(["sku", "warehouse_id", "unique_id"])["y"].sum().reset_index()
+    units["share"] = units["y"] / units.groupby("sku")["y"].transform("sum").replace(0, np.nan)
+    out = fc.rename(columns={"unique_id": "sku"}).merge(units, on="sku")
+    num = [c for c in fc.columns if c == "yhat" or c.startswith("yhat-")]
+    out[num] = out[num].mul(out["share"].fillna(0), axis=0)
+    return out[["unique_id", "ds", *num]]
+
+
+def baseline_forecast(history: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """Seasonal naive with empirical intervals on the SKU × warehouse series."""
+    h = history[["unique_id", "ds", "y"]]
+    return SeasonalNaive().fit(h).predict(horizon, level=LEVELS)
+
+
+def _summary(table: pd.DataFrame, fill: float, target: float, source: str) -> dict[str, object]:
+    ok = table["method"] != "none"
+    return {
+        "series": int(len(table)), "skus": int(table["sku"].nunique()),
+        "reorder_now": int(table["reorder_now"].sum()),
+        "order_value": float(table.loc[table["reorder_now"], "order_value"].sum()),
+        "value_at_risk": float(table["value_at_risk"].sum(skipna=True)),
+        "excess_value": float(table["excess_value"].sum(skipna=True)),
+        "fill_rate_30d": fill, "target": target, "forecast_source": source,
+        "exceptions": int((table["exception"].fillna("") != "").sum()),
+        "computed": int(ok.sum()),
+    }
+
+
+def compute_report(lake: str, tenant: str, top_n: int = 100,
+                   policy: InventoryPolicy | None = None) -> InventoryReport:
+    """Policy table, summary and forecast for one tenant (no files written)."""
+    policy = policy or InventoryPolicy()
+    history = sku_warehouse_history(lake, tenant, top_n)
+    if history.empty:
+        raise ValueError(f"no product sales for tenant {tenant!r} in {lake}")
+    items = item_table(lake, history, tenant)
+    unsold = unsold_stock_items(lake, history, tenant)
+    if len(unsold):
+        items = pd.concat([items, unsold], ignore_index=True)
+    stock_date = pd.to_datetime(items["stock_date"]).max()
+    if pd.isna(stock_date):
+        stock_date = history["ds"].max()
+    horizon = int(np.nanmax(items["lead_time_days"].fillna(policy.default_lead_time))) + 8 + 30
+    fc, source = champion_forecast(history, tenant, horizon, stock_date)
+    if fc is None:
+        source = f"seasonal naive baseline — {source}"
+        fc = baseline_forecast(history, horizon)
+    fc = fc[fc["ds"] > stock_date]
+    table = policy.fit(history[["unique_id", "ds", "y"]]).predict(fc, items)
+    summary = _summary(table, in_stock_rate(lake, history, tenant),
+                       float(policy.service_level), source)
+    summary["warehouses_without_stock"] = warehouses_without_stock(lake, tenant)
+    summary["stock_date"] = f"{stock_date:%Y-%m-%d}"
+    return InventoryReport(table=_rank(table), summary=summary, forecast=fc, history=history)
+
+
+def _rank(table: pd.DataFrame) -> pd.DataFrame:
+    """Purchase priority: reorder-now rows by stock-out probability, then value at risk."""
+    t = table.sort_values(["reorder_now", "stockout_probability", "value_at_risk"],
+                          ascending=[False, False, False], kind="stable", na_position="last")
+    t = t.reset_index(drop=True)
+    t.insert(0, "priority", np.where(t["reorder_now"], np.arange(1, len(t) + 1), np.nan))
+    return t
+
+
+def _atomic_text(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(rep: InventoryReport, out_dir: str | Path, tenant: str) -> dict[str, str]:
+    """Write the table (parquet + CSV) and the HTML report atomically; return their paths."""
+    from pipelines.inventory_html import render_html
+
+    folder = Path(out_dir) / "inventory" / f"tenant={tenant}"
+    paths = {"parquet": folder / "recommendations.parquet",
+             "csv": folder / "recommendations.csv", "html": folder / "report.html"}
+    write_frame(rep.table, paths["parquet"])
+    _atomic_text(rep.table.to_csv(index=False), paths["csv"])
+    _atomic_text(render_html(rep, tenant), paths["html"])
+    return {k: str(v) for k, v in paths.items()}
+
+
+def tracking_configured() -> bool:
+    """Whether a tracking store is configured (``MLFLOW_TRACKING_URI`` or settings)."""
+    return bool(os.environ.get("MLFLOW_TRACKING_URI") or get_settings().mlflow_tracking_uri)
+
+
+def log_report(paths: dict[str, str], summary: dict[str, object], tenant: str) -> str:
+    """Log the report files as MLflow artifacts; returns the run id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(get_settings().tracking_uri)
+    mlflow.set_experiment("inventory_report")
+    with mlflow.start_run(run_name=f"inventory_report_{tenant}") as run:
+        mlflow.set_tag("tenant", tenant)
+        mlflow.log_metrics({k: float(v) for k, v in summary.items()
+                            if isinstance(v, int | float) and np.isfinite(v)})
+        for p in paths.values():
+            mlflow.log_artifact(p, artifact_path="inventory_report")
+        return run.info.run_id
+
+
+def build_inventory_report(lake: str | None = None, tenant: str | None = None,
+                           out: str | None = None, top_n: int = 100,
+                           policy: InventoryPolicy | None = None,
+                           log_mlflow: bool | None = None) -> InventoryReport:
+    """Compute, write and (if tracking is configured) log one tenant's inventory report."""
+    s = get_settings()
+    tenant = validate_tenant(tenant or s.tenant_id)
+    rep = compute_report(lake or s.lake, tenant, top_n, policy)
+    rep.paths = write_report(rep, out or s.outputs, tenant)
+    if tracking_configured() if log_mlflow is None else log_mlflow:
+        rep.run_id = log_report(rep.paths, rep.summary, tenant)
+    return rep
