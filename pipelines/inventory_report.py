@@ -52,8 +52,13 @@ class InventoryReport:
 
 
 def champion_forecast(history: pd.DataFrame, tenant: str, horizon: int,
-                      stock_date: pd.Timestamp) -> tuple[pd.DataFrame | None, str]:
-    """SKU champion forecast split over warehouses, or ``(None, reason)`` when unavailable."""
+                      stock_date: pd.Timestamp, needed: int = 1
+                      ) -> tuple[pd.DataFrame | None, str]:
+    """SKU champion forecast split over warehouses, or ``(None, reason)`` when unavailable.
+
+    Up to ``horizon`` days after ``stock_date`` (as far as the champion's horizon reaches);
+    fewer than ``needed`` days counts as unavailable.
+    """
     try:
         import mlflow
 
@@ -66,7 +71,12 @@ def champion_forecast(history: pd.DataFrame, tenant: str, horizon: int,
         skus = [s for s in history["sku"].unique() if s in last.index]
         if not skus:
             return None, "champion knows none of the report's SKUs"
-        days = pd.date_range(stock_date + pd.Timedelta(days=1), periods=horizon)
+        end = min(stock_date + pd.Timedelta(days=horizon),
+                  last.loc[skus].min() + pd.Timedelta(days=int(inner.max_horizon)))
+        days = pd.date_range(stock_date + pd.Timedelta(days=1), end)
+        if len(days) < needed:
+            return None, (f"champion's horizon covers {len(days)} days after the stock count, "
+                          f"the policy needs {needed}")
         rows = pd.DataFrame([(s, d) for s in skus for d in days], columns=["unique_id", "ds"])
         fc = model.predict(rows)
     except Exception as e:  # noqa: BLE001 - any failure means: use the fallback, say why
@@ -119,8 +129,9 @@ def compute_report(lake: str, tenant: str, top_n: int = 100,
     stock_date = pd.to_datetime(items["stock_date"]).max()
     if pd.isna(stock_date):
         stock_date = history["ds"].max()
-    horizon = int(np.nanmax(items["lead_time_days"].fillna(policy.default_lead_time))) + 8 + 30
-    fc, source = champion_forecast(history, tenant, horizon, stock_date)
+    needed = int(np.nanmax(items["lead_time_days"].fillna(policy.default_lead_time))) + 8
+    horizon = needed + 30  # the charts show a month beyond the longest protection period
+    fc, source = champion_forecast(history, tenant, horizon, stock_date, needed)
     if fc is None:
         source = f"seasonal naive baseline — {source}"
         fc = baseline_forecast(history, horizon)
