@@ -24,8 +24,9 @@ demo: setup check-java
 	$(BIN)/oms-ml demo --scale $(SCALE)
 
 test: setup check-java
+	@scripts/check_browser.sh
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	OMS_ML_REQUIRE_BROWSER=1 $(BIN)/pytest -q
 
 lint: setup
 	$(BIN)/ruff check .

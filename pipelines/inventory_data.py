@@ -87,7 +87,11 @@ def item_table(lake: str, history: pd.DataFrame, tenant: str | None = None) -> p
 
 
 def _stock(lake: str, history: pd.DataFrame, tenant: str | None) -> pd.DataFrame:
-    """Latest on-hand per SKU × warehouse and 30-day turnover (sales / average stock)."""
+    """On-hand now per SKU × warehouse and 30-day turnover (sales / average stock).
+
+    "Now" is the last day of ``history``: the latest count minus the units sold since it
+    (clipped at 0), since stock counts are weekly and sales are daily.
+    """
     cols = ["sku", "warehouse_id", "on_hand", "turnover", "stock_date"]
     inv = _optional(lake, "inventory", tenant)
     if inv is None or inv.empty:
@@ -99,6 +103,8 @@ def _stock(lake: str, history: pd.DataFrame, tenant: str | None) -> pd.DataFrame
     now = inv[inv["snapshot_date"] == last].set_index(["sku", "warehouse_id"])["on_hand"]
     h = history[history["ds"] > history["ds"].max() - pd.Timedelta(days=30)]
     sales = h.groupby(["sku", "warehouse_id"])["y"].sum().rename("sales")
+    since = history[history["ds"] > last].groupby(["sku", "warehouse_id"])["y"].sum()
+    now = (now - since.reindex(now.index).fillna(0)).clip(lower=0)
     out = pd.concat([now.rename("on_hand"), avg, sales], axis=1).astype(float)
     out["turnover"] = turnover(out["sales"].fillna(0).to_numpy(), out["avg"].to_numpy())
     out["stock_date"] = last

@@ -79,8 +79,9 @@ def _summary(s: dict) -> str:
              ("exceptions", f"{s['exceptions']:,}")]
     body = "".join(f'<div class="card">{html.escape(k)}<b>{v}</b></div>' for k, v in cards)
     return (f'<h2 id="summary">Summary</h2><div class="cards">{body}</div>'
-            f"<p>{s['series']:,} SKU × warehouse series ({s['skus']:,} SKUs), stock counted "
-            f"{html.escape(str(s['stock_date']))}. Forecast: "
+            f"<p>{s['series']:,} SKU × warehouse series ({s['skus']:,} SKUs) as of "
+            f"{html.escape(str(s.get('as_of')))}; stock counted "
+            f"{html.escape(str(s['stock_date']))}, less the units sold since. Forecast: "
             f"{html.escape(str(s['forecast_source']))}. Fill rate estimate: demand-weighted "
             "share of stock counts above zero (the lake records no lost sales). Service level "
             "= fill rate target.</p>")

@@ -59,6 +59,8 @@ def champion_forecast(history: pd.DataFrame, tenant: str, horizon: int,
     Up to ``horizon`` days after ``stock_date`` (as far as the champion's horizon reaches);
     fewer than ``needed`` days counts as unavailable.
     """
+    if not _registry_available():
+        return None, "no tracking store configured (MLFLOW_TRACKING_URI / OMS_ML_MLFLOW_…)"
     try:
         import mlflow
 
@@ -82,6 +84,13 @@ def champion_forecast(history: pd.DataFrame, tenant: str, horizon: int,
     except Exception as e:  # noqa: BLE001 - any failure means: use the fallback, say why
         return None, f"no usable champion ({type(e).__name__}: {str(e)[:120]})"
     return _split_over_warehouses(fc.dropna(subset=["yhat"]), history), "champion"
+
+
+def _registry_available() -> bool:
+    """A configured tracking store, or the default SQLite file already exists (no side effect)."""
+    if tracking_configured():
+        return True
+    return (get_settings().data_dir / "mlflow.db").exists()
 
 
 def _split_over_warehouses(fc: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
@@ -126,21 +135,21 @@ def compute_report(lake: str, tenant: str, top_n: int = 100,
     unsold = unsold_stock_items(lake, history, tenant)
     if len(unsold):
         items = pd.concat([items, unsold], ignore_index=True)
-    stock_date = pd.to_datetime(items["stock_date"]).max()
-    if pd.isna(stock_date):
-        stock_date = history["ds"].max()
+    as_of = history["ds"].max()  # stock is rolled forward to here (inventory_data._stock)
     needed = int(np.nanmax(items["lead_time_days"].fillna(policy.default_lead_time))) + 8
     horizon = needed + 30  # the charts show a month beyond the longest protection period
-    fc, source = champion_forecast(history, tenant, horizon, stock_date, needed)
+    fc, source = champion_forecast(history, tenant, horizon, as_of, needed)
     if fc is None:
         source = f"seasonal naive baseline — {source}"
         fc = baseline_forecast(history, horizon)
-    fc = fc[fc["ds"] > stock_date]
+    fc = fc[fc["ds"] > as_of]
     table = policy.fit(history[["unique_id", "ds", "y"]]).predict(fc, items)
     summary = _summary(table, in_stock_rate(lake, history, tenant),
                        float(policy.service_level), source)
     summary["warehouses_without_stock"] = warehouses_without_stock(lake, tenant)
-    summary["stock_date"] = f"{stock_date:%Y-%m-%d}"
+    counted = pd.to_datetime(items["stock_date"]).max()
+    summary["stock_date"] = f"{counted:%Y-%m-%d}" if pd.notna(counted) else "never"
+    summary["as_of"] = f"{as_of:%Y-%m-%d}"
     return InventoryReport(table=_rank(table), summary=summary, forecast=fc, history=history)
 
 
