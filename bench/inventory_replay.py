@@ -65,7 +65,7 @@ def _refresh(p: Panel, model: SeasonalNaive, day: int, n_samples: int) -> dict[s
     by_id = {u: g for u, g in fc.groupby("unique_id", sort=False)}
     recent = p.Y[:, max(0, day - 90): day + 1]
     n, k = len(p.ids), len(SERVICE_LEVELS)
-    out = {key: np.zeros((k, n)) for key in ("rop", "base")}
+    out = {key: np.zeros((k, n)) for key in ("rop", "base", "level")}
     out |= {key: np.zeros(n) for key in ("q", "rule", "prep_rule", "prep_policy")}
     for i, u in enumerate(p.ids):
         g = by_id[u].reset_index(drop=True)
@@ -74,6 +74,9 @@ def _refresh(p: Panel, model: SeasonalNaive, day: int, n_samples: int) -> dict[s
         out["q"][i] = _batch(float(daily.mean()), p.cost[i])
         out["rop"][:, i] = reorder_levels(daily, L + 1, SERVICE_LEVELS, "fill_rate",
                                           out["q"][i])
+        # the same quantile samples as a daily order-up-to level (no EOQ batch)
+        out["level"][:, i] = reorder_levels(daily, L + 1, SERVICE_LEVELS, "fill_rate",
+                                            max(float(daily.mean()), 1e-3))
         out["rule"][i] = 1.2 * g["yhat"].iloc[: L + 7].sum()
         out["prep_rule"][i] = 1.2 * g["yhat"].iloc[:7].sum()
         out["prep_policy"][i] = np.quantile(daily[:, :7].sum(axis=1), TARGET)
@@ -119,6 +122,9 @@ def run_backtest(p: Panel, test_days: int, n_samples: int,
         s, q = arr("rop", j), arr("q")
         sims[("policy", sl)] = simulate(Yt, p.lead, s, s + q, np.ones(test_days, bool),
                                         params[0]["rop"][j] + params[0]["q"])
+        lv = arr("level", j)
+        sims[("policy_daily", sl)] = simulate(Yt, p.lead, lv - 1, lv, np.ones(test_days, bool),
+                                              params[0]["level"][j])
         b = arr("base", j)
         sims[("base_stock", sl)] = simulate(Yt, p.lead, b - 1, b, np.ones(test_days, bool),
                                             params[0]["base"][j])
@@ -127,20 +133,32 @@ def run_backtest(p: Panel, test_days: int, n_samples: int,
     sims[("rule", None)] = simulate(Yt, p.lead, r, r, weekly, params[0]["rule"],
                                     adjust=_rule_adjust)
     prep = _prep_accuracy(params, refresh, Yt)
-    return {"sims": sims, "prep": prep, "n": n, "days": test_days,
+    skus = np.array([str(u).split("@")[0] for u in p.ids])
+    prep_sku = _prep_accuracy(params, refresh, Yt, skus) if len(set(skus)) < len(skus) else None
+    return {"sims": sims, "prep": prep, "prep_sku": prep_sku, "n": n, "days": test_days,
             "start": p.dates[start], "end": p.dates[-1]}
 
 
-def _prep_accuracy(params: list[dict], refresh: list[int], Yt: np.ndarray) -> dict[str, tuple]:
-    """Share of SKU-weeks with demand > 0 whose prepared stock covered demand with ≤ 20 % excess."""
+def _prep_accuracy(params: list[dict], refresh: list[int], Yt: np.ndarray,
+                   groups: np.ndarray | None = None) -> dict[str, tuple]:
+    """Share of SKU-weeks with demand > 0 whose prepared stock covered demand with ≤ 20 % excess.
+
+    With ``groups`` (one label per series), demand and preparation are summed per group first
+    (SKU level: all warehouses together).
+    """
     hits = {"rule": [], "policy": []}
+    codes = np.unique(groups, return_inverse=True)[1] if groups is not None else None
+
+    def agg(x: np.ndarray) -> np.ndarray:
+        return x if codes is None else np.bincount(codes, weights=x)
+
     for w, k in enumerate(refresh):
         if k + 8 > Yt.shape[1]:
             break
-        d = Yt[:, k + 1: k + 8].sum(axis=1)
+        d = agg(Yt[:, k + 1: k + 8].sum(axis=1))
         pos = d > 0
         for name, key in (("rule", "prep_rule"), ("policy", "prep_policy")):
-            prep = params[w][key]
+            prep = agg(params[w][key])
             hits[name].append(((prep >= d) & (prep <= 1.2 * d))[pos])
     return {k: (float(np.concatenate(v).mean()), int(sum(len(x) for x in v)))
             for k, v in hits.items()}
