@@ -58,7 +58,8 @@ def _batch(mean: float, cost: float) -> float:
     return float(np.ceil(min(max(q, mean, 1.0), max(MAX_ORDER_DAYS * mean, 1.0))))
 
 
-def _refresh(p: Panel, model: SeasonalNaive, day: int, n_samples: int) -> dict[str, np.ndarray]:
+def _refresh(p: Panel, model: SeasonalNaive, day: int, n_samples: int,
+             rho: float = 0.25) -> dict[str, np.ndarray]:
     """Policy parameters of every series from the history up to absolute day ``day``."""
     H = int(p.lead.max()) + 8
     fc = model.predict(H, level=LEVELS, new_df=p.long(day))
@@ -69,7 +70,7 @@ def _refresh(p: Panel, model: SeasonalNaive, day: int, n_samples: int) -> dict[s
     out |= {key: np.zeros(n) for key in ("q", "rule", "prep_rule", "prep_policy")}
     for i, u in enumerate(p.ids):
         g = by_id[u].reset_index(drop=True)
-        daily = daily_samples(g, n_samples, rho=0.25, seed=i)
+        daily = daily_samples(g, n_samples, rho=rho, seed=i)
         L = int(p.lead[i])
         out["q"][i] = _batch(float(daily.mean()), p.cost[i])
         out["rop"][:, i] = reorder_levels(daily, L + 1, SERVICE_LEVELS, "fill_rate",
@@ -104,15 +105,18 @@ def make_forecaster(kind: str, horizon: int):  # noqa: ANN201 - a project foreca
 
 
 def run_backtest(p: Panel, test_days: int, n_samples: int,
-                 forecaster: str = "seasonal_naive") -> dict:
-    """Weekly forecasts, then replay every policy over the last ``test_days`` days."""
-    T = p.Y.shape[1]
+                 forecaster: str = "seasonal_naive", rho: float = 0.25, skip: int = 0) -> dict:
+    """Weekly forecasts, then replay every policy over ``test_days`` days.
+
+    The period ends ``skip`` days before the data's end (``skip`` > 0: a validation period).
+    """
+    T = p.Y.shape[1] - skip
     start = T - test_days
     model = make_forecaster(forecaster, int(p.lead.max()) + 8).fit(p.long(start - 1))
     refresh = list(range(-1, test_days, 7))
-    params = [_refresh(p, model, start + k, n_samples) for k in refresh]
+    params = [_refresh(p, model, start + k, n_samples, rho) for k in refresh]
     which = np.array([(t + 1) // 7 for t in range(test_days)])  # params in force on day t
-    Yt = p.Y[:, start:]
+    Yt = p.Y[:, start:T]
 
     def arr(key: str, j: int | None = None) -> np.ndarray:
         return np.stack([params[w][key] if j is None else params[w][key][j] for w in which], 1)
@@ -136,7 +140,7 @@ def run_backtest(p: Panel, test_days: int, n_samples: int,
     skus = np.array([str(u).split("@")[0] for u in p.ids])
     prep_sku = _prep_accuracy(params, refresh, Yt, skus) if len(set(skus)) < len(skus) else None
     return {"sims": sims, "prep": prep, "prep_sku": prep_sku, "n": n, "days": test_days,
-            "start": p.dates[start], "end": p.dates[-1]}
+            "start": p.dates[start], "end": p.dates[T - 1], "rho": rho}
 
 
 def _prep_accuracy(params: list[dict], refresh: list[int], Yt: np.ndarray,
@@ -189,6 +193,29 @@ def bootstrap(ms: dict[str, dict], n: int, seed: int = 0) -> dict[str, dict[str,
             for s, v in _stat(m, idx).items():
                 draws[k][s].append(v)
     return {k: {s: np.asarray(v) for s, v in d.items()} for k, d in draws.items()}
+
+
+def validate(p: Panel, test_days: int, n_samples: int, forecaster: str,
+             rhos: tuple[float, ...] = (0.0, 0.25, 0.5)) -> dict:
+    """Choose ρ and a calibrated service parameter on the quarter *before* the held-out one.
+
+    ρ: the least average inventory among the ρ whose policy reaches a 95 % fill at the 95 %
+    target (else the highest fill). Calibrated level: the smallest swept target whose
+    validation fill reaches 95 % with that ρ. The held-out quarter is not looked at.
+    """
+    rows = []
+    for rho in rhos:
+        res = run_backtest(p, test_days, n_samples, forecaster, rho, skip=test_days)
+        for sl in SERVICE_LEVELS:
+            st = _stat(_metrics(res["sims"][("policy", sl)], p.cost, test_days), slice(None))
+            rows.append({"rho": rho, "target": sl, "fill": st["fill"], "inv": st["inv"]})
+    t = pd.DataFrame(rows)
+    at = t[t["target"] == TARGET]
+    ok = at[at["fill"] >= TARGET]
+    rho = float((ok.nsmallest(1, "inv") if len(ok) else at.nlargest(1, "fill"))["rho"].iloc[0])
+    mine = t[(t["rho"] == rho) & (t["fill"] >= TARGET)]
+    level = float(mine["target"].min()) if len(mine) else max(SERVICE_LEVELS)
+    return {"table": t, "rho": rho, "level": level, "start": res["start"], "end": res["end"]}
 
 
 from bench.inventory_tables import report_tables  # noqa: E402,F401  (re-export)

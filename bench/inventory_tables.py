@@ -29,42 +29,71 @@ def _equal_fill(ms: dict, days: int, name: str = "policy") -> list[str]:
     for s, a, b in zip(R.SERVICE_LEVELS, pol, bs, strict=True):
         inside = pf.min() <= b["fill"] <= pf.max()
         at = float(np.interp(b["fill"], pf[order], ph[order])) if inside else np.nan
-        rows.append((s, at, b["hold"]))
+        rows.append((s, at, b["hold"], b["fill"]))
         rel = f"{at / b['hold'] - 1:+.1%}" if inside else f"fill outside {name}'s range"
-        lines.append(f"| {s:.2f} | {a['fill']:.3f} | {a['hold']:,.0f} | {b['fill']:.3f} | "
+        lines.append(f"| {s:.3f} | {a['fill']:.3f} | {a['hold']:,.0f} | {b['fill']:.3f} | "
                      f"{b['hold']:,.0f} | {at:,.0f} | {rel} |")
     return lines, rows
+
+
+def _closest(rows: list[tuple]) -> tuple:
+    """The swept row whose base-stock fill is nearest 95 % among those the policy spans."""
+    ok = [r for r in rows if np.isfinite(r[1])]
+    if not ok:
+        return (np.nan, np.nan, np.nan, np.nan)
+    return min(ok, key=lambda r: abs(r[3] - R.TARGET))
+
+
+def _validation_lines(val: dict | None) -> list[str]:
+    if not val:
+        return []
+    t = val["table"]
+    piv = t.pivot(index="target", columns="rho", values="fill")
+    inv = t.pivot(index="target", columns="rho", values="inv")
+    head = "| target | " + " | ".join(f"fill / inventory value at ρ={r:g}" for r in piv.columns)
+    lines = ["### Validation quarter (before the held-out one): choice of ρ and calibrated "
+             "target", "", f"{val['start']:%Y-%m-%d} → {val['end']:%Y-%m-%d}; chosen ρ = "
+             f"{val['rho']:g}, calibrated target = {val['level']:.3f}.", "", head + " |",
+             "|---|" + "---|" * len(piv.columns)]
+    for sl in piv.index:
+        lines.append(f"| {sl:.3f} | " + " | ".join(
+            f"{piv.at[sl, r]:.3f} / {inv.at[sl, r]:,.0f}" for r in piv.columns) + " |")
+    return [*lines, ""]
 
 
 def report_tables(p: R.Panel, res: dict, seconds: float) -> str:
     """The markdown section of one data set."""
     days, n = res["days"], res["n"]
     ms = {k: R._metrics(v, p.cost, days) for k, v in res["sims"].items()}
+    val = res.get("validation")
     main = {"policy": ms[("policy", R.TARGET)], "rule": ms[("rule", None)],
             "base_stock": ms[("base_stock", R.TARGET)]}
+    if val and val["level"] != R.TARGET:
+        main[f"policy, calibrated target {val['level']:.3f}"] = ms[("policy", val["level"])]
     boot = R.bootstrap(main, n)
     point = {k: R._stat(m, slice(None)) for k, m in main.items()}
     cut = 1 - boot["policy"]["inv"] / boot["rule"]["inv"]
     cut0 = 1 - point["policy"]["inv"] / point["rule"]["inv"]
     eq_lines, eq_rows = _equal_fill(ms, days)
-    at95 = [r for r in eq_rows if r[0] == R.TARGET][0]
+    at95 = _closest(eq_rows)
     daily_lines, daily_rows = _equal_fill(ms, days, "policy_daily")
-    d95 = [r for r in daily_rows if r[0] == R.TARGET][0]
+    d95 = _closest(daily_rows)
     out = [f"## {p.name}", "",
            f"{n} series (SKU × warehouse), held-out {days} days {res['start']:%Y-%m-%d} → "
            f"{res['end']:%Y-%m-%d}; lead times {sorted(set(p.lead.tolist()))} days; "
-           f"replay + forecasts {seconds:.0f} s.", "",
+           f"ρ = {res['rho']:g}; replay + forecasts {seconds:.0f} s.", "",
            "### Targets", "", "| check | measured | target | |", "|---|---|---|---|",
            f"| policy fill rate at a 95 % fill-rate target | {point['policy']['fill']:.3f} "
            f"{_ci(boot['policy']['fill'], '{:.3f}')} | ≥ 0.95 | "
            f"{_verdict(point['policy']['fill'] >= 0.95)} |",
            f"| average inventory value: policy vs ×1.2 rule | {cut0:+.1%} less "
            f"{_ci(cut, '{:+.1%}')} | ≥ 15 % less | {_verdict(cut0 >= 0.15)} |",
-           f"| holding cost at equal fill: policy vs base-stock (at base-stock 95 %'s fill "
-           f"{R._stat(ms[('base_stock', R.TARGET)], slice(None))['fill']:.3f}) | "
+           f"| holding cost at equal fill: policy vs base-stock (at base-stock's fill "
+           f"{at95[3]:.3f}, the swept one nearest 95 % inside the policy's range) | "
            f"{at95[1]:,.0f} vs {at95[2]:,.0f} | lower | {_verdict(at95[1] < at95[2])} |",
-           f"| same, daily order-up-to from the quantiles (no EOQ batch) | "
-           f"{d95[1]:,.0f} vs {d95[2]:,.0f} | lower | {_verdict(d95[1] < d95[2])} |", "",
+           f"| same, daily order-up-to from the quantiles (no EOQ batch; at fill "
+           f"{d95[3]:.3f}) | {d95[1]:,.0f} vs {d95[2]:,.0f} | lower | "
+           f"{_verdict(d95[1] < d95[2])} |", "",
            "### Policies (95 % target where it applies; 95 % bootstrap intervals over "
            f"series, {R.N_BOOT} resamples, paired)", "",
            "| policy | fill rate | stock-out days per series | avg inventory value | orders "
@@ -79,6 +108,7 @@ def report_tables(p: R.Panel, res: dict, seconds: float) -> str:
     pr, pp = res["prep"]["rule"], res["prep"]["policy"]
     out += ["", f"Costs: holding {R.HOLDING_RATE:.0%} of unit cost a year over the {days} "
             f"days, ordering {R.ORDERING_COST:g} per order.", "",
+            *_validation_lines(val),
             "### Equal fill rate: policy vs base-stock across service levels", "",
             "Service level = fill-rate target for the policy, cycle service (z) for "
             "base-stock; holding cost interpolated linearly between the swept levels.", "",

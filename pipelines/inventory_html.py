@@ -27,7 +27,7 @@ h1{margin-bottom:4px}h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-t
 padding:10px 14px;min-width:170px}.card b{display:block;font-size:1.5em}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ddd;
 padding:3px 7px;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
-.warn{color:#a40000}.grid{display:flex;flex-wrap:wrap;gap:10px}img.chart{max-width:100%}"""
+.warn{color:#a40000}.tw{overflow-x:auto}.grid{display:flex;flex-wrap:wrap;gap:10px}img.chart{max-width:100%}"""
 SCRIPT = """window.addEventListener('load',function(){var c=document.querySelectorAll('img.chart'),
 n=0;c.forEach(function(i){if(i.complete&&i.naturalWidth>0){n++;}});
 document.body.setAttribute('data-charts-loaded',String(n));});"""
@@ -64,7 +64,7 @@ def _table(df: pd.DataFrame, cols: dict[str, int | None]) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>")
     if not rows:
         rows = [f'<tr><td class="l" colspan="{len(cols)}">none</td></tr>']
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f'<div class="tw"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
 def _summary(s: dict) -> str:
