@@ -125,29 +125,33 @@ def _movers(t: pd.DataFrame, hist: pd.DataFrame) -> str:
 
 
 def _sku_chart(row: pd.Series, hist: pd.DataFrame, fc: pd.DataFrame) -> str:
+    """Top: sales history and forecast with intervals. Bottom: projected stock vs s and S."""
     h = hist[hist["unique_id"] == row["unique_id"]].tail(90)
     f = fc[fc["unique_id"] == row["unique_id"]].sort_values("ds")
-    fig, ax = plt.subplots(figsize=(5.6, 2.6))
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(5.6, 3.6), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 2]})
     ax.plot(h["ds"], h["y"], color="#555", lw=0.8, label="sales")
-    if len(f):
-        for lv, a in ((95, 0.15), (80, 0.3)):
-            if f"yhat-lo-{lv}" in f:
-                ax.fill_between(f["ds"], f[f"yhat-lo-{lv}"], f[f"yhat-hi-{lv}"], alpha=a,
-                                color="tab:blue", lw=0, label=f"{lv} % interval")
-        ax.plot(f["ds"], f["yhat"], color="tab:blue", lw=1.2, label="forecast")
-        ax2 = ax.twinx()
-        lead = int(row["lead_time_days"]) if np.isfinite(row["lead_time_days"]) else 0
-        arrive = np.arange(len(f)) >= lead  # today's order is on the shelf from day L + 1
-        stock = row["on_hand"] - f["yhat"].cumsum().to_numpy() + row["on_order"] \
-            + np.where(arrive, row["order_quantity"], 0)
-        ax2.plot(f["ds"], np.clip(stock, 0, None), color="tab:green", lw=1.2,
-                 label="projected stock")
-        ax2.axhline(row["reorder_point"], color="tab:red", ls="--", lw=1, label="reorder point")
-        ax2.set_ylabel("stock", fontsize=8)
-        ax2.legend(loc="upper right", fontsize=6)
+    for lv, a in ((95, 0.15), (80, 0.3)):
+        if f"yhat-lo-{lv}" in f:
+            ax.fill_between(f["ds"], f[f"yhat-lo-{lv}"], f[f"yhat-hi-{lv}"], alpha=a,
+                            color="tab:blue", lw=0, label=f"{lv} % interval")
+    ax.plot(f["ds"], f["yhat"], color="tab:blue", lw=1.2, label="forecast")
     ax.set_title(f"{row['sku']} @ {row['warehouse_id']}", fontsize=9)
+    ax.set_ylabel("units / day", fontsize=7)
     ax.legend(loc="upper left", fontsize=6)
-    ax.tick_params(labelsize=7)
+    lead = int(row["lead_time_days"]) if np.isfinite(row["lead_time_days"]) else 0
+    arrive = np.arange(len(f)) >= lead  # today's order is on the shelf from day L + 1
+    stock = row["on_hand"] + row["on_order"] - f["yhat"].cumsum().to_numpy() \
+        + np.where(arrive, row["order_quantity"], 0)
+    ax2.plot(f["ds"], np.clip(stock, 0, None), color="tab:green", lw=1.2,
+             label="projected stock (order now)")
+    ax2.axhline(row["reorder_point"], color="tab:red", ls="--", lw=1, label="reorder point")
+    ax2.axhline(row["order_up_to"], color="tab:orange", ls=":", lw=1, label="order-up-to")
+    ax2.set_ylim(bottom=0)
+    ax2.set_ylabel("units", fontsize=7)
+    ax2.legend(loc="upper right", fontsize=6)
+    for a in (ax, ax2):
+        a.tick_params(labelsize=7)
     fig.autofmt_xdate()
     uid = row["unique_id"]
     return _png(fig, f"sku-{uid}", f"history, forecast and stock of {uid}")

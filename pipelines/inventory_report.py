@@ -60,7 +60,7 @@ def champion_forecast(history: pd.DataFrame, tenant: str, horizon: int,
     fewer than ``needed`` days counts as unavailable.
     """
     if not _registry_available():
-        return None, "no tracking store configured (MLFLOW_TRACKING_URI / OMS_ML_MLFLOW_…)"
+        return None, "no MLflow store (set MLFLOW_TRACKING_URI or OMS_ML_MLFLOW_TRACKING_URI)"
     try:
         import mlflow
 
