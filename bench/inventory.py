@@ -119,6 +119,8 @@ def main() -> None:
     for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
         panel = (generated_panel(Path(args.work), args.top, args.seed) if part == "generated"
                  else retail_panel(args.retail_top))
+        # every series must have sales before the validation quarter's first forecast
+        panel = panel.require_history(panel.Y.shape[1] - 2 * args.test_days - 1)
         t1 = time.perf_counter()
         val = None
         if args.rho == "auto":

@@ -44,6 +44,12 @@ class Panel:
                    Y=wide.to_numpy(float), lead=lead.reindex(ids).fillna(7).to_numpy(int),
                    cost=cost.reindex(ids).to_numpy(float))
 
+    def require_history(self, day: int) -> Panel:
+        """Only the series with a sale before absolute day ``day`` (forecastable from there)."""
+        keep = (self.Y[:, :day] > 0).any(axis=1)
+        return Panel(self.name, self.ids[keep], self.dates, self.Y[keep], self.lead[keep],
+                     self.cost[keep])
+
     def long(self, upto: int) -> pd.DataFrame:
         """Long frame of days ``0..upto`` (inclusive), each series from its first sale."""
         n, T = self.Y[:, : upto + 1].shape
