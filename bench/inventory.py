@@ -136,7 +136,8 @@ def main() -> None:
         f"Machine: 2 cores shared with other engineers' jobs; load average (1-min) at start "
         f"{load0:.1f}, at end {os.getloadavg()[0]:.1f}; total {time.perf_counter() - t0:.0f} s.  ",
         f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Service levels swept: "
-        f"{', '.join(f'{s:.2f}' for s in SERVICE_LEVELS)} (cycle service level).", "",
+        f"{', '.join(f'{s:.3f}' for s in SERVICE_LEVELS)} (fill-rate targets for the policy, "
+        "cycle service for base-stock).", "",
         (__doc__ or "").split("Usage::")[0].strip(), "",
     ]
     Path(args.out).write_text("\n".join(head + sections) + "\n")
