@@ -231,7 +231,7 @@ def score_churn(
         from pipelines.registry import champion_version, configure_mlflow, load_champion
         from pipelines.train_churn import FAMILY
 
-        configure_mlflow(tracking_uri, read_only=True)
+        configure_mlflow(tracking_uri, read_only=True)  # never creates a store
         name = registered_name(FAMILY, tenant)
         model = load_champion(name)
         version = str(champion_version(name).version)
