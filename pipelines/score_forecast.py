@@ -15,7 +15,7 @@ from models.forecast.base import DS, ID, ForecastInputError, Y
 from oms.outputs import write_output
 from oms.settings import get_settings
 from oms.tenancy import registered_name, validate_tenant
-from pipelines.train_forecast import check_target, future_frame, load_series
+from pipelines.forecast_inputs import check_target, future_frame, load_series
 
 TREND_LEVEL = 80
 

@@ -230,14 +230,9 @@ def fit_and_test(
 
 
 def train_churn(
-    lake: str | None = None,
-    horizon_days: int = 90,
-    test_cutoff: str | None = None,
-    n_train: int = 4,
-    step_days: int = 30,
-    tenant_id: str | None = None,
-    tracking_uri: str | None = None,
-    config: RetentionConfig | None = None,
+    lake: str | None = None, horizon_days: int = 90, test_cutoff: str | None = None,
+    n_train: int = 4, step_days: int = 30, tenant_id: str | None = None,
+    tracking_uri: str | None = None, config: RetentionConfig | None = None,
     classifier: ChurnClassifier | None = None,
 ) -> TrainOutcome:
     """Train one tenant's churn classifier, log it to MLflow, register and gate it.
@@ -262,30 +257,23 @@ def train_churn(
     from models.churn.pyfunc import ChurnPyfunc
     from oms.settings import get_settings
     from oms.tenancy import registered_name, validate_tenant
-    from pipelines.registry import (
-        configure_mlflow,
-        frame_hash,
-        log_pyfunc,
-        outcome,
-        promote_if_better,
-        use_experiment,
-    )
+    from pipelines import registry
 
     tenant = validate_tenant(tenant_id or get_settings().tenant_id)
     name = registered_name(FAMILY, tenant)
-    configure_mlflow(tracking_uri)  # a corrupt or unreachable store fails before the fit
+    registry.configure_mlflow(tracking_uri)  # a corrupt or unreachable store fails first
     tables = load_tables(lake or get_settings().lake, tenant)
     res = fit_and_test(tables, horizon_days, test_cutoff, n_train, step_days, classifier)
-    use_experiment("churn")
+    registry.use_experiment("churn")
     test = res.test_frame.drop(columns=["churn_probability"])
     champ_auc = champion_on(test, name)
-    with mlflow.start_run(run_name=f"train_churn-{tenant}") as run:
-        mlflow.set_tags({"tenant": tenant, "family": FAMILY})
+    with mlflow.start_run(run_name=f"train_churn-{tenant}",
+                          tags={"tenant": tenant, "family": FAMILY}) as run:
         mlflow.log_params({
             "horizon_days": horizon_days, "test_cutoff": str(res.test_cutoff.date()),
             "train_cutoffs": ",".join(str(c.date()) for c in res.train_cutoffs),
             "selected": res.selected, "calibration": res.model.calibration,
-            "n_features": len(res.model.feature_names_), "data_hash": frame_hash(
+            "n_features": len(res.model.feature_names_), "data_hash": registry.frame_hash(
                 tables.orders[["order_id", "order_date", "total_amount"]]),
         })
         mlflow.log_metrics(res.metrics)
@@ -294,10 +282,10 @@ def train_churn(
         # features are floats to the model; integer columns in the schema would reject NaN
         example = test[["tenant_id", "customer_id", *feats]].head(5).astype(
             dict.fromkeys(feats, "float64"))
-        version = log_pyfunc(ChurnPyfunc(res.model, config), name, example)
-        gate = promote_if_better(name, version, GATE_METRIC, res.metrics[GATE_METRIC],
-                                 champion_value=champ_auc)
-    return outcome(FAMILY, tenant, run.info.run_id, gate, res)
+        version = registry.log_pyfunc(ChurnPyfunc(res.model, config), name, example)
+        gate = registry.promote_if_better(name, version, GATE_METRIC,
+                                          res.metrics[GATE_METRIC], champion_value=champ_auc)
+    return registry.outcome(FAMILY, tenant, run.info.run_id, gate, res)
 
 
 def _log_reliability(test: pd.DataFrame, res: ChurnFit) -> None:
