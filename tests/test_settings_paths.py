@@ -24,6 +24,7 @@ def test_outside_a_checkout_and_relative_overrides(monkeypatch, tmp_path):
     monkeypatch.delenv("OMS_ML_DATA_DIR", raising=False)
     assert Settings().data_dir == tmp_path.resolve() / "data"
     monkeypatch.setenv("OMS_ML_DATA_DIR", "elsewhere")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri sets it
     assert Settings().data_dir == tmp_path.resolve() / "elsewhere"
     assert Settings().tracking_uri == f"sqlite:///{tmp_path.resolve() / 'elsewhere' / 'mlflow.db'}"
 
