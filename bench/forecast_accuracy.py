@@ -74,9 +74,16 @@ def retail_lake(work: Path) -> str:
     return lake_for(work, "online_retail", lambda out: import_online_retail(str(RETAIL), out))
 
 
+def lake_tenant(lake: str) -> str:
+    """The one tenant of a bench lake (models are per tenant: ``oms.tenancy``)."""
+    from oms.lake import read_table, table_uri
+
+    return str(read_table(table_uri(lake, "orders"), ["tenant_id"])["tenant_id"].iloc[0])
+
+
 def run_volume(lake: str, models: dict, horizons: tuple[int, ...], n_windows: int,
                step: int) -> tuple[pd.DataFrame, float]:
-    series, ctx = load_series(lake, "volume")
+    series, ctx = load_series(lake, "volume", lake_tenant(lake))
     exog = known_exog(series)
     data = prepare(series, exog)
     cands = {k: f(exog, holiday_frame(ctx)) for k, f in models.items()}
@@ -97,7 +104,7 @@ def volume_models(target: str = "volume") -> dict:
 
 
 def run_sku(lake: str, top_n: int, n_windows: int, step: int) -> tuple[pd.DataFrame, float]:
-    series, ctx = load_series(lake, "sku", top_n=top_n)
+    series, ctx = load_series(lake, "sku", lake_tenant(lake), top_n=top_n)
     exog = known_exog(series)
     data = prepare(series, exog)
     hol = holiday_frame(ctx)

@@ -15,6 +15,11 @@ Choices worth knowing:
       mean over regions, weather = most common (ties go to the more severe weather, i.e.
       later in :data:`oms.contract.WEATHER`). Days without context get no holiday, no
       promotion, NaN temperature and all-zero weather columns.
+    * The forecasters also use *region-averaged* context (:func:`regional_context`) and named
+      holidays (:func:`holiday_frame`); they live here with the other context features.
+
+Length: over 400 lines because the two panels and the context features they share are one
+topic; the Spark twins mirror this module function by function.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ CONTEXT_COLUMNS = (
     *WEATHER_COLUMNS,
 )
 EXOGENOUS_COLUMNS = CALENDAR_COLUMNS + CONTEXT_COLUMNS
+#: Weather kinds whose regional share is a feature (the severe end of ``WEATHER``).
+SHARE_WEATHER = WEATHER[WEATHER.index("rain"):]
+#: Region-averaged context columns (see :func:`regional_context`).
+REGIONAL = ("promotion_mean", *(f"{w}_share" for w in SHARE_WEATHER))
 LAG_COLUMNS = ("orders_last_7d", "orders_last_30d", "y_same_day_last_year")
 SAME_DAY_LAST_YEAR = 364  # 52 weeks: the same weekday one year earlier
 _CONTEXT_NEEDS = ("tenant_id", "date", "is_holiday", "promotion_name", "promotion_intensity",
@@ -388,3 +397,49 @@ def _empty_panel() -> pd.DataFrame:
             "y": np.array([], np.int64), "tenant_id": np.array([], dtype=object)}
     cols |= calendar_columns(np.array([], np.int64)) | _empty_context(0)
     return pd.DataFrame(cols)
+
+
+def regional_context(daily_context: pd.DataFrame) -> pd.DataFrame:
+    """Region-averaged context per tenant and day: ``tenant_id, ds`` + :data:`REGIONAL`.
+
+    :func:`aggregate_context` keeps the *maximum* promotion intensity over regions, so a
+    flash sale in one city looks national; a tenant's volume moves with the *mean* over
+    regions. Same for bad weather: the share of regions with rain, snow or a storm.
+    """
+    require_columns(daily_context, ("tenant_id", "date", "promotion_intensity", "weather"),
+                    "daily_context")
+    c = daily_context
+    cols = {"tenant_id": c["tenant_id"].astype(str).to_numpy(),
+            "ds": pd.to_datetime(c["date"]).to_numpy(),
+            "promotion_mean": c["promotion_intensity"].fillna(0.0).astype(float).to_numpy()}
+    cols |= {f"{w}_share": (c["weather"] == w).to_numpy(float) for w in SHARE_WEATHER}
+    out = pd.DataFrame(cols)
+    return out.groupby(["tenant_id", "ds"], as_index=False)[list(REGIONAL)].mean()
+
+
+def add_regional_context(series: pd.DataFrame, daily_context: pd.DataFrame | None
+                         ) -> pd.DataFrame:
+    """Add :data:`REGIONAL` columns (0 on days without context) to a volume or SKU frame."""
+    if daily_context is None or daily_context.empty or series.empty:
+        return series
+    key = "tenant_id" if "tenant_id" in series.columns else "unique_id"
+    reg = regional_context(daily_context).rename(columns={"tenant_id": key})
+    out = series.merge(reg, on=[key, "ds"], how="left")
+    out[list(REGIONAL)] = out[list(REGIONAL)].fillna(0.0)
+    return out
+
+
+def holiday_frame(daily_context: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Named holidays (``holiday, ds``) from the context, for Prophet's per-holiday effects.
+
+    A binary holiday flag mixes opposite effects (the Spring Festival slump, the Double 11
+    peak); one effect per name separates them. None when the context names no holiday.
+    """
+    if daily_context is None or "holiday_name" not in daily_context:
+        return None
+    c = daily_context[daily_context["holiday_name"].notna()]
+    if c.empty:
+        return None
+    out = pd.DataFrame({"holiday": c["holiday_name"].astype(str).to_numpy(),
+                        "ds": pd.to_datetime(c["date"]).to_numpy()})
+    return out.drop_duplicates().sort_values(["ds", "holiday"], ignore_index=True)

@@ -11,7 +11,13 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from features.demand import CONTEXT_COLUMNS, EXOGENOUS_COLUMNS, SAME_DAY_LAST_YEAR
+from features.demand import (
+    CONTEXT_COLUMNS,
+    EXOGENOUS_COLUMNS,
+    REGIONAL,
+    SAME_DAY_LAST_YEAR,
+    SHARE_WEATHER,
+)
 from oms.contract import WEATHER
 
 
@@ -169,3 +175,36 @@ def sku_demand_panel(
     panel = with_exogenous(panel, daily_context, "tenant_id")
     return panel.select(F.col("sku").alias("unique_id"), _ds_out(), "y", "tenant_id",
                         *EXOGENOUS_COLUMNS)
+
+
+def regional_context(daily_context: DataFrame) -> DataFrame:
+    """Spark twin of :func:`features.demand.regional_context` (``tenant_id, ds`` + REGIONAL)."""
+    require_columns(daily_context, ["tenant_id", "date", "promotion_intensity", "weather"],
+                    "daily_context")
+    shares = [F.avg((F.col("weather") == w).cast("double")).alias(f"{w}_share")
+              for w in SHARE_WEATHER]
+    out = (daily_context.withColumn("ds", F.to_date("date").cast("timestamp_ntz"))
+           .groupBy(F.col("tenant_id").cast("string").alias("tenant_id"), "ds")
+           .agg(F.avg(F.coalesce(F.col("promotion_intensity").cast("double"), F.lit(0.0)))
+                .alias("promotion_mean"), *shares))
+    return out.select("tenant_id", "ds", *REGIONAL)
+
+
+def add_regional_context(series: DataFrame, daily_context: DataFrame | None) -> DataFrame:
+    """Spark twin of :func:`features.demand.add_regional_context`."""
+    if daily_context is None:
+        return series
+    key = "tenant_id" if "tenant_id" in series.columns else "unique_id"
+    reg = regional_context(daily_context).withColumnRenamed("tenant_id", key)
+    return series.join(reg, [key, "ds"], "left").fillna(0.0, subset=list(REGIONAL))
+
+
+def holiday_frame(daily_context: DataFrame | None) -> DataFrame | None:
+    """Spark twin of :func:`features.demand.holiday_frame` (``holiday, ds``), or None."""
+    if daily_context is None or "holiday_name" not in daily_context.columns:
+        return None
+    out = (daily_context.filter(F.col("holiday_name").isNotNull())
+           .select(F.col("holiday_name").cast("string").alias("holiday"),
+                   F.to_date("date").cast("timestamp_ntz").alias("ds"))
+           .dropDuplicates().orderBy("ds", "holiday"))
+    return out if out.limit(1).count() else None

@@ -4,6 +4,11 @@ generate → ingest → features → train/register forecasters → write foreca
 train/score churn → train the warehouse router. Each task is a thin call of one pipeline
 function (tests call those functions directly, without Prefect); the flow only wires them
 and passes paths and run ids explicitly.
+
+Retries: the I/O tasks (generate, ingest, features, score-churn: they read and write files
+that a transient filesystem or object-store error can fail) are retried twice with
+exponential backoff (2 s, 4 s). Training tasks are not retried: a failed fit would fail
+the same way again, and a retry would register a second version.
 """
 
 from __future__ import annotations
@@ -12,10 +17,14 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from prefect import flow, task
+from prefect.tasks import exponential_backoff
 
 import flows.prefect_env  # noqa: F401  (must precede prefect)
 from oms.lake import table_uri
 from oms.settings import get_settings
+
+#: Retry policy of the I/O tasks (see the module docstring).
+IO_RETRIES = dict(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2))
 
 
 def _summary(obj: Any) -> Any:
@@ -31,7 +40,7 @@ def _summary(obj: Any) -> Any:
     return obj
 
 
-@task(name="generate")
+@task(name="generate", **IO_RETRIES)
 def generate_task(scale: str, seed: int, landing: str, tenant_id: str) -> Any:
     """Generate realistic order data into the landing zone."""
     from pipelines.generate import generate
@@ -39,7 +48,7 @@ def generate_task(scale: str, seed: int, landing: str, tenant_id: str) -> Any:
     return generate(scale, seed=seed, out=landing, tenant_id=tenant_id, progress=False)
 
 
-@task(name="ingest")
+@task(name="ingest", **IO_RETRIES)
 def ingest_task(landing: str, lake: str, quarantine: str) -> Any:
     """Validate the landing zone into the lake; quarantine what breaks the contract."""
     from pipelines.ingest import ingest
@@ -47,7 +56,7 @@ def ingest_task(landing: str, lake: str, quarantine: str) -> Any:
     return ingest(landing, lake, quarantine)
 
 
-@task(name="features")
+@task(name="features", **IO_RETRIES)
 def features_task(lake: str, out: str, engine: str) -> Any:
     """Compute daily volume, SKU demand panel and customer features."""
     from pipelines.features import build_features
@@ -55,46 +64,49 @@ def features_task(lake: str, out: str, engine: str) -> Any:
     return build_features(lake, out, engine=engine)
 
 
+def _gate_summary(outcome: Any) -> dict[str, Any]:
+    """What the registry did with a trained model (from its ``TrainOutcome``)."""
+    return {"registered": outcome.uri, "alias": outcome.alias,
+            "promoted": outcome.promoted,
+            "gate": outcome.gate.reason if outcome.gate else ""}
+
+
 @task(name="train-forecast")
-def train_forecast_task(lake: str, outputs: str, models: tuple[str, ...]) -> dict[str, Any]:
-    """Backtest, register and gate the order-volume forecaster; write forecast + sales trend."""
+def train_forecast_task(lake: str, outputs: str, models: tuple[str, ...], tenant: str
+                        ) -> dict[str, Any]:
+    """Backtest, register and gate the tenant's order-volume forecaster; write its forecasts."""
     from pipelines.train_forecast import train_from_lake
 
-    res, trend = train_from_lake(lake, "volume", models=models, n_windows=4,
-                                 output_uri=outputs, progress=False)
-    table = res.metrics[["model", "horizon", "accuracy", "mase", "coverage_80", "coverage_95"]]
-    return {
-        "registered": f"models:/{res.name}/{res.version}",
-        "chosen": res.chosen,
-        "alias": "champion" if res.gate.promoted else "challenger",
-        "gate": res.gate.reason,
+    res = train_from_lake(lake, "volume", models=models, n_windows=4, tenant=tenant,
+                          output_uri=outputs, progress=False)
+    table = res.report.metrics[["model", "horizon", "accuracy", "mase", "coverage_80",
+                                "coverage_95"]]
+    return _gate_summary(res) | {
+        "chosen": res.report.chosen,
         "backtest": table.round(3).to_dict(orient="records"),
-        "forecast": res.output_path,
-        "sales_trend_30d": trend,
+        "forecast": res.report.output_path,
+        "sales_trend_30d": res.report.sales_trend_path,
     }
 
 
 @task(name="train-churn")
-def train_churn_task(lake: str) -> dict[str, Any]:
-    """Train, register and gate the churn classifier (time-based validation)."""
+def train_churn_task(lake: str, tenant: str) -> dict[str, Any]:
+    """Train, register and gate the tenant's churn classifier (time-based validation)."""
     from pipelines.train_churn import train_churn
 
-    trained = train_churn(lake)
-    return {
-        "registered": f"models:/churn_classifier/{trained.version}",
-        "alias": "champion" if trained.promoted else "challenger",
-        "gate": trained.gate_reason,
-        "test_cutoff": str(trained.test_cutoff.date()),
-        "metrics": {k: round(v, 4) for k, v in trained.metrics.items()},
+    res = train_churn(lake, tenant_id=tenant)
+    return _gate_summary(res) | {
+        "test_cutoff": str(res.report.test_cutoff.date()),
+        "metrics": {k: round(v, 4) for k, v in res.report.metrics.items()},
     }
 
 
-@task(name="score-churn")
-def score_churn_task(lake: str, outputs: str) -> dict[str, Any]:
-    """Score every customer with the churn champion: probability, segment, CLV, strategy."""
+@task(name="score-churn", **IO_RETRIES)
+def score_churn_task(lake: str, outputs: str, tenant: str) -> dict[str, Any]:
+    """Score the tenant's customers with its churn champion (probability, segment, strategy)."""
     from pipelines.score_churn import score_churn
 
-    scored = score_churn(lake, out=outputs)
+    scored = score_churn(lake, out=outputs, tenant_id=tenant)
     return {
         "scored": len(scored.scored),
         "excluded": len(scored.excluded),
@@ -105,17 +117,13 @@ def score_churn_task(lake: str, outputs: str) -> dict[str, Any]:
 
 
 @task(name="router")
-def router_task(timesteps: int) -> dict[str, Any]:
-    """Train, evaluate, register and gate the warehouse router (DQN)."""
+def router_task(timesteps: int, tenant: str) -> dict[str, Any]:
+    """Train, evaluate, register and gate the tenant's warehouse router (DQN)."""
     from pipelines.train_router import train_router
 
-    res = train_router("dqn", total_timesteps=timesteps, progress_bar=False)
-    return {
-        "registered": f"models:/warehouse_router/{res.version}",
-        "alias": "champion" if res.decision and res.decision.promoted else "challenger",
-        "gate": res.decision.reason if res.decision else "",
-        "evaluation": res.summary.round(3).to_dict(orient="records"),
-    }
+    res = train_router("dqn", total_timesteps=timesteps, progress_bar=False, tenant=tenant)
+    return _gate_summary(res) | {
+        "evaluation": res.report.summary.round(3).to_dict(orient="records")}
 
 
 from flows.steps import DEMO_STEPS  # noqa: E402
@@ -155,10 +163,11 @@ def demo_flow(
     if "features" in steps:
         results["features"] = features_task(s.lake, table_uri(s.outputs, "features"), engine)
     if "forecast" in steps:
-        results["forecast"] = train_forecast_task(s.lake, s.outputs, forecast_models)
+        results["forecast"] = train_forecast_task(s.lake, s.outputs, forecast_models,
+                                                  s.tenant_id)
     if "churn" in steps:
-        trained = train_churn_task(s.lake)
-        results["churn"] = {**trained, **score_churn_task(s.lake, s.outputs)}
+        trained = train_churn_task(s.lake, s.tenant_id)
+        results["churn"] = {**trained, **score_churn_task(s.lake, s.outputs, s.tenant_id)}
     if "router" in steps:
-        results["router"] = router_task(router_timesteps)
+        results["router"] = router_task(router_timesteps, s.tenant_id)
     return {k: _summary(v) for k, v in results.items()}

@@ -3,6 +3,12 @@
 Every value can be overridden by an environment variable ``OMS_ML_<NAME>`` (for example
 ``OMS_ML_SPARK_MASTER=spark://host:7077``); switching from the embedded defaults to real
 engines is configuration, never a code change.
+
+The default data folder is the project's ``data/`` (the folder holding ``pyproject.toml``,
+found from the working directory upwards), so the CLI, notebooks started from
+``notebooks/`` and scripts all use the same lake and MLflow store; outside a checkout it is
+``./data``. ``OMS_ML_DATA_DIR`` overrides it (relative values are taken from the working
+directory).
 """
 
 from __future__ import annotations
@@ -11,8 +17,26 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_NAME = "oms-ml"
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The oms-ml checkout containing ``start`` (default: the working directory), if any."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        marker = folder / "pyproject.toml"
+        if marker.is_file() and f'name = "{PROJECT_NAME}"' in marker.read_text(errors="ignore"):
+            return folder
+    return None
+
+
+def default_data_dir() -> Path:
+    """``<project root>/data`` inside a checkout, else ``./data`` (absolute either way)."""
+    root = project_root()
+    return (root / "data") if root is not None else Path.cwd().resolve() / "data"
 
 
 class Settings(BaseSettings):
@@ -25,6 +49,9 @@ class Settings(BaseSettings):
         quarantine_uri: Where rows that break the contract go, with a reason per row.
         output_uri: Where batch jobs write forecasts, scores and reports.
         mlflow_tracking_uri: MLflow tracking/registry URI; ``MLFLOW_TRACKING_URI`` wins if set.
+        mlflow_artifact_root: Where run artifacts go for a local (SQLite) store; default
+            ``<data_dir>/mlartifacts`` beside the store, never ``./mlruns``.
+        tracking_timeout: Seconds to wait for a remote tracking server before giving up.
         spark_master: Spark master: ``local[*]``, ``spark://...`` or Spark Connect ``sc://...``.
         tenant_id: Default tenant for single-tenant commands.
         timezone: Business time zone used to assign orders to calendar days.
@@ -34,17 +61,24 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="OMS_ML_", extra="ignore")
 
-    data_dir: Path = Field(default=Path("data"))
+    data_dir: Path = Field(default_factory=default_data_dir)
     lake_uri: str | None = None
     landing_uri: str | None = None
     quarantine_uri: str | None = None
     output_uri: str | None = None
     mlflow_tracking_uri: str | None = None
+    mlflow_artifact_root: str | None = None
+    tracking_timeout: float = 5.0
     spark_master: str = "local[*]"
     tenant_id: str = "demo"
     timezone: str = "Asia/Shanghai"
     torch_threads: int = 2
     n_jobs: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v if v.is_absolute() else (Path.cwd() / v).resolve()
 
     @property
     def lake(self) -> str:
@@ -75,6 +109,11 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> str:
+        """Artifact root for experiments of a local store: ``<data_dir>/mlartifacts``."""
+        return self.mlflow_artifact_root or str((self.data_dir / "mlartifacts").resolve())
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -28,21 +29,65 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from oms.settings import get_settings
+from oms.tenancy import CHALLENGER, CHAMPION, registered_name
+from oms.tracking import TrackingStoreError, check_store, sqlite_path
 
 log = logging.getLogger(__name__)
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+__all__ = ["CHALLENGER", "CHAMPION", "GateDecision", "TrainOutcome", "TrackingStoreError",
+           "configure_mlflow", "load_champion", "promote_if_better", "registered_name",
+           "use_experiment"]
 
 
-def configure_mlflow(tracking_uri: str | None = None) -> str:
-    """Point MLflow (tracking and registry) at ``tracking_uri`` or the settings' store."""
-    uri = tracking_uri or get_settings().tracking_uri
-    if uri.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
+def configure_mlflow(tracking_uri: str | None = None, read_only: bool = False) -> str:
+    """Check the store, then point MLflow (tracking and registry) at it.
+
+    Args:
+        tracking_uri: Store URI (default: the settings').
+        read_only: The caller only loads models: a missing or empty SQLite store is an error
+            (``NoStoreError``, a ``LookupError``) instead of being created.
+
+    Raises:
+        TrackingStoreError: Corrupt, foreign or unreachable store (see ``oms.tracking``).
+    """
+    s = get_settings()
+    uri = tracking_uri or s.tracking_uri
+    check_store(uri, read_only=read_only, timeout=s.tracking_timeout)
+    if uri.startswith(("http://", "https://")):
+        # MLflow's defaults (120 s timeout, 7 retries with backoff) wait minutes on a dead server
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(s.tracking_timeout,
+                                                                          1))))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    path = sqlite_path(uri)
+    if path is not None and not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def use_experiment(name: str) -> str:
+    """Make ``name`` the active experiment, creating it with the configured artifact root.
+
+    For a local (SQLite) store the artifacts go to ``<artifact_root>/<name>`` (default
+    ``<data_dir>/mlartifacts/<name>``), never to ``./mlruns`` in the working directory; a
+    tracking server decides its own artifact location. Returns the experiment id.
+    """
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        location = None
+        if sqlite_path(mlflow.get_tracking_uri()) is not None:
+            location = (Path(get_settings().artifact_root) / name).resolve().as_uri()
+        exp_id = client.create_experiment(name, artifact_location=location)
+    else:
+        exp_id = exp.experiment_id
+        if "mlruns" in str(exp.artifact_location) and not str(
+                exp.artifact_location).startswith(Path(get_settings().artifact_root).as_uri()):
+            log.warning("experiment %s keeps its old artifact location %s", name,
+                        exp.artifact_location)
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
 
 
 def frame_hash(df: pd.DataFrame) -> str:
@@ -108,6 +153,57 @@ class GateDecision:
     candidate: float
     champion: float | None
     reason: str
+
+
+@dataclass
+class TrainOutcome:
+    """The one result of every ``train_*`` pipeline: what was registered and what the gate did.
+
+    Attributes:
+        family: Model family, e.g. ``order_volume_forecaster``.
+        tenant: Tenant the model was trained for.
+        name: Registered model name, ``<family>__<tenant>`` (``oms.tenancy``).
+        run_id: MLflow run id.
+        version: Registered version (None when registration was skipped).
+        alias: Alias given to the version: ``champion``, ``challenger`` or None.
+        gate: The gate decision with its reason (None when registration was skipped).
+        report: Family-specific results (backtest table, fitted model, evaluation, ...).
+    """
+
+    family: str
+    tenant: str
+    name: str
+    run_id: str
+    version: str | None = None
+    alias: str | None = None
+    gate: GateDecision | None = None
+    report: Any = None
+
+    @property
+    def promoted(self) -> bool:
+        """Whether the new version became the tenant's champion."""
+        return bool(self.gate and self.gate.promoted)
+
+    @property
+    def uri(self) -> str | None:
+        """``models:/<name>/<version>`` of the registered version."""
+        return f"models:/{self.name}/{self.version}" if self.version else None
+
+    def summary(self) -> str:
+        """One line: name, version, alias and the gate's reason."""
+        if self.version is None:
+            return f"{self.name}: not registered (run {self.run_id})"
+        return f"{self.name} v{self.version} -> {self.alias}: {self.gate.reason}"
+
+
+def outcome(family: str, tenant: str, run_id: str, gate: GateDecision | None,
+            report: Any = None) -> TrainOutcome:
+    """Build the :class:`TrainOutcome` of a run from its gate decision."""
+    name = registered_name(family, tenant)
+    if gate is None:
+        return TrainOutcome(family, tenant, name, run_id, report=report)
+    alias = CHAMPION if gate.promoted else CHALLENGER
+    return TrainOutcome(family, tenant, name, run_id, gate.version, alias, gate, report)
 
 
 def champion_version(name: str, client: MlflowClient | None = None) -> Any | None:
@@ -176,7 +272,19 @@ def promote_if_better(
 
 def load_champion(name: str) -> mlflow.pyfunc.PyFuncModel:
     """Load ``models:/<name>@champion`` as a pyfunc, with a clear error if there is none."""
+    if champion_version(name) is None:
+        raise LookupError(f"no champion registered for {name!r}"
+                          + _train_hint(name))
     try:
         return mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
     except MlflowException as e:
-        raise LookupError(f"no champion registered for {name!r}: {e.message}") from e
+        raise LookupError(f"champion of {name!r} cannot be loaded: {e.message}") from e
+
+
+def _train_hint(name: str) -> str:
+    from oms.tenancy import split_registered_name
+
+    parts = split_registered_name(name)
+    if parts is None:
+        return ""
+    return f" (tenant {parts[1]!r} has no {parts[0]} champion yet: train one for it first)"

@@ -8,8 +8,10 @@ either in the scored dataset or in the exclusion list with a reason:
 * ``zero or negative monetary value`` (sum of non-cancelled orders).
 
 One-order customers are scored (they are often the most at risk); their note says the CLV
-spend comes from the population average. Outputs are written atomically as parquet datasets
-under ``<outputs>/churn_scores``, ``churn_exclusions`` and ``churn_segments``.
+spend comes from the population average. A run scores one tenant with that tenant's champion
+(``churn_classifier__<tenant>``) and writes its three outputs atomically under the tenant's
+partition (``oms.outputs``: ``<outputs>/churn_scores/<tenant>/churn_scores.parquet``, and
+the same for ``churn_exclusions`` and ``churn_segments``); other tenants' files are untouched.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from features.segments import assign_segments, empty_segments, segment_summary
 from models.churn.features import KEYS, churn_features
 from models.churn.strategy import CoOccurrenceRecommender, RetentionConfig, assign_strategies
 from models.clv import customer_lifetime_value, summary_data
-from oms.lake import table_uri, write_table
+from oms.outputs import write_output
 from pipelines.train_churn import ChurnTables, data_range, load_tables
 
 log = logging.getLogger(__name__)
@@ -203,40 +205,40 @@ def score_churn(
     tenant_id: str | None = None,
     tracking_uri: str | None = None,
 ) -> ScoreResult:
-    """Score the lake with the champion (or ``model``) and write the outputs atomically.
+    """Score one tenant with its champion (or ``model``) and write its outputs atomically.
 
     Args:
         lake: Lake URI (default: settings).
         out: Output root (default: settings' outputs).
         cutoff: Scoring day (default: the last order day).
-        model: A fitted model; default ``models:/churn_classifier@champion``.
+        model: A fitted model; default ``models:/churn_classifier__<tenant>@champion``.
         config: Retention thresholds and coupon terms.
-        tenant_id: Restrict to one tenant.
+        tenant_id: Tenant to score (default: the settings' tenant).
         tracking_uri: MLflow URI for loading the champion (default: settings).
 
     Returns:
-        The result, with the written dataset URIs in ``uris``.
+        The result, with the written dataset paths in ``uris``.
     """
     from oms.settings import get_settings
+    from oms.tenancy import registered_name, validate_tenant
 
     s = get_settings()
-    lake, out = lake or s.lake, out or s.outputs
-    tables = load_tables(lake, tenant_id)
+    tenant = validate_tenant(tenant_id or s.tenant_id)
+    tables = load_tables(lake or s.lake, tenant)
     check_cutoff(tables.orders, cutoff)  # a bad cutoff is reported before any model loads
     version = "local"
     if model is None:
         from pipelines.registry import champion_version, configure_mlflow, load_champion
-        from pipelines.train_churn import MODEL_NAME
+        from pipelines.train_churn import FAMILY
 
-        configure_mlflow(tracking_uri)
-        model = load_champion(MODEL_NAME)
-        version = str(champion_version(MODEL_NAME).version)
+        configure_mlflow(tracking_uri, read_only=True)  # never creates a store
+        name = registered_name(FAMILY, tenant)
+        model = load_champion(name)
+        version = str(champion_version(name).version)
     res = score_frame(tables, model, cutoff, config, version)
-    for name, df in (("churn_scores", res.scored), ("churn_exclusions", res.excluded),
+    for kind, df in (("churn_scores", res.scored), ("churn_exclusions", res.excluded),
                      ("churn_segments", res.segments)):
-        uri = table_uri(out, name)
-        write_table(df, uri)
-        res.uris[name] = uri
+        res.uris[kind] = write_output(df, kind, tenant, root=out)
     for n in res.notes:
         log.info(n)
     return res

@@ -3,9 +3,10 @@
 Time-based evaluation only: the model is trained on snapshots at earlier cutoffs whose label
 windows end on or before the test cutoff, and tested on the snapshot at the test cutoff.
 Logged to MLflow: parameters, data hash, Brier score, ROC-AUC, PR-AUC, log-loss, baselines
-(recency alone, BG/NBD P(alive)), and a reliability plot. The model is registered as
-``churn_classifier``; the current champion is re-scored on the same test snapshot and the
-``champion`` alias only moves if the new version's ROC-AUC is better.
+(recency alone, BG/NBD P(alive)), and a reliability plot. Each tenant's model is registered
+as ``churn_classifier__<tenant>`` (``oms.tenancy``); that tenant's current champion is
+re-scored on the same test snapshot and its ``champion`` alias only moves if the new
+version's ROC-AUC is better.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,9 +27,12 @@ from models.churn.features import churn_features
 from models.churn.strategy import RetentionConfig
 from oms.lake import read_table, table_uri
 
+if TYPE_CHECKING:
+    from pipelines.registry import TrainOutcome
+
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "churn_classifier"
+FAMILY = "churn_classifier"
 GATE_METRIC = "roc_auc"
 
 
@@ -42,17 +47,13 @@ class ChurnTables:
 
 
 @dataclass
-class TrainResult:
-    """What a training run produced."""
+class ChurnFit:
+    """The churn part of a training outcome (``TrainOutcome.report``), or a plain fit."""
 
     metrics: dict[str, float]
     train_cutoffs: list[pd.Timestamp]
     test_cutoff: pd.Timestamp
     selected: str
-    version: str | None = None
-    promoted: bool | None = None
-    gate_reason: str = ""
-    run_id: str | None = None
     model: ChurnClassifier | None = None
     test_frame: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -175,15 +176,15 @@ def reliability_plot(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
     return path
 
 
-def champion_on(test: pd.DataFrame) -> float | None:
-    """Re-score the current champion on the test snapshot (None without a usable champion)."""
+def champion_on(test: pd.DataFrame, name: str) -> float | None:
+    """Re-score champion ``name`` on the test snapshot (None without a usable champion)."""
     from models.churn.pyfunc import model_input
     from pipelines.registry import champion_version, load_champion
 
-    if champion_version(MODEL_NAME) is None:
+    if champion_version(name) is None:
         return None
     try:
-        champ = load_champion(MODEL_NAME)
+        champ = load_champion(name)
         p = champ.predict(model_input(test))["churn_probability"].to_numpy(float)
     except Exception as e:  # noqa: BLE001 - an incompatible champion must not block training
         log.warning("champion could not score the test snapshot (%s); gate uses its logged "
@@ -199,7 +200,7 @@ def fit_and_test(
     n_train: int = 4,
     step_days: int = 30,
     classifier: ChurnClassifier | None = None,
-) -> TrainResult:
+) -> ChurnFit:
     """Build snapshots, fit on the training cutoffs and evaluate on the test cutoff (no MLflow).
 
     Args:
@@ -224,22 +225,17 @@ def fit_and_test(
     metrics |= {"test_churn_rate": float(y.mean()), "test_customers": float(len(test)),
                 "train_rows": float(len(train))}
     metrics |= {f"validation_{k}_roc_auc": v for k, v in model.validation_auc_.items()}
-    return TrainResult(metrics, train_cuts, test_cut, model.selected_, model=model,
+    return ChurnFit(metrics, train_cuts, test_cut, model.selected_, model=model,
                        test_frame=test.assign(churn_probability=p))
 
 
 def train_churn(
-    lake: str | None = None,
-    horizon_days: int = 90,
-    test_cutoff: str | None = None,
-    n_train: int = 4,
-    step_days: int = 30,
-    tenant_id: str | None = None,
-    tracking_uri: str | None = None,
-    config: RetentionConfig | None = None,
+    lake: str | None = None, horizon_days: int = 90, test_cutoff: str | None = None,
+    n_train: int = 4, step_days: int = 30, tenant_id: str | None = None,
+    tracking_uri: str | None = None, config: RetentionConfig | None = None,
     classifier: ChurnClassifier | None = None,
-) -> TrainResult:
-    """Train the churn classifier on the lake, log it to MLflow, register and gate it.
+) -> TrainOutcome:
+    """Train one tenant's churn classifier, log it to MLflow, register and gate it.
 
     Args:
         lake: Lake URI (default: settings).
@@ -247,48 +243,56 @@ def train_churn(
         test_cutoff: Test snapshot day (default: last order day − horizon).
         n_train: Number of training snapshots.
         step_days: Days between training snapshots.
-        tenant_id: Restrict to one tenant (default: all tenants in the lake).
+        tenant_id: Tenant (default: the settings' tenant); registered as
+            ``churn_classifier__<tenant>``.
         tracking_uri: MLflow URI (default: settings).
         config: Retention thresholds baked into the served model.
         classifier: Unfitted classifier with non-default parameters.
 
     Returns:
-        The result, including the registered version and the gate decision.
+        The train-and-gate outcome; ``outcome.report`` is the :class:`ChurnFit`.
     """
     import mlflow
 
     from models.churn.pyfunc import ChurnPyfunc
     from oms.settings import get_settings
-    from pipelines.registry import configure_mlflow, frame_hash, log_pyfunc, promote_if_better
+    from oms.tenancy import registered_name, validate_tenant
+    from pipelines import registry
 
-    lake = lake or get_settings().lake
-    tables = load_tables(lake, tenant_id)
+    tenant = validate_tenant(tenant_id or get_settings().tenant_id)
+    name = registered_name(FAMILY, tenant)
+    registry.configure_mlflow(tracking_uri)  # a corrupt or unreachable store fails first
+    tables = load_tables(lake or get_settings().lake, tenant)
     res = fit_and_test(tables, horizon_days, test_cutoff, n_train, step_days, classifier)
-    configure_mlflow(tracking_uri)
-    mlflow.set_experiment("churn")
+    registry.use_experiment("churn")
     test = res.test_frame.drop(columns=["churn_probability"])
-    champ_auc = champion_on(test)
-    with mlflow.start_run(run_name="train_churn") as run:
+    champ_auc = champion_on(test, name)
+    with mlflow.start_run(run_name=f"train_churn-{tenant}",
+                          tags={"tenant": tenant, "family": FAMILY}) as run:
         mlflow.log_params({
             "horizon_days": horizon_days, "test_cutoff": str(res.test_cutoff.date()),
             "train_cutoffs": ",".join(str(c.date()) for c in res.train_cutoffs),
             "selected": res.selected, "calibration": res.model.calibration,
-            "n_features": len(res.model.feature_names_), "data_hash": frame_hash(
+            "n_features": len(res.model.feature_names_), "data_hash": registry.frame_hash(
                 tables.orders[["order_id", "order_date", "total_amount"]]),
         })
         mlflow.log_metrics(res.metrics)
-        with tempfile.TemporaryDirectory() as tmp:
-            plot = reliability_plot(test["churned"].to_numpy(),
-                                    res.test_frame["churn_probability"].to_numpy(),
-                                    Path(tmp) / "reliability.png")
-            mlflow.log_artifact(str(plot), artifact_path="plots")
+        _log_reliability(test, res)
         feats = res.model.feature_names_
         # features are floats to the model; integer columns in the schema would reject NaN
         example = test[["tenant_id", "customer_id", *feats]].head(5).astype(
             dict.fromkeys(feats, "float64"))
-        res.version = log_pyfunc(ChurnPyfunc(res.model, config), MODEL_NAME, example)
-        decision = promote_if_better(MODEL_NAME, res.version, GATE_METRIC,
-                                     res.metrics[GATE_METRIC], champion_value=champ_auc)
-        res.run_id = run.info.run_id
-    res.promoted, res.gate_reason = decision.promoted, decision.reason
-    return res
+        version = registry.log_pyfunc(ChurnPyfunc(res.model, config), name, example)
+        gate = registry.promote_if_better(name, version, GATE_METRIC,
+                                          res.metrics[GATE_METRIC], champion_value=champ_auc)
+    return registry.outcome(FAMILY, tenant, run.info.run_id, gate, res)
+
+
+def _log_reliability(test: pd.DataFrame, res: ChurnFit) -> None:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plot = reliability_plot(test["churned"].to_numpy(),
+                                res.test_frame["churn_probability"].to_numpy(),
+                                Path(tmp) / "reliability.png")
+        mlflow.log_artifact(str(plot), artifact_path="plots")

@@ -22,23 +22,29 @@ from models.routing.agent import DQNRouter, MaskablePPORouter
 from models.routing.baselines import MyopicGreedy, NearestWithStock, evaluate, summarise
 from models.routing.pyfunc import ARTIFACT, WarehouseRouterModel
 from models.routing.rows import example_rows
-from pipelines.registry import GateDecision, configure_mlflow, log_pyfunc, promote_if_better
+from oms.settings import get_settings
+from oms.tenancy import registered_name, validate_tenant
+from pipelines.registry import (
+    TrainOutcome,
+    configure_mlflow,
+    log_pyfunc,
+    outcome,
+    promote_if_better,
+    use_experiment,
+)
 
-REGISTERED_NAME = "warehouse_router"
+FAMILY = "warehouse_router"
 EXPERIMENT = "warehouse_routing"
 GATE_SEEDS = range(500_000, 500_100)  # fixed held-out episodes: every version is gated on them
 GATE_METRIC = "mean_reward"
 
 
 @dataclass
-class TrainRouterResult:
-    """What ``train_router`` produced."""
+class RouterReport:
+    """The routing part of a training outcome (``TrainOutcome.report``)."""
 
     router: Any
     summary: pd.DataFrame
-    run_id: str
-    version: str | None
-    decision: GateDecision | None
 
 
 def make_router(algo: str, **kwargs: Any) -> DQNRouter | MaskablePPORouter:
@@ -82,7 +88,7 @@ def gate_summary(router: Any, config: RoutingConfig, seeds: Any = GATE_SEEDS
 def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
                  config: RoutingConfig | None = None, gate_seeds: Any = GATE_SEEDS,
                  register: bool = True, tracking_uri: str | None = None,
-                 **router_kwargs: Any) -> TrainRouterResult:
+                 tenant: str | None = None, **router_kwargs: Any) -> TrainOutcome:
     """Train, evaluate, log, register and gate a router.
 
     Args:
@@ -92,17 +98,23 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
         gate_seeds: Seeds of the evaluation episodes used by the gate.
         register: Log the pyfunc, register it and run the champion gate.
         tracking_uri: MLflow URI (defaults to the settings').
+        tenant: Tenant the router is for (default: the settings' tenant).
         **router_kwargs: Passed to the router (hyperparameters, ``progress_bar``, ...).
 
     Returns:
-        The fitted router, the gate summary table, the run id, version and gate decision.
+        The train-and-gate outcome; ``outcome.report`` holds the fitted router and the gate
+        summary table (the gate is None when ``register`` is False).
     """
     config = config or RoutingConfig()
+    tenant = validate_tenant(tenant or get_settings().tenant_id)
+    name = registered_name(FAMILY, tenant)
     configure_mlflow(tracking_uri)
-    mlflow.set_experiment(EXPERIMENT)
+    use_experiment(EXPERIMENT)
     router = make_router(algo, total_timesteps=total_timesteps, env_config=config,
                          **router_kwargs)
-    with mlflow.start_run(run_name=f"{algo}-router") as run, tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run(run_name=f"{algo}-router-{tenant}") as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        mlflow.set_tags({"tenant": tenant, "family": FAMILY})
         mlflow.log_params({f"algo.{k}": v for k, v in router.get_params().items()})
         mlflow.log_params({f"env.{k}": v for k, v in asdict(config).items()
                            if k != "sampler"})
@@ -120,20 +132,20 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
                             "nearest_mean_reward": float(summary.iloc[2]["reward"])})
         summary.to_csv(os.path.join(tmp, "gate_summary.csv"), index=False)
         mlflow.log_artifact(os.path.join(tmp, "gate_summary.csv"))
-        version = decision = None
+        gate = None
         if register:
             zip_path = os.path.join(tmp, "router.zip")
             router.save(zip_path)
             model = WarehouseRouterModel(router.algo_name, router.network_, config, router)
-            version = log_pyfunc(model, REGISTERED_NAME, example_rows(router.network_),
+            version = log_pyfunc(model, name, example_rows(router.network_),
                                  artifacts={ARTIFACT: zip_path})
-            decision = promote_if_better(REGISTERED_NAME, version, GATE_METRIC,
-                                         float(mine["reward"]), higher_is_better=True)
-    return TrainRouterResult(router, summary, run.info.run_id, version, decision)
+            gate = promote_if_better(name, version, GATE_METRIC, float(mine["reward"]),
+                                     higher_is_better=True)
+    return outcome(FAMILY, tenant, run.info.run_id, gate, RouterReport(router, summary))
 
 
 class ChampionPolicy:
-    """Routes through ``models:/warehouse_router@champion`` (the served pyfunc), row by row."""
+    """Routes through a ``warehouse_router__<tenant>`` champion (the served pyfunc), row by row."""
 
     name = "champion (pyfunc)"
 
@@ -150,19 +162,27 @@ class ChampionPolicy:
 
 
 def evaluate_policies(seeds: Any, champion: bool = True, config: RoutingConfig | None = None,
-                      tracking_uri: str | None = None) -> pd.DataFrame:
-    """Baselines (and the registered champion, if any) on the same seeded episodes."""
+                      tracking_uri: str | None = None, tenant: str | None = None
+                      ) -> tuple[pd.DataFrame, str | None]:
+    """Baselines (and the tenant's registered champion) on the same seeded episodes.
+
+    Returns:
+        The summary table and a note when the champion was asked for but is missing
+        (None otherwise). A corrupt or unreachable store raises ``TrackingStoreError``
+        before any episode runs; a missing store is never created.
+    """
     from models.routing.baselines import Clairvoyant, RandomValid
+    from oms.tracking import NoStoreError
     from pipelines.registry import load_champion
 
-    env = WarehouseRoutingEnv(config or RoutingConfig())
+    tenant = validate_tenant(tenant or get_settings().tenant_id)
     policies: list[Any] = [RandomValid(0), NearestWithStock(), MyopicGreedy(), Clairvoyant()]
+    note = None
     if champion:
-        configure_mlflow(tracking_uri)
         try:
-            policies.append(ChampionPolicy(load_champion(REGISTERED_NAME)))
-        except LookupError as e:
-            import logging
-
-            logging.getLogger(__name__).warning("no champion router to evaluate: %s", e)
-    return summarise(pd.concat([evaluate(env, p, seeds) for p in policies]))
+            configure_mlflow(tracking_uri, read_only=True)
+            policies.append(ChampionPolicy(load_champion(registered_name(FAMILY, tenant))))
+        except (NoStoreError, LookupError) as e:
+            note = f"champion not evaluated: {e}"
+    env = WarehouseRoutingEnv(config or RoutingConfig())
+    return summarise(pd.concat([evaluate(env, p, seeds) for p in policies])), note

@@ -46,17 +46,24 @@ def _mlflow_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def mlflow_uri(_mlflow_template, tmp_path, monkeypatch) -> str:
-    """A fresh, already-migrated MLflow store for one test (a copy of the template)."""
+def mlflow_uri(_mlflow_template, tmp_path, monkeypatch):
+    """A fresh, already-migrated MLflow store for one test (a copy of the template).
+
+    Artifacts go to ``<tmp>/mlartifacts`` (the settings' artifact root), never the checkout.
+    """
+    from oms.settings import get_settings
     from pipelines.registry import configure_mlflow
 
     db = tmp_path / "mlflow.db"
     shutil.copy(_mlflow_template, db)
     uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)  # default artifact root is relative to the working dir
+    monkeypatch.setenv("OMS_ML_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "mlartifacts"))
+    monkeypatch.chdir(tmp_path)  # anything still relative lands in the test's folder
+    get_settings.cache_clear()
     configure_mlflow(uri)
-    return uri
+    yield uri
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

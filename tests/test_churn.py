@@ -204,27 +204,29 @@ def write_lake(root, tables: ChurnTables) -> str:
 def test_train_register_gate_and_score_from_champion(tables, mlflow_uri, tmp_path):
     import mlflow
 
+    from oms.tenancy import registered_name
     from pipelines.registry import champion_version
     from pipelines.score_churn import score_churn
-    from pipelines.train_churn import MODEL_NAME, train_churn
+    from pipelines.train_churn import FAMILY, train_churn
 
     lake = write_lake(tmp_path, tables)
-    first = train_churn(lake, 90, n_train=2, tracking_uri=mlflow_uri,
+    first = train_churn(lake, 90, n_train=2, tenant_id="t1", tracking_uri=mlflow_uri,
                         classifier=ChurnClassifier(**FAST))
-    assert first.promoted and first.version == "1"
+    assert first.promoted and first.version == "1" and first.alias == "champion"
+    assert first.name == registered_name(FAMILY, "t1") == "churn_classifier__t1"
     run = mlflow.get_run(first.run_id)
     for k in ("roc_auc", "pr_auc", "brier", "baseline_recency_roc_auc"):
         assert k in run.data.metrics
     arts = [a.path for a in mlflow.MlflowClient().list_artifacts(first.run_id, "plots")]
     assert "plots/reliability.png" in arts
     # same data, same model: the re-scored champion is as good, so no promotion
-    second = train_churn(lake, 90, n_train=2, tracking_uri=mlflow_uri,
+    second = train_churn(lake, 90, n_train=2, tenant_id="t1", tracking_uri=mlflow_uri,
                          classifier=ChurnClassifier(**FAST))
-    assert second.version == "2" and not second.promoted
-    assert "not better" in second.gate_reason
-    assert str(champion_version(MODEL_NAME).version) == "1"
+    assert second.version == "2" and not second.promoted and second.alias == "challenger"
+    assert "not better" in second.gate.reason
+    assert str(champion_version(first.name).version) == "1"
     out = str(tmp_path / "out")
-    res = score_churn(lake, out, tracking_uri=mlflow_uri)
+    res = score_churn(lake, out, tenant_id="t1", tracking_uri=mlflow_uri)
     written = read_table(res.uris["churn_scores"])
     assert len(written) == len(res.scored) > 0 and set(written["model_version"]) == {"1"}
     assert written["strategy"].isin(["coupon", "recommendation", "none"]).all()
@@ -238,7 +240,8 @@ def test_cli_reports_bad_input_clearly(tables, tmp_path, settings):
 
     lake = write_lake(tmp_path, tables)
     runner = CliRunner()
-    res = runner.invoke(app, ["score", "churn", "--lake", lake, "--cutoff", "2031-01-01"])
+    res = runner.invoke(app, ["score", "churn", "--lake", lake, "--tenant", "t1",
+                              "--cutoff", "2031-01-01"])
     assert res.exit_code == 1 and "outside the data range" in res.output
     res = runner.invoke(app, ["train", "churn", "--lake", str(tmp_path / "nowhere")])
     assert res.exit_code == 1 and "does not exist" in res.output

@@ -7,14 +7,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.train_forecast import (
-    add_regional_context,
-    future_frame,
-    holiday_frame,
-    known_exog,
-    ordinary_future,
-    prepare,
-)
+from features.demand import add_regional_context, holiday_frame
+from pipelines.train_forecast import future_frame, known_exog, ordinary_future, prepare
 
 
 @pytest.fixture
@@ -82,4 +76,4 @@ def test_forecast_cli_without_champion_is_a_clear_error(settings, mlflow_uri):
 
     res = CliRunner().invoke(app, ["forecast", "--target", "volume"])
     assert res.exit_code == 1
-    assert "no champion registered for 'order_volume_forecaster'" in res.output
+    assert "no champion registered for 'order_volume_forecaster__demo'" in res.output

@@ -15,7 +15,7 @@ from models.forecast.synthetic import make_panel
 from pipelines.registry import load_champion
 from pipelines.train_forecast import train_forecast
 
-NAME = "order_volume_forecaster"
+NAME = "order_volume_forecaster__demo"
 
 
 def lstm():
@@ -32,7 +32,7 @@ def volume():
 def test_gate_promotes_only_better_models_and_champion_loads_in_fresh_process(
     settings, mlflow_uri, volume, tmp_path
 ):
-    kw = dict(target="volume", n_windows=2, step=7, progress=False)
+    kw = dict(target="volume", n_windows=2, step=7, progress=False, tenant="demo")
     # v1: a deliberately poor model (yesterday's value) becomes champion: there is none yet
     r1 = train_forecast(volume, models={"daily_naive": SeasonalNaive(season_length=1)},
                         register="daily_naive", **kw)
@@ -50,6 +50,7 @@ def test_gate_promotes_only_better_models_and_champion_loads_in_fresh_process(
     client = MlflowClient()
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == r2.version
     assert str(client.get_model_version_by_alias(NAME, "challenger").version) == r3.version
+    assert r2.name == NAME and r2.alias == "champion" and r3.alias == "challenger"
     run = client.get_run(r2.run_id)
     assert {"wape", "accuracy", "mase", "coverage_80", "coverage_95",
             "lstm_h3_wape", "seasonal_naive_h7_mase"} <= set(run.data.metrics)
@@ -58,11 +59,11 @@ def test_gate_promotes_only_better_models_and_champion_loads_in_fresh_process(
     assert {"plots/forecast_vs_actual.png", "plots/influential_factors.png"} <= arts
 
     # the forecast dataset was written atomically under outputs/
-    out = pd.read_parquet(r2.output_path)
+    out = pd.read_parquet(r2.report.output_path)
     assert len(out) == 7 and (out["yhat"] >= 0).all() and set(out["model"]) == {"lstm"}
 
     # plain mlflow.pyfunc.load_model in a fresh process returns forecasts
-    future = r2.forecast[["unique_id", "ds"]].merge(
+    future = r2.report.forecast[["unique_id", "ds"]].merge(
         make_panel(n_series=1, n_days=207, level=500.0, holiday_every=20, seed=11)
         .drop(columns="y"), on=["unique_id", "ds"])
     future.to_parquet(tmp_path / "future.parquet")

@@ -21,6 +21,12 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
+    # no warnings or library logs in the outputs, and the notebook says which lake it uses
+    stderr = [o.get("text", "") for c in nb.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not stderr, stderr[:3]
+    first = "".join(o.get("text", "") for o in nb.cells[1].get("outputs", []))
+    assert f"lake: {tmp_path / 'data' / 'lake'}" in first and "generating" in first
     # every code cell ran and the last one produced something to look at
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in code)

@@ -17,7 +17,10 @@ from mlflow import MlflowClient
 from envs.warehouse_routing import WarehouseRoutingEnv
 from models.routing.agent import DQNRouter, MaskablePPORouter, NotFittedError
 from models.routing.rows import current_row, route_frame
-from pipelines.train_router import REGISTERED_NAME, train_router
+from oms.tenancy import registered_name
+from pipelines.train_router import FAMILY, train_router
+
+REGISTERED_NAME = registered_name(FAMILY, "demo")
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DQN = {"learning_starts": 100, "train_freq": 64, "gradient_steps": 16,
@@ -47,11 +50,13 @@ def test_maskable_ppo_respects_masks():
 
 
 def test_train_register_and_serve_champion_in_fresh_process(mlflow_uri, tmp_path):
-    res = train_router("dqn", total_timesteps=400, gate_seeds=range(3), **TINY_DQN)
-    assert res.version == "1" and res.decision.promoted
+    out = train_router("dqn", total_timesteps=400, gate_seeds=range(3), tenant="demo",
+                       **TINY_DQN)
+    assert out.version == "1" and out.promoted and out.name == REGISTERED_NAME
+    res = out.report
     client = MlflowClient()
     assert str(client.get_model_version_by_alias(REGISTERED_NAME, "champion").version) == "1"
-    curve = client.get_metric_history(res.run_id, "eval_mean_reward")
+    curve = client.get_metric_history(out.run_id, "eval_mean_reward")
     assert [m.step for m in curve] == [200, 400]
     assert len(res.summary) == 4 and res.summary["policy"].tolist()[0] == "dqn"
     # the pyfunc on env rows chooses what the masked router chooses on observations

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from flows.apps import score_app, train_app
+from flows.apps import (
+    guard,
+    lake_option,
+    out_option,
+    positive_option,
+    score_app,
+    tenant_option,
+    train_app,
+)
 
 
-def _fail(e: Exception) -> None:
-    typer.secho(f"error: {e}", err=True, fg="red")
-    raise typer.Exit(code=1) from None
+class RETENTION:  # noqa: N801 - a namespace of the options both commands share
+    """The retention options of ``train churn`` and ``score churn``, written once."""
+
+    coupon_threshold = typer.Option(0.7, help="Coupon above this probability.")
+    recommend_threshold = typer.Option(0.5, help="Recommendations above this.")
+    coupon_amount = typer.Option(50.0, help="Coupon value.")
+    coupon_days = typer.Option(7, help="Coupon validity in days.")
 
 
 def _config(coupon_threshold: float, recommend_threshold: float, coupon_amount: float,
@@ -25,63 +37,56 @@ def _config(coupon_threshold: float, recommend_threshold: float, coupon_amount: 
 
 @train_app.command("churn")
 def train_churn_command(
-    lake: str = typer.Option(None, help="Lake root (default: settings)."),
-    horizon_days: int = typer.Option(90, help="Churn = no order in the next N days."),
+    lake: str = lake_option(),
+    horizon_days: int = positive_option(90, "Churn = no order in the next N days."),
     test_cutoff: str = typer.Option(None, help="Test snapshot day (default: last day - horizon)."),
-    n_train: int = typer.Option(4, help="Training snapshots before the test cutoff."),
-    step_days: int = typer.Option(30, help="Days between training snapshots."),
-    tenant: str = typer.Option(None, help="Only this tenant (default: all)."),
-    coupon_threshold: float = typer.Option(0.7, help="Coupon above this probability."),
-    recommend_threshold: float = typer.Option(0.5, help="Recommendations above this."),
-    coupon_amount: float = typer.Option(50.0, help="Coupon value."),
-    coupon_days: int = typer.Option(7, help="Coupon validity in days."),
+    n_train: int = positive_option(4, "Training snapshots before the test cutoff."),
+    step_days: int = positive_option(30, "Days between training snapshots."),
+    tenant: str = tenant_option(),
+    coupon_threshold: float = RETENTION.coupon_threshold,
+    recommend_threshold: float = RETENTION.recommend_threshold,
+    coupon_amount: float = RETENTION.coupon_amount,
+    coupon_days: int = RETENTION.coupon_days,
 ) -> None:
-    """Train the churn classifier (time-based validation), register and gate it."""
+    """Train the tenant's churn classifier (time-based validation), register and gate it."""
     from rich.console import Console
 
-    from oms.lake import LakeError
-    from pipelines.train_churn import train_churn
-
     cfg = _config(coupon_threshold, recommend_threshold, coupon_amount, coupon_days)
-    try:
+    with guard():
+        from pipelines.train_churn import train_churn
+
         res = train_churn(lake, horizon_days, test_cutoff, n_train, step_days, tenant,
                           config=cfg)
-    except (LakeError, ValueError) as e:
-        _fail(e)
-    c = Console()
-    c.print(f"trained on cutoffs {[str(x.date()) for x in res.train_cutoffs]}, tested on "
-            f"{res.test_cutoff.date()} — selected {res.selected}")
+    fit, c = res.report, Console()
+    c.print(f"trained on cutoffs {[str(x.date()) for x in fit.train_cutoffs]}, tested on "
+            f"{fit.test_cutoff.date()} — selected {fit.selected}")
     for k in ("roc_auc", "pr_auc", "brier", "baseline_recency_roc_auc",
               "baseline_p_alive_roc_auc", "test_churn_rate"):
-        if k in res.metrics:
-            c.print(f"  {k:<28} {res.metrics[k]:.4f}")
-    c.print(f"churn_classifier v{res.version}: "
-            f"{'champion' if res.promoted else 'challenger'} ({res.gate_reason})")
+        if k in fit.metrics:
+            c.print(f"  {k:<28} {fit.metrics[k]:.4f}")
+    c.print(res.summary())
 
 
 @score_app.command("churn")
 def score_churn_command(
-    lake: str = typer.Option(None, help="Lake root (default: settings)."),
-    out: str = typer.Option(None, help="Output root (default: settings outputs)."),
+    lake: str = lake_option(),
+    out: str = out_option(),
     cutoff: str = typer.Option(None, help="Scoring day (default: last order day)."),
-    tenant: str = typer.Option(None, help="Only this tenant (default: all)."),
-    coupon_threshold: float = typer.Option(0.7, help="Coupon above this probability."),
-    recommend_threshold: float = typer.Option(0.5, help="Recommendations above this."),
-    coupon_amount: float = typer.Option(50.0, help="Coupon value."),
-    coupon_days: int = typer.Option(7, help="Coupon validity in days."),
+    tenant: str = tenant_option(),
+    coupon_threshold: float = RETENTION.coupon_threshold,
+    recommend_threshold: float = RETENTION.recommend_threshold,
+    coupon_amount: float = RETENTION.coupon_amount,
+    coupon_days: int = RETENTION.coupon_days,
 ) -> None:
-    """Score customers with the champion: probability, segment, RFM, CLV and strategy."""
+    """Score the tenant's customers with its champion: probability, segment, RFM, CLV, strategy."""
     from rich.console import Console
     from rich.table import Table
 
-    from oms.lake import LakeError
-    from pipelines.score_churn import score_churn
-
     cfg = _config(coupon_threshold, recommend_threshold, coupon_amount, coupon_days)
-    try:
+    with guard():
+        from pipelines.score_churn import score_churn
+
         res = score_churn(lake, out, cutoff, config=cfg, tenant_id=tenant)
-    except (LakeError, LookupError, ValueError) as e:
-        _fail(e)
     c = Console()
     c.print(f"scored {len(res.scored)} of {res.n_input} customers at {res.cutoff.date()}; "
             f"{len(res.excluded)} excluded (see churn_exclusions)")

@@ -2,41 +2,47 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 
-from flows.apps import app
+from flows.apps import app, guard, lake_option, positive_option
+
+
+class Engine(StrEnum):
+    """Feature engines."""
+
+    pandas = "pandas"
+    spark = "spark"
 
 
 @app.command("features")
-def features(
-    engine: str = typer.Option("pandas", help="Engine: pandas (in-process) or spark."),
-    lake: str = typer.Option(None, help="Lake root (default: the settings' lake)."),
-    out: str = typer.Option(None, help="Output folder (default: <outputs>/features)."),
+def features_command(
+    engine: Engine = typer.Option(Engine.pandas, help="pandas (in-process) or spark."),
+    lake: str = lake_option(),
+    out: str = typer.Option(None, help="Output root; datasets go to <root>/features/ "
+                            "[settings: outputs]."),
     cutoff: str = typer.Option(
-        None, help="Customer-feature cutoff day YYYY-MM-DD (default: last day − horizon)."
+        None, help="Customer-feature cutoff day YYYY-MM-DD (default: last day - horizon)."
     ),
-    horizon_days: int = typer.Option(90, help="Churn horizon in days."),
-    top_n: int = typer.Option(None, help="Keep only the N best-selling SKUs in the panel."),
+    horizon_days: int = positive_option(90, "Churn horizon in days."),
+    top_n: int = positive_option(None, "Keep only the N best-selling SKUs in the panel."),
 ) -> None:
     """Compute daily order volume, the SKU demand panel and customer features from the lake."""
     from rich.console import Console
     from rich.table import Table
 
-    from oms.lake import LakeError, table_uri
     from oms.settings import get_settings
-    from pipelines.features import build_features
 
-    if engine not in ("pandas", "spark"):
-        raise typer.BadParameter(f"engine must be pandas or spark, got {engine!r}")
     s = get_settings()
-    try:
+    with guard():
+        from oms.lake import table_uri
+        from pipelines.features import build_features
+
         report = build_features(
-            lake or s.lake, out or table_uri(s.outputs, "features"), engine=engine,
+            lake or s.lake, table_uri(out or s.outputs, "features"), engine=engine.value,
             cutoff=cutoff, horizon_days=horizon_days, top_n=top_n, progress=True,
         )
-    except (LakeError, ValueError) as e:
-        typer.secho(f"error: {e}", fg="red", err=True)
-        raise typer.Exit(1) from e
     table = Table(title=f"features ({report.engine}, {report.seconds:.1f}s)")
     table.add_column("dataset")
     table.add_column("rows", justify="right")

@@ -2,73 +2,79 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 
-from flows.apps import app, train_app
+from flows.apps import (
+    app,
+    guard,
+    lake_option,
+    out_option,
+    positive_option,
+    tenant_option,
+    train_app,
+)
 
-TARGET_HELP = "volume (daily orders per tenant) or sku (daily units per SKU)."
+
+class Target(StrEnum):
+    """Forecast targets (an unknown one is a usage error listing these)."""
+
+    volume = "volume"
+    sku = "sku"
 
 
-def _fail(e: Exception) -> None:
-    typer.secho(f"error: {e}", err=True, fg="red")
-    raise typer.Exit(code=1) from None
+TARGET_HELP = "volume (daily orders of the tenant) or sku (daily units per SKU)."
 
 
 @train_app.command("forecast")
 def train_forecast_command(
-    target: str = typer.Option("volume", help=TARGET_HELP),
+    target: Target = typer.Option(Target.volume, help=TARGET_HELP),
     models: str = typer.Option("prophet,lstm",
                                help="Candidates, comma-separated: prophet, lstm, seasonal_naive."),
-    n_windows: int = typer.Option(8, help="Rolling backtest windows."),
-    step: int = typer.Option(7, help="Days between backtest cutoffs."),
-    top_n: int = typer.Option(500, help="SKU target: the N SKUs with most units."),
-    lake: str = typer.Option(None, help="Lake root (default: settings)."),
-    out: str = typer.Option(None, help="Forecast output folder (default: settings outputs)."),
-    tenant: str = typer.Option(None, help="Only this tenant (default: all)."),
+    n_windows: int = positive_option(8, "Rolling backtest windows."),
+    step: int = positive_option(7, "Days between backtest cutoffs."),
+    top_n: int = positive_option(500, "SKU target: the N SKUs with most units."),
+    lake: str = lake_option(),
+    out: str = out_option(),
+    tenant: str = tenant_option(),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
-    """Backtest, log to MLflow, register, gate, and write the forecast dataset."""
+    """Backtest, log to MLflow, register and gate the tenant's model; write its forecast."""
     from rich.console import Console
 
-    from models.forecast.base import ForecastInputError
-    from oms.lake import LakeError
-    from pipelines.backtest import as_markdown
-    from pipelines.train_forecast import train_from_lake
-
     kinds = [m.strip() for m in models.split(",") if m.strip()]
-    try:
-        res, trend = train_from_lake(lake, target, kinds, n_windows, step, top_n, tenant, out,
-                                     seed)
-    except (LakeError, ForecastInputError, ValueError) as e:
-        _fail(e)
+    with guard():
+        from pipelines.backtest import as_markdown
+        from pipelines.train_forecast import train_from_lake
+
+        res = train_from_lake(lake, target.value, kinds, n_windows, step, top_n, tenant, out,
+                              seed)
     c = Console()
-    c.print(as_markdown(res.metrics))
-    c.print(f"{res.name} v{res.version} ({res.chosen}): "
-            f"{'champion' if res.gate.promoted else 'challenger'} — {res.gate.reason}")
-    c.print(f"forecast written to {res.output_path}")
-    if trend is not None:
-        c.print(f"30-day sales trend (yhat, yhat_lower, yhat_upper) written to {trend}")
+    c.print(as_markdown(res.report.metrics))
+    c.print(f"{res.summary()} ({res.report.chosen})")
+    c.print(f"forecast written to {res.report.output_path}")
+    if res.report.sales_trend_path:
+        c.print(f"30-day sales trend (yhat, yhat-lo-80, yhat-hi-80) written to "
+                f"{res.report.sales_trend_path}")
 
 
 @app.command("forecast")
 def forecast_command(
-    target: str = typer.Option("volume", help=TARGET_HELP),
-    horizon: int = typer.Option(None, help="Days ahead (default: the model's horizon)."),
-    top_n: int = typer.Option(500, help="SKU target: the N SKUs with most units."),
-    lake: str = typer.Option(None, help="Lake root (default: settings)."),
-    out: str = typer.Option(None, help="Forecast output folder (default: settings outputs)."),
-    tenant: str = typer.Option(None, help="Only this tenant (default: all)."),
+    target: Target = typer.Option(Target.volume, help=TARGET_HELP),
+    horizon: int = positive_option(None, "Days ahead, 1 to the model's horizon (default: the "
+                                   "model's horizon)."),
+    top_n: int = positive_option(500, "SKU target: the N SKUs with most units."),
+    lake: str = lake_option(),
+    out: str = out_option(),
+    tenant: str = tenant_option(),
 ) -> None:
-    """Forecast with the registered champion and write the forecast dataset."""
+    """Forecast with the tenant's registered champion and write the forecast dataset."""
     from rich.console import Console
 
-    from models.forecast.base import ForecastInputError
-    from oms.lake import LakeError
-    from pipelines.train_forecast import forecast_champion
+    with guard():
+        from pipelines.score_forecast import forecast_champion
 
-    try:
-        fc, path = forecast_champion(lake, target, horizon, out, tenant, top_n)
-    except (LakeError, ForecastInputError, LookupError, ValueError) as e:
-        _fail(e)
+        fc, path = forecast_champion(lake, target.value, horizon, out, tenant, top_n)
     Console().print(fc.head(14).to_string(index=False))
     Console().print(f"{len(fc)} forecast rows written to {path}")

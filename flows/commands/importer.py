@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from flows.apps import import_app
+from flows.apps import guard, import_app, tenant_option
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -19,24 +19,19 @@ def online_retail_command(
     path: str = typer.Argument(..., help="The UCI Online Retail export (parquet file or folder)."),
     out: str = typer.Option(None, help="Landing root to write [settings: landing]; give each "
                             "source its own, since its six tables there are replaced."),
-    tenant: str = typer.Option("online_retail", help="Tenant id written on every row."),
+    tenant: str = tenant_option("Tenant id written on every row [default: online_retail]."),
 ) -> None:
     """Map the UCI Online Retail export onto the data contract and write the landing zone."""
     from rich.console import Console
 
-    from oms.lake import LakeError
     from oms.settings import get_settings
-    from oms.validate import ContractError
-    from pipelines.importers.online_retail import import_online_retail
 
     out = out or get_settings().landing
     console = Console()
-    try:
-        with console.status(f"importing {path} …"):
-            report = import_online_retail(path, out, tenant_id=tenant)
-    except (LakeError, ContractError) as e:
-        typer.secho(f"error: {e}", err=True, fg="red")
-        raise typer.Exit(code=1) from None
+    with guard(), console.status(f"importing {path} …"):
+        from pipelines.importers.online_retail import import_online_retail
+
+        report = import_online_retail(path, out, tenant_id=tenant or "online_retail")
     console.print(import_table(report))
     console.print(f"next: oms-ml ingest --landing {out}")
 

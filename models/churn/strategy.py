@@ -56,14 +56,18 @@ class RetentionConfig:
 
 
 class CoOccurrenceRecommender:
-    """Customer history + item co-occurrence recommender.
+    """Customer history + item co-occurrence recommender, separate per tenant.
+
+    SKUs are keyed by ``(tenant_id, sku)``: two tenants' catalogues never mix, so a customer
+    is only ever offered SKUs of their own tenant (co-occurrence, own history and the
+    best-seller fallback are all within the tenant), even when SKU codes collide.
 
     Attributes:
-        skus_: SKU vocabulary.
+        skus_: SKU vocabulary, ``(tenant_id, sku)`` pairs.
         customers_: Customer index (tenant_id, customer_id) → row.
         counts_: Sparse customer × SKU purchase counts.
         similarity_: Sparse SKU × SKU cosine co-occurrence (diagonal zeroed).
-        popular_: SKUs by number of buyers (fallback).
+        popular_: Per tenant, its SKUs by number of buyers (fallback).
     """
 
     def fit(self, purchases: pd.DataFrame) -> CoOccurrenceRecommender:
@@ -71,47 +75,50 @@ class CoOccurrenceRecommender:
         need = {"tenant_id", "customer_id", "sku"}
         if not need <= set(purchases.columns):
             raise ValueError(f"recommender needs columns {sorted(need)}")
-        p = purchases.dropna(subset=["customer_id", "sku"])
-        keys = pd.MultiIndex.from_frame(p[["tenant_id", "customer_id"]].astype(str))
+        p = purchases.dropna(subset=["customer_id", "sku"]).astype(
+            {"tenant_id": str, "customer_id": str, "sku": str})
+        keys = pd.MultiIndex.from_frame(p[["tenant_id", "customer_id"]])
+        items = pd.MultiIndex.from_frame(p[["tenant_id", "sku"]])
         self.customers_ = pd.Index(keys.unique())
-        self.skus_ = pd.Index(sorted(p["sku"].astype(str).unique()))
+        self.skus_ = items.unique().sort_values()
+        self._names = self.skus_.get_level_values(1).to_numpy(dtype=object)
         rows = self.customers_.get_indexer(keys)
-        cols = self.skus_.get_indexer(p["sku"].astype(str))
-        data = np.ones(len(p))
+        cols = self.skus_.get_indexer(items)
         shape = (len(self.customers_), len(self.skus_))
-        self.counts_ = sparse.csr_matrix((data, (rows, cols)), shape=shape)
+        self.counts_ = sparse.csr_matrix((np.ones(len(p)), (rows, cols)), shape=shape)
         binary = (self.counts_ > 0).astype(float)
-        co = (binary.T @ binary).tocsr()
+        co = (binary.T @ binary).tocsr()  # zero across tenants: no customer spans two
         buyers = np.asarray(binary.sum(axis=0)).ravel()
         norm = 1.0 / np.sqrt(np.maximum(buyers, 1.0))
-        sim = sparse.diags(norm) @ co @ sparse.diags(norm)
-        sim = sim.tolil()
+        sim = (sparse.diags(norm) @ co @ sparse.diags(norm)).tolil()
         sim.setdiag(0)
         self.similarity_ = sim.tocsr()
-        order = np.lexsort((self.skus_.to_numpy(), -buyers))
-        self.popular_ = self.skus_[order].tolist()
+        tenants = self.skus_.get_level_values(0).to_numpy(dtype=object)
+        order = np.lexsort((self._names, -buyers))
+        self.popular_ = {t: [self._names[k] for k in order if tenants[k] == t]
+                         for t in pd.unique(tenants)}
         return self
 
     def recommend(self, tenant_id: str, customer_id: str, n: int = 5, n_own: int = 2
                   ) -> tuple[list[str], str]:
-        """Top ``n`` SKUs for one customer and a short reason."""
+        """Top ``n`` SKUs of the customer's own tenant for one customer, and a short reason."""
         if not hasattr(self, "counts_"):
             raise RuntimeError("CoOccurrenceRecommender is not fitted; call fit(...) first")
+        popular = self.popular_.get(str(tenant_id), [])
         i = self.customers_.get_indexer([(str(tenant_id), str(customer_id))])[0]
         if i < 0:
-            return self.popular_[:n], "no purchase history: best sellers"
+            return popular[:n], "no purchase history: the tenant's best sellers"
         row = self.counts_.getrow(i)
         own_idx, own_cnt = row.indices, row.data
-        order = np.lexsort((self.skus_[own_idx].to_numpy(), -own_cnt))
-        own = [self.skus_[own_idx[k]] for k in order[:n_own]]
+        order = np.lexsort((self._names[own_idx], -own_cnt))
+        own = [self._names[own_idx[k]] for k in order[:n_own]]
         scores = ((row > 0).astype(float) @ self.similarity_).toarray().ravel()
         scores[own_idx] = -np.inf  # suggest new products beyond the repeat items
         cand = np.flatnonzero(np.isfinite(scores) & (scores > 0))
-        cand = cand[np.lexsort((self.skus_[cand].to_numpy(), -scores[cand]))]
-        similar = [self.skus_[k] for k in cand[: n - len(own)]]
-        recs = own + similar
+        cand = cand[np.lexsort((self._names[cand], -scores[cand]))]
+        recs = own + [self._names[k] for k in cand[: n - len(own)]]
         if len(recs) < n:
-            recs += [s for s in self.popular_ if s not in recs][: n - len(recs)]
+            recs += [s for s in popular if s not in recs][: n - len(recs)]
         return recs, "own history + bought together by similar customers"
 
 

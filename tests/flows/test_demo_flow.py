@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from oms.lake import read_table, table_uri
+from oms.tenancy import CHAMPION, registered_name
 
 pytestmark = pytest.mark.flow
 
@@ -33,6 +34,9 @@ def test_demo_flow_end_to_end(prefect_harness, settings, mlflow_uri):
 
     assert summary["churn"]["scored"] > 0
     client = MlflowClient()
-    for name in ("order_volume_forecaster", "churn_classifier", "warehouse_router"):
+    for family in ("order_volume_forecaster", "churn_classifier", "warehouse_router"):
         # first version of each family has no champion to beat: the gate promotes it
-        assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+        name = registered_name(family, settings.tenant_id)
+        assert str(client.get_model_version_by_alias(name, CHAMPION).version) == "1"
+        assert summary[{"order_volume_forecaster": "forecast", "churn_classifier": "churn",
+                        "warehouse_router": "router"}[family]]["promoted"]
