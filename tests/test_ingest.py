@@ -173,7 +173,7 @@ def test_failure_mid_ingest_keeps_previous_tables_and_leaves_no_temp(tmp_path):
     with pytest.raises(LakeError, match=r"p1\.parquet"):
         run(tmp_path, batch_rows=20)  # p0 and the first batch of p1 were already written
     assert {f: Path(f).read_bytes() for f in list_files(tmp_path / "lake" / "orders")} == before
-    assert [p.name for p in (tmp_path / "lake").iterdir()] == ["orders"]
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["_lock", "orders"]
     assert not (tmp_path / "quarantine").exists() or not any(
         ".tmp-" in p.name for p in (tmp_path / "quarantine").iterdir())
 
@@ -194,7 +194,7 @@ def test_failure_in_a_later_table_publishes_no_table(tmp_path):
     with pytest.raises(LakeError, match=r"order_lines/p0\.parquet"):
         run(tmp_path, batch_rows=20)  # orders were fully read and validated first
     assert read_table(tmp_path / "lake" / "orders")["order_id"].tolist() == ["old"]
-    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["orders"]
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["_lock", "orders"]
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,174 @@
+"""Merge one ingest run's valid rows into the next lake version: upsert by key, per partition.
+
+Ingest first streams a table's valid rows into a scratch dataset (partitioned by month like
+the lake). :func:`merge_table` then builds the table of the new version:
+
+* a month partition the landing does not touch is hard-linked from the current version
+  (no bytes read or written), so a day's landing costs time in proportion to that day's
+  months, not to the lake;
+* a touched partition is read, upserted with the landed rows of that month by the primary
+  key (``oms.contract.UPSERT_RULE``) and written as one file;
+* unpartitioned (dimension) tables are upserted whole;
+* ``replace=True`` publishes the landed rows alone (the explicit ``--replace``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from oms.contract import TableSpec, get_table
+from oms.lake import _fs_and_path, _to_arrow, read_table
+from oms.validate import key_hashes
+from oms.versions import Transaction
+
+
+@dataclass
+class MergeCounts:
+    """What an upsert did to one table.
+
+    Attributes:
+        inserted: Landed rows with a new key.
+        updated: Landed rows that replaced the lake's row with the same key.
+        stale: Landed rows not applied because the lake's row is at a later version.
+        lake_rows: Rows of the table in the new version.
+        partitions_rewritten: Month partitions (or 1 for a whole table) read and rewritten.
+        partitions_linked: Month partitions carried over unchanged.
+    """
+
+    inserted: int = 0
+    updated: int = 0
+    stale: int = 0
+    lake_rows: int = 0
+    partitions_rewritten: int = 0
+    partitions_linked: int = 0
+
+
+def _rank(df: pd.DataFrame, spec: TableSpec) -> np.ndarray:
+    if spec.version_column is None:
+        return np.zeros(len(df), dtype=np.int64)
+    col = df[spec.version_column]
+    if spec.version_rank:
+        order = {v: i for i, v in enumerate(spec.version_rank)}
+        return col.astype(object).map(order).fillna(-1).to_numpy(dtype=np.int64)
+    return pd.Series(col).rank(method="dense").fillna(-1).to_numpy(dtype=np.int64)
+
+
+def upsert(old: pd.DataFrame, new: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame,
+                                                                           MergeCounts]:
+    """Rows of ``old`` and ``new`` with one row per primary key (the contract's upsert rule).
+
+    The row at the later version wins; at equal versions (or without a version column) the
+    landed row (``new``) wins. ``new`` must not repeat a key (ingest quarantines repeats).
+    """
+    counts = MergeCounts()
+    if old.empty:
+        counts.inserted = len(new)
+        return new.reset_index(drop=True), counts
+    keys = list(spec.primary_key)
+    both = pd.concat([old, new[old.columns]], ignore_index=True)
+    h = key_hashes(both, keys)
+    is_new = np.r_[np.zeros(len(old), bool), np.ones(len(new), bool)]
+    order = np.lexsort((is_new, _rank(both, spec), h))  # last of each key wins
+    hs = h[order]
+    last = np.r_[hs[1:] != hs[:-1], True]
+    winners = np.sort(order[last])
+    old_keys = np.unique(h[:len(old)])
+    new_h = h[len(old):]
+    in_old = np.isin(new_h, old_keys)
+    won = np.zeros(len(both), bool)
+    won[winners] = True
+    counts.inserted = int((~in_old).sum())
+    counts.updated = int((in_old & won[len(old):]).sum())
+    counts.stale = int((in_old & ~won[len(old):]).sum())
+    return both.iloc[winners].reset_index(drop=True), counts
+
+
+def _children(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        return []
+    return [i for i in fs.get_file_info(pafs.FileSelector(path))
+            if not i.base_name.startswith((".", "_"))]
+
+
+def _write_one(df: pd.DataFrame, spec: TableSpec, folder: str, fs: pafs.FileSystem) -> None:
+    fs.create_dir(folder, recursive=True)
+    table = _to_arrow(df, spec) if len(df) else spec.arrow_schema().empty_table()
+    pq.write_table(table, f"{folder}/part-00000.parquet", filesystem=fs)
+
+
+def _move_tree(fs: pafs.FileSystem, src: str, dst: str) -> None:
+    fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
+    fs.move(src, dst)
+
+
+def merge_table(txn: Transaction, table: str, incoming: str, rows: int,
+                replace: bool = False) -> MergeCounts:
+    """Write ``table`` of the new version from the base version and the landed rows.
+
+    Args:
+        txn: The open transaction (base version and staging folder).
+        table: Contract table name.
+        incoming: Scratch dataset of the landed valid rows.
+        rows: How many rows it holds.
+        replace: Publish the landed rows alone instead of upserting.
+    """
+    spec = get_table(table)
+    fs, _ = _fs_and_path(txn.root)
+    base = txn.base_path(table)
+    counts = MergeCounts()
+    if rows == 0:
+        if base is None or replace:  # no rows: publish the table's schema
+            _write_one(spec.arrow_schema().empty_table().to_pandas(), spec, txn.path(table), fs)
+        else:  # an empty landing never empties a table
+            counts.partitions_linked = txn.carry(table) and 1
+        return _count(txn, table, counts)
+    dest = txn.path(table)
+    if replace or base is None:
+        _move_tree(fs, incoming, dest)
+        counts.inserted = int(_count(txn, table, MergeCounts()).lake_rows)
+        counts.partitions_rewritten = len(_children(fs, dest))
+        return _count(txn, table, counts)
+    if spec.partition_date is None:
+        merged, counts = upsert(read_table(base, table=table), read_table(incoming, table=table),
+                                spec)
+        _write_one(merged, spec, dest, fs)
+        counts.partitions_rewritten = 1
+        return _count(txn, table, counts)
+    landed = {i.base_name for i in _children(fs, incoming)}
+    for part in _children(fs, base):
+        if part.base_name not in landed:
+            txn.carry(table, part.base_name)
+            counts.partitions_linked += 1
+    for name in sorted(landed):
+        new = read_table(f"{incoming}/{name}", table=table)
+        if fs.get_file_info(f"{base}/{name}").type == pafs.FileType.NotFound:
+            _move_tree(fs, f"{incoming}/{name}", f"{dest}/{name}")
+            counts.inserted += len(new)
+        else:
+            merged, c = upsert(read_table(f"{base}/{name}", table=table), new, spec)
+            _write_one(merged, spec, f"{dest}/{name}", fs)
+            counts.inserted += c.inserted
+            counts.updated += c.updated
+            counts.stale += c.stale
+        counts.partitions_rewritten += 1
+    return _count(txn, table, counts)
+
+
+def _count(txn: Transaction, table: str, counts: MergeCounts) -> MergeCounts:
+    """Fill ``lake_rows`` from the staged files' footers."""
+    fs, _ = _fs_and_path(txn.root)
+    path = f"{txn.staging}/{table}"
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    counts.lake_rows = sum(
+        pq.ParquetFile(i.path, filesystem=fs).metadata.num_rows
+        for i in infos if i.type == pafs.FileType.File and i.size > 0
+        and not any(p.startswith((".", "_")) for p in i.path[len(path):].split("/") if p))
+    return counts
+
+
+__all__ = ["MergeCounts", "merge_table", "upsert"]
