@@ -124,7 +124,8 @@ class ColumnSpec:
         if self.le is not None:
             out.append(f"<= {self.le:g}")
         if self.not_future:
-            out.append("not in the future")
+            out.append("not in the future" if self.type == "timestamp"
+                       else "not after today + `OMS_ML_FUTURE_DAYS` (1) days")
         return out
 
 
