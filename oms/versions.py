@@ -310,20 +310,21 @@ class Transaction:
         checkpoint("publish:switched")
         self.base = pointer
         self.collect_garbage()
+        self.cleanup(staging=False)  # plain folders of a pre-versioning lake, now shadowed
         checkpoint("publish:gc")
         return pointer
 
-    def cleanup(self) -> list[str]:
+    def cleanup(self, staging: bool = True) -> list[str]:
         """Remove what killed runs left: staging folders, unpublished snapshots, temp pointers.
 
         Called under the lock (so nothing here belongs to a live run). Plain table folders of
         a lake converted to versions are removed once the pointer covers them.
         """
         removed = []
-        staging = f"{self.rpath}/{STAGING}"
-        for i in self._children(staging):
-            removed.append(i.path)
-        self._delete(staging)
+        if staging:
+            for i in self._children(f"{self.rpath}/{STAGING}"):
+                removed.append(i.path)
+            self._delete(f"{self.rpath}/{STAGING}")
         current = self.base["snapshot"].rsplit("/", 1)[1] if self.base else None
         for i in self._children(f"{self.rpath}/{SNAPSHOTS}"):
             if current is None or i.base_name > current:  # renamed, never pointed to

@@ -128,6 +128,7 @@ class IngestReport:
     quarantine: str
     tables: dict[str, TableReport] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     version: int = 0
     replace: bool = False
 
@@ -395,6 +396,9 @@ def ingest(
             checkpoint("ingest:quarantine")
     for name, r in report.tables.items():
         r.lake_uri = table_uri(lake, name)
+        if r.rows_in == 0:
+            report.notes.append(f"{name}: the landing has no rows; the lake's table is unchanged "
+                                f"({r.lake_rows:,} rows)")
     return report
 
 

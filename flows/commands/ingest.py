@@ -59,6 +59,8 @@ def ingest_command(
     reasons = reasons_table(report)
     if reasons.row_count:
         console.print(reasons)
+    for note in report.notes:
+        console.print(f"note: {escape(note)}")
     for note in report.skipped:
         console.print(f"[yellow]skipped:[/] {escape(note)}")
 
