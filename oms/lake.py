@@ -23,6 +23,9 @@ gives optimistic concurrency that a file lock cannot).
 Readers skip hidden (``.``) and underscore (``_``) names, so temporary folders are never read.
 Any local path or pyarrow/fsspec URI (``s3://``, ``gs://``, ``hdfs://``) works; on object
 stores the final "rename" is a copy, so atomicity there is best effort.
+
+This module is over 400 lines: reading, writing and footer inspection share the path and
+version resolution above; splitting them would spread one concept over three files.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ or a ``kill -9`` leaves the previous version. Quarantined rows are kept per run
 (``<quarantine>/<table>/run-<id>/``) and become visible only once the run's version is
 published. History is dropped only with ``replace=True`` (``--replace``), refused for an
 empty landing. Files in the landing that are not contract tables are reported as skipped.
+
+Over 400 lines because the report types, footer preflight, batch gathering and the run
+itself belong together; merging and order lookups already live in ``ingest_merge`` and
+``ingest_parents``.
 """
 
 from __future__ import annotations

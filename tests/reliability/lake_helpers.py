@@ -50,7 +50,7 @@ def lake_rows(lake: Path) -> dict[str, int]:
     from oms.versions import read_pointer
 
     ptr = read_pointer(lake)
-    names = ptr["tables"] if ptr else [p.name for p in lake.iterdir() if not p.name[0] in "._"]
+    names = ptr["tables"] if ptr else [p.name for p in lake.iterdir() if p.name[0] not in "._"]
     return {t: len(read_table(lake / t)) for t in names}
 
 
