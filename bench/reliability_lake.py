@@ -223,9 +223,22 @@ def _single_file_no_table(work: Path) -> None:
     os.rename(work / "landing" / "x.parquet", work / "one.parquet")
 
 
-def _pointer_corrupt(work: Path) -> None:
+def pointer_corrupt(work: Path) -> Result:
+    base(work)
+    before = digest(work)
     copy_day2(work)
+    good = (work / "lake" / "_current").read_text()
     (work / "lake" / "_current").write_text("{not json")
+    p = ingest(work)
+    f = oms_ml(work, "features")
+    (work / "lake" / "_current").write_text(good)
+    if had_traceback(p) or had_traceback(f):
+        return "traceback", (p.stderr + f.stderr)[-200:]
+    if digest(work) != before:
+        return "lost", "the lake changed under a corrupt pointer"
+    if p.returncode == 0 or f.returncode == 0 or "version pointer" not in p.stderr:
+        return "silent", f"exits {p.returncode}/{f.returncode}: {p.stderr[-150:]}"
+    return "clean", "ingest and features refuse a corrupt pointer, naming it; lake untouched"
 
 
 # --- history -------------------------------------------------------------------------------
@@ -528,7 +541,7 @@ CASES: list[tuple[str, Callable[[Path], Result]]] = [
     ("lake: unknown --table", refused(copy_day2, "unknown table", "--table", "ordres")),
     ("lake: single file without --table", refused(
         _single_file_no_table, "name the one table", "--landing", "one.parquet")),
-    ("lake: corrupt version pointer", refused(_pointer_corrupt, "version pointer")),
+    ("lake: corrupt version pointer", pointer_corrupt),
     ("lake: text in an int column", quarantined(
         "order_lines", _set("quantity", "three"), "quantity: not a valid int64", typed=False)),
     ("lake: null primary key", quarantined("orders", _set("order_id", None), "order_id: null",

@@ -93,6 +93,7 @@ class TableReport:
         lake_rows: Rows of the table in the published version.
         partitions_rewritten: Month partitions rewritten (upserted or new).
         partitions_linked: Month partitions carried over unchanged.
+        partitions_appended: Month partitions that got the landed rows as one more file.
     """
 
     table: str
@@ -113,6 +114,7 @@ class TableReport:
     lake_rows: int = 0
     partitions_rewritten: int = 0
     partitions_linked: int = 0
+    partitions_appended: int = 0
 
     def check(self) -> None:
         """Raise if a row went missing (rows in must equal valid + quarantined)."""
@@ -438,6 +440,7 @@ def _apply(rep: TableReport, counts) -> None:
     rep.lake_rows = counts.lake_rows
     rep.partitions_rewritten = counts.partitions_rewritten
     rep.partitions_linked = counts.partitions_linked
+    rep.partitions_appended = counts.partitions_appended
 
 
 def _progress(enabled: bool) -> Progress | _NoBar:

@@ -6,8 +6,12 @@ the lake). :func:`merge_table` then builds the table of the new version:
 * a month partition the landing does not touch is hard-linked from the current version
   (no bytes read or written), so a day's landing costs time in proportion to that day's
   months, not to the lake;
-* a touched partition is read, upserted with the landed rows of that month by the primary
-  key (``oms.contract.UPSERT_RULE``) and written as one file;
+* a touched partition whose keys the landing does not repeat (the usual day of new orders)
+  gets the landed rows as one more file beside its linked files: only its key columns are
+  read, nothing is rewritten;
+* a touched partition with a repeated key is read, upserted with the landed rows of that
+  month by the primary key (``oms.contract.UPSERT_RULE``) and rewritten as one file (which
+  also compacts the per-day files);
 * unpartitioned (dimension) tables are upserted whole;
 * ``replace=True`` publishes the landed rows alone (the explicit ``--replace``).
 """
@@ -38,6 +42,7 @@ class MergeCounts:
         lake_rows: Rows of the table in the new version.
         partitions_rewritten: Month partitions (or 1 for a whole table) read and rewritten.
         partitions_linked: Month partitions carried over unchanged.
+        partitions_appended: Month partitions that got the landed rows as a new file.
     """
 
     inserted: int = 0
@@ -46,6 +51,7 @@ class MergeCounts:
     lake_rows: int = 0
     partitions_rewritten: int = 0
     partitions_linked: int = 0
+    partitions_appended: int = 0
 
 
 def _rank(df: pd.DataFrame, spec: TableSpec) -> np.ndarray:
@@ -134,10 +140,7 @@ def merge_table(txn: Transaction, table: str, incoming: str, rows: int,
         counts.partitions_rewritten = len(_children(fs, dest))
         return _count(txn, table, counts)
     if spec.partition_date is None:
-        merged, counts = upsert(read_table(base, table=table), read_table(incoming, table=table),
-                                spec)
-        _write_one(merged, spec, dest, fs)
-        counts.partitions_rewritten = 1
+        _merge_partition(txn, spec, base, incoming, dest, counts, relative="")
         return _count(txn, table, counts)
     landed = {i.base_name for i in _children(fs, incoming)}
     for part in _children(fs, base):
@@ -145,18 +148,41 @@ def merge_table(txn: Transaction, table: str, incoming: str, rows: int,
             txn.carry(table, part.base_name)
             counts.partitions_linked += 1
     for name in sorted(landed):
-        new = read_table(f"{incoming}/{name}", table=table)
-        if fs.get_file_info(f"{base}/{name}").type == pafs.FileType.NotFound:
-            _move_tree(fs, f"{incoming}/{name}", f"{dest}/{name}")
-            counts.inserted += len(new)
-        else:
-            merged, c = upsert(read_table(f"{base}/{name}", table=table), new, spec)
-            _write_one(merged, spec, f"{dest}/{name}", fs)
-            counts.inserted += c.inserted
-            counts.updated += c.updated
-            counts.stale += c.stale
-        counts.partitions_rewritten += 1
+        _merge_partition(txn, spec, f"{base}/{name}", f"{incoming}/{name}", f"{dest}/{name}",
+                         counts, relative=name)
     return _count(txn, table, counts)
+
+
+def _merge_partition(txn: Transaction, spec: TableSpec, base: str, incoming: str, dest: str,
+                     counts: MergeCounts, relative: str) -> None:
+    """Merge one month (or a whole unpartitioned table, ``relative=""``).
+
+    A new month is moved into place; without a repeated key the landed file is added beside
+    the linked ones; otherwise the month is upserted and rewritten.
+    """
+    fs, _ = _fs_and_path(txn.root)
+    new = read_table(incoming, table=spec.name)
+    if fs.get_file_info(base).type == pafs.FileType.NotFound:
+        _move_tree(fs, incoming, dest)
+        counts.inserted += len(new)
+        counts.partitions_rewritten += 1
+        return
+    keys = list(spec.primary_key)
+    old_keys = read_table(base, columns=keys, table=spec.name)
+    if not np.isin(key_hashes(new, keys), key_hashes(old_keys, keys)).any():
+        txn.carry(spec.name, relative)
+        fs.create_dir(dest, recursive=True)
+        for k, f in enumerate(_children(fs, incoming)):
+            fs.move(f.path, f"{dest}/part-{txn.run_id}-{k:05d}.parquet")
+        counts.inserted += len(new)
+        counts.partitions_appended += 1
+        return
+    merged, c = upsert(read_table(base, table=spec.name), new, spec)
+    _write_one(merged, spec, dest, fs)
+    counts.inserted += c.inserted
+    counts.updated += c.updated
+    counts.stale += c.stale
+    counts.partitions_rewritten += 1
 
 
 def _count(txn: Transaction, table: str, counts: MergeCounts) -> MergeCounts:
