@@ -395,17 +395,22 @@ def ingest(
             for uri in staged.values():
                 remove(uri)
             raise
-        for name, uri in staged.items():  # the run is published: so are its quarantined rows
-            if exists(uri):
-                fs, src = _fs_and_path(uri)
-                fs.move(src, _fs_and_path(report.tables[name].quarantine_uri)[1])
-            checkpoint("ingest:quarantine")
+        _publish_quarantine(report, staged)
     for name, r in report.tables.items():
         r.lake_uri = table_uri(lake, name)
         if r.rows_in == 0:
             report.notes.append(f"{name}: the landing has no rows; the lake's table is unchanged "
                                 f"({r.lake_rows:,} rows)")
     return report
+
+
+def _publish_quarantine(report: IngestReport, staged: dict[str, str]) -> None:
+    """The run's version is published: make its staged quarantine folders visible."""
+    for name, uri in staged.items():
+        if exists(uri):
+            fs, src = _fs_and_path(uri)
+            fs.move(src, _fs_and_path(report.tables[name].quarantine_uri)[1])
+        checkpoint("ingest:quarantine")
 
 
 def _validate_all(txn: Transaction, sources: dict[str, str], plans: dict[str, list[FileInfo]],

@@ -168,8 +168,9 @@ def _merge_partition(txn: Transaction, spec: TableSpec, base: str, incoming: str
         counts.partitions_rewritten += 1
         return
     keys = list(spec.primary_key)
-    old_keys = read_table(base, columns=keys, table=spec.name)
-    if not np.isin(key_hashes(new, keys), key_hashes(old_keys, keys)).any():
+    if not _may_overlap(fs, base, new, keys) or not np.isin(
+            key_hashes(new, keys),
+            key_hashes(read_table(base, columns=keys, table=spec.name), keys)).any():
         txn.carry(spec.name, relative)
         fs.create_dir(dest, recursive=True)
         for k, f in enumerate(_children(fs, incoming)):
@@ -183,6 +184,55 @@ def _merge_partition(txn: Transaction, spec: TableSpec, base: str, incoming: str
     counts.updated += c.updated
     counts.stale += c.stale
     counts.partitions_rewritten += 1
+
+
+def _ranges(fs: pafs.FileSystem, path: str, column: str) -> tuple | None:
+    """(min, max) of a column in one parquet file from its footer, or None if unknown."""
+    meta = pq.ParquetFile(path, filesystem=fs).metadata
+    if meta.num_rows == 0:
+        return ()
+    idx = meta.schema.to_arrow_schema().get_field_index(column)
+    lo = hi = None
+    for g in range(meta.num_row_groups):
+        st = meta.row_group(g).column(idx).statistics
+        if st is None or not st.has_min_max:
+            return None
+        lo = st.min if lo is None else min(lo, st.min)
+        hi = st.max if hi is None else max(hi, st.max)
+    return lo, hi
+
+
+def _may_overlap(fs: pafs.FileSystem, base: str, new: pd.DataFrame, keys: list[str]) -> bool:
+    """Whether a file of ``base`` may hold a landed key, judged from footer min/max only.
+
+    A day of new orders has ids (and dates) beyond every existing file's range, so no data
+    is read; when a footer cannot rule a file out, the caller compares the keys themselves.
+    """
+    bounds = {}
+    for k in keys:
+        col = new[k].dropna()
+        if len(col) and col.nunique() > 0:
+            lo, hi = col.min(), col.max()
+            bounds[k] = (lo.to_pydatetime() if hasattr(lo, "to_pydatetime") else lo,
+                         hi.to_pydatetime() if hasattr(hi, "to_pydatetime") else hi)
+    for f in _children(fs, base):
+        if f.type != pafs.FileType.File:
+            return True
+        ruled_out = False
+        for k, (lo, hi) in bounds.items():
+            r = _ranges(fs, f.path, k)
+            if r == ():
+                ruled_out = True
+                break
+            try:
+                if r is not None and (hi < r[0] or lo > r[1]):
+                    ruled_out = True
+                    break
+            except TypeError:  # incomparable statistics: cannot rule the file out
+                continue
+        if not ruled_out:
+            return True
+    return False
 
 
 def _count(txn: Transaction, table: str, counts: MergeCounts) -> MergeCounts:
