@@ -239,3 +239,14 @@ def test_cli_prints_report_and_fails_cleanly(messy_landing):
     lines.write_bytes(b"not parquet at all")
     corrupt = runner.invoke(app, args)
     assert corrupt.exit_code == 1 and "order_lines.parquet" in corrupt.output
+
+
+def test_quarantine_keeps_every_run_and_lake_keeps_history(messy_landing):
+    first = run(messy_landing)
+    again = run(messy_landing)  # the same export again: idempotent lake, quarantine per run
+    assert again.version == first.version + 1
+    assert again.tables["orders"].lake_rows == first.tables["orders"].lake_rows
+    assert again.tables["orders"].inserted == 0
+    q = read_table(messy_landing / "quarantine" / "orders")
+    assert len(q) == 2 * first.tables["orders"].rows_quarantined
+    assert first.tables["orders"].quarantine_uri != again.tables["orders"].quarantine_uri
