@@ -50,6 +50,8 @@ def _world() -> Path:
         if col is not None:
             write_table(df[df[col] == last], root / "day2" / name, table=name)
     ingest(str(root / "day1"), str(root / "base" / "lake"), str(root / "base" / "quarantine"))
+    shutil.copytree(root / "base", root / "after")  # the lake a clean day-2 run produces
+    ingest(str(root / "day2"), str(root / "after" / "lake"), str(root / "after" / "quarantine"))
     return root
 
 
@@ -331,7 +333,7 @@ def status_upsert(work: Path) -> Result:
 def gc_keeps_n(work: Path) -> Result:
     base(work)
     copy_day2(work)
-    for _ in range(4):
+    for _ in range(3):  # versions 2, 3, 4: keep 2
         ingest(work, env={"OMS_ML_KEEP_VERSIONS": "2"})
     kept = versions(work / "lake")
     return ("clean", f"{len(kept)} snapshots kept") if len(kept) == 2 else \
@@ -360,12 +362,7 @@ def kill_at(point: str) -> Callable[[Path], Result]:
         base(work)
         old = digest(work)
         copy_day2(work)
-        ref = work / "ref"
-        shutil.copytree(work / "lake", ref / "lake")
-        shutil.copytree(work / "quarantine", ref / "quarantine")
-        shutil.copytree(work / "landing", ref / "landing")
-        ingest(ref)
-        new = digest(ref)
+        new = digest(_world() / "after")
         p = ingest(work, env={"OMS_ML_KILL_AT": point})
         if p.returncode != -signal.SIGKILL:
             return "silent", f"not killed at {point} (exit {p.returncode})"

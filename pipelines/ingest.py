@@ -84,7 +84,8 @@ class TableReport:
         rows_quarantined: Rows written to the quarantine zone.
         reasons: Quarantined rows per reason (a row breaking two rules counts under both).
         ignored_columns: Input columns that are not in the contract (not written).
-        seconds: Wall time for the table.
+        seconds: Wall time to read and validate the table.
+        merge_seconds: Wall time to merge it into the new lake version.
         lake_uri: Where the valid rows went.
         quarantine_uri: Where the quarantined rows went.
         inserted: Valid rows with a key new to the lake.
@@ -106,6 +107,7 @@ class TableReport:
     reasons: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    merge_seconds: float = 0.0
     lake_uri: str = ""
     quarantine_uri: str = ""
     inserted: int = 0
@@ -387,8 +389,10 @@ def ingest(
                           batch_rows, now)
             checkpoint("ingest:validated")
             for name in sources:
+                t0 = time.perf_counter()
                 _apply(report.tables[name], merge_table(
                     txn, name, txn.scratch(name), report.tables[name].rows_valid, replace))
+                report.tables[name].merge_seconds = time.perf_counter() - t0
             checkpoint("ingest:merged")
             report.version = txn.commit()["version"]
         except BaseException:
