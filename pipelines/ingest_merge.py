@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -168,9 +171,7 @@ def _merge_partition(txn: Transaction, spec: TableSpec, base: str, incoming: str
         counts.partitions_rewritten += 1
         return
     keys = list(spec.primary_key)
-    if not _may_overlap(fs, base, new, keys) or not np.isin(
-            key_hashes(new, keys),
-            key_hashes(read_table(base, columns=keys, table=spec.name), keys)).any():
+    if not _may_overlap(fs, base, new, keys) or not _keys_overlap(fs, base, incoming, keys):
         txn.carry(spec.name, relative)
         fs.create_dir(dest, recursive=True)
         for k, f in enumerate(_children(fs, incoming)):
@@ -184,6 +185,26 @@ def _merge_partition(txn: Transaction, spec: TableSpec, base: str, incoming: str
     counts.updated += c.updated
     counts.stale += c.stale
     counts.partitions_rewritten += 1
+
+
+def _arrow_keys(fs: pafs.FileSystem, folder: str, keys: list[str]) -> pa.Array:
+    """The primary keys of the parquet files directly in ``folder``, one string per row."""
+    files = [f.path for f in _children(fs, folder) if f.type == pafs.FileType.File and f.size]
+    if not files:
+        return pa.array([], pa.string())
+    t = ds.dataset(files, filesystem=fs, format="parquet").to_table(columns=keys)
+    cols = [pc.cast(t[k], pa.string()) for k in keys]
+    key = cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, "\x1f")
+    return key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
+
+
+def _keys_overlap(fs: pafs.FileSystem, base: str, incoming: str, keys: list[str]) -> bool:
+    """Whether a landed key is already in the partition (arrow hashing, no pandas objects)."""
+    old = _arrow_keys(fs, base, keys)
+    new = _arrow_keys(fs, incoming, keys)
+    if len(old) == 0 or len(new) == 0:
+        return False
+    return bool(pc.any(pc.is_in(new, value_set=old)).as_py())
 
 
 def _ranges(fs: pafs.FileSystem, path: str, column: str) -> tuple | None:
