@@ -7,7 +7,10 @@ job boundary, the arrow schemas used when writing parquet, and the markdown refe
 Conventions:
     * every table carries ``tenant_id``;
     * timestamps are UTC (``datetime64[ns, UTC]``), calendar dates are tz-naive midnight
-      (``datetime64[ns]``) in the tenant's business time zone;
+      (``datetime64[ns]``) in the tenant's business time zone; a timestamp *string* is parsed
+      value by value: one with an offset (``+08:00``, ``Z``) is converted to UTC, one without
+      (naive) **is UTC** (:data:`NAIVE_TIMESTAMPS`);
+    * ingest upserts by primary key (:data:`UPSERT_RULE`), never drops history unless asked;
     * fact tables are hive-partitioned by the month of their date column (``month=YYYY-MM``),
       which keeps file counts sane for multi-year data while still pruning by date.
 """
@@ -35,6 +38,32 @@ EVENT_TYPES = (
 CUSTOMER_TIERS = ("bronze", "silver", "gold", "platinum")
 WEATHER = ("sunny", "cloudy", "rain", "snow", "storm")
 PARTITION_COLUMN = "month"
+
+NAIVE_TIMESTAMPS = (
+    "A timestamp string without an offset is UTC; one with an offset (`+08:00`, `Z`) is "
+    "converted to UTC. Each value is parsed on its own, so a column may mix both."
+)
+UPSERT_RULE = (
+    "Ingest adds rows to the lake and upserts by primary key: a landed row whose key is "
+    "already in the lake replaces it, unless the table has a version column and the lake's "
+    "row is at a later version (then the lake's row stays and the landed one is counted as "
+    "stale). `orders` are versioned by `status`, which only moves forward "
+    "(created < paid < shipped < delivered < cancelled < returned), so re-ingesting an old "
+    "export never rolls an order back. Within one landing a repeated key is quarantined "
+    "(the first valid row wins). Partitioned tables are upserted within the month "
+    "partitions of the landed rows. History is dropped only with `oms-ml ingest --replace`, "
+    "which is refused when a table's landing is empty; an empty or 0-byte landing file "
+    "never empties a table."
+)
+CROSS_FIELD_RULES = (
+    "`order_date` (and `event_date`) later than today + `OMS_ML_FUTURE_DAYS` (default 1) "
+    "days; `orders`: a guest order (`is_guest`) with a `customer_id`; `order_date` that is "
+    "not the calendar day of `order_ts` at any UTC offset from -12:00 to +14:00 (the "
+    "tenant's zone is not recorded per row, so this is the tightest check valid for every "
+    "tenant); `order_lines`: `line_amount` differing from `quantity × unit_price` by more "
+    "than 0.01 + 1e-6 × the amount, and a line whose order (`tenant_id`, `order_id`) is "
+    "neither in the same landing nor in the lake's `orders` for the line's month."
+)
 
 # logical type -> (pandas dtype, arrow type)
 _TYPES: dict[str, tuple[str, pa_arrow.DataType]] = {
@@ -95,7 +124,8 @@ class ColumnSpec:
         if self.le is not None:
             out.append(f"<= {self.le:g}")
         if self.not_future:
-            out.append("not in the future")
+            out.append("not in the future" if self.type == "timestamp"
+                       else "not after today + `OMS_ML_FUTURE_DAYS` (1) days")
         return out
 
 
@@ -109,6 +139,10 @@ class TableSpec:
         columns: Column specs, in order.
         primary_key: Columns that identify a row; duplicates are quarantined.
         partition_date: Date column whose month partitions the table, if any.
+        version_column: Column whose value orders two versions of a row on upsert (later
+            wins), if any; without one, the newer landing wins.
+        version_rank: Values of ``version_column`` from earliest to latest, when it is a
+            categorical (e.g. a status); otherwise the column's own order is used.
     """
 
     name: str
@@ -116,6 +150,8 @@ class TableSpec:
     columns: tuple[ColumnSpec, ...]
     primary_key: tuple[str, ...]
     partition_date: str | None = None
+    version_column: str | None = None
+    version_rank: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -164,13 +200,16 @@ ORDERS = TableSpec(
     description="One row per customer order (header).",
     primary_key=("tenant_id", "order_id"),
     partition_date="order_date",
+    version_column="status",
+    version_rank=ORDER_STATUSES,
     columns=(
         TENANT,
         _c("order_id", "string", "Order id, unique per tenant."),
         _c("customer_id", "string", "Customer id; null for guest checkouts.", nullable=True),
         _c("is_guest", "bool", "True when the order has no known customer."),
         _c("order_ts", "timestamp", "When the order was placed (UTC).", not_future=True),
-        _c("order_date", "date", "Business day of the order in the tenant's time zone."),
+        _c("order_date", "date", "Business day of the order in the tenant's time zone.",
+           not_future=True),
         _c("channel", "string", "Sales channel.", isin=CHANNELS),
         _c("region", "string", "Delivery region."),
         _c("warehouse_id", "string", "Warehouse that fulfilled the order.", nullable=True),
@@ -199,7 +238,7 @@ ORDER_LINES = TableSpec(
         _c("unit_price", "float64", "Price per unit.", ge=0),
         _c("line_amount", "float64", "quantity × unit_price.", ge=0),
         _c("is_product", "bool", "False for non-product codes (postage, fees, manual lines)."),
-        _c("order_date", "date", "Business day of the order."),
+        _c("order_date", "date", "Business day of the order.", not_future=True),
     ),
 )
 
@@ -277,7 +316,7 @@ ORDER_EVENTS = TableSpec(
         _c("order_id", "string", "Order the event belongs to."),
         _c("event_type", "string", "What happened.", isin=EVENT_TYPES),
         _c("event_ts", "timestamp", "When it happened (UTC).", not_future=True),
-        _c("event_date", "date", "Business day of the event."),
+        _c("event_date", "date", "Business day of the event.", not_future=True),
         _c("warehouse_id", "string", "Warehouse involved, if any.", nullable=True),
         _c("sku", "string", "SKU for line-level events (returns), if any.", nullable=True),
         _c("quantity", "int64", "Units for line-level events, if any.", nullable=True, ge=0),
@@ -345,12 +384,25 @@ def contract_markdown() -> str:
         f"hive-partitioned by the month of their date column (`{PARTITION_COLUMN}=YYYY-MM`).",
         "Rows that break these rules are quarantined with a reason, never dropped.",
         "",
+        f"**Timestamps.** {NAIVE_TIMESTAMPS}",
+        "",
+        f"**Upsert.** {UPSERT_RULE}",
+        "",
+        f"**Cross-field rules** (quarantined with a reason): {CROSS_FIELD_RULES}",
+        "",
+        "**Publishing.** The lake is versioned: an ingest run publishes all its tables as one "
+        "version (a snapshot folder and one pointer file `_current` replaced atomically, under "
+        "a lock `_lock`); readers resolve the pointer. See `oms/versions.py`.",
+        "",
     ]
     for t in TABLES.values():
         lines += [f"## `{t.name}`", "", t.description, ""]
         lines.append(f"Primary key: {', '.join(f'`{k}`' for k in t.primary_key)}.")
         if t.partition_date:
             lines.append(f"Partitioned by the month of `{t.partition_date}`.")
+        if t.version_column:
+            order = " < ".join(t.version_rank) if t.version_rank else "its own order"
+            lines.append(f"Upsert version: `{t.version_column}` ({order}).")
         lines += ["", "| column | type | rules | description |", "|---|---|---|---|"]
         for c in t.columns:
             lines.append(f"| `{c.name}` | {c.type} | {'; '.join(c.rules())} | {c.description} |")

@@ -1,13 +1,31 @@
 """Lake I/O: read and write contract tables as (hive-partitioned) parquet datasets.
 
-Writes are atomic at the dataset level: files go to a hidden temporary folder beside the
-target, which is renamed into place only when every chunk has been written. A crash or an
-exception mid-write leaves the previous dataset (or nothing) — never a half-written one.
-Readers skip hidden (``.``) and underscore (``_``) names, so an orphaned temporary folder left
-by a killed process is never read as data.
+Two levels of atomicity:
 
+* one dataset: :class:`DatasetWriter` writes into a hidden temporary folder beside the target
+  and renames it into place when every chunk is written (used for landing zones and outputs);
+* a whole run: a *versioned root* (the lake, the feature outputs) publishes all tables of a run
+  as one version — a snapshot folder plus one pointer file replaced with ``os.replace``, under a
+  lock (:mod:`oms.versions`). Every reader here resolves the pointer: ``table_uri(lake,
+  "orders")``, ``read_table(lake/orders)``, ``exists`` and ``list_files`` all see the current
+  version's table, and ``snapshot_root(lake)`` pins one version for a multi-table read.
+
+Why a home-made snapshot + pointer rather than a table format: Delta Lake (``deltalake``) and
+Apache Iceberg (``pyiceberg``) both version *one table* per commit — neither gives an atomic
+commit across the seven tables of an ingest run, which is the property lost today; Spark reads
+Delta or Iceberg only with extra jars (``delta-spark``, ``iceberg-spark-runtime``) that must be
+downloaded, and this project runs offline. A snapshot here is a plain hive-partitioned parquet
+folder (unchanged files hard-linked from the previous one, so publishing costs one link per
+file, not a copy), which pandas, pyarrow, DuckDB and Spark read with no extra component.
+Revisit when the lake moves to an object store with many writers (Iceberg's catalog then
+gives optimistic concurrency that a file lock cannot).
+
+Readers skip hidden (``.``) and underscore (``_``) names, so temporary folders are never read.
 Any local path or pyarrow/fsspec URI (``s3://``, ``gs://``, ``hdfs://``) works; on object
 stores the final "rename" is a copy, so atomicity there is best effort.
+
+This module is over 400 lines: reading, writing and footer inspection share the path and
+version resolution above; splitting them would spread one concept over three files.
 """
 
 from __future__ import annotations
@@ -27,14 +45,11 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from oms.contract import PARTITION_COLUMN, TableSpec, get_table
+from oms.versions import POINTER, SNAPSHOTS, STAGING, LakeError, snapshot_root
 
 _READ_ERRORS = (pa.ArrowException, OSError, ValueError)
 # arrow strings → pandas "string" directly (no round trip through Python objects)
 _STRINGS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
-
-
-class LakeError(RuntimeError):
-    """A dataset could not be read or written; the message names the path."""
 
 
 def _fs_and_path(uri: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
@@ -50,20 +65,32 @@ def _fs_and_path(uri: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
 
 
 def table_uri(root: str | os.PathLike, table: str) -> str:
-    """URI of one table under a lake root."""
-    root = str(root)
-    return f"{root.rstrip('/')}/{table}"
+    """URI of one table under a lake root (in its current version, if the root is versioned)."""
+    return f"{snapshot_root(root).rstrip('/')}/{table}"
+
+
+def _resolve(uri: str | os.PathLike) -> str:
+    """``root/table`` of a versioned root → the table in the current snapshot."""
+    uri = str(uri)
+    fs, path = _fs_and_path(uri)
+    parent, _, name = path.rstrip("/").rpartition("/")
+    if not parent or name.startswith(("_", ".")) or f"/{SNAPSHOTS}/" in path:
+        return uri
+    if fs.get_file_info(f"{parent}/{POINTER}").type != pafs.FileType.File:
+        return uri
+    base = uri.rstrip("/").rpartition("/")[0]
+    return f"{snapshot_root(base).rstrip('/')}/{name}"
 
 
 def exists(uri: str | os.PathLike) -> bool:
     """Whether a file or folder exists at ``uri``."""
-    fs, path = _fs_and_path(uri)
+    fs, path = _fs_and_path(_resolve(uri))
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
 def is_file(uri: str | os.PathLike) -> bool:
     """Whether ``uri`` is a single file (rather than a folder or nothing)."""
-    fs, path = _fs_and_path(uri)
+    fs, path = _fs_and_path(_resolve(uri))
     return fs.get_file_info(path).type == pafs.FileType.File
 
 
@@ -132,6 +159,11 @@ class DatasetWriter:
         )
         self.fs, self.path = _fs_and_path(self.uri)
         parent, name = self.path.rsplit("/", 1)
+        if f"/{SNAPSHOTS}/" in self.path or (
+                f"/{STAGING}/" not in self.path
+                and self.fs.get_file_info(f"{parent}/{POINTER}").type == pafs.FileType.File):
+            raise LakeError(f"{parent} is a versioned root: publish {name!r} through "
+                            "oms.versions.Transaction, not by writing into it")
         self.tmp_path = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
         self.rows = 0
         self._chunk = 0
@@ -219,6 +251,7 @@ def _hidden(relative: str) -> bool:
 
 
 def _file_infos(uri: str | os.PathLike) -> list[pafs.FileInfo]:
+    uri = _resolve(uri)
     fs, path = _fs_and_path(uri)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
@@ -287,6 +320,7 @@ def inspect_file(path: str, uri: str | os.PathLike | None = None) -> FileInfo:
 
 
 def _dataset(uri: str | os.PathLike) -> ds.Dataset:
+    uri = _resolve(uri)
     fs, path = _fs_and_path(uri)
     files = [i.path for i in _file_infos(uri) if i.size > 0]
     if not files:
@@ -409,6 +443,7 @@ __all__ = [
     "local_path",
     "read_table",
     "remove",
+    "snapshot_root",
     "table_uri",
     "write_frame",
     "write_table",

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         timezone: Business time zone used to assign orders to calendar days.
         torch_threads: Intra-op threads for small torch models on CPU.
         n_jobs: Worker processes for per-series training on one machine.
+        keep_versions: Snapshots a versioned lake root keeps (older ones are deleted).
+        lock_timeout: Seconds a run waits for a lake's lock before failing.
+        future_days: Business dates may run this many days past today (later: quarantined).
     """
 
     model_config = SettingsConfigDict(env_prefix="OMS_ML_", extra="ignore")
@@ -74,6 +77,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     torch_threads: int = 2
     n_jobs: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    keep_versions: int = Field(default=3, ge=1)
+    lock_timeout: float = Field(default=300.0, ge=0)
+    future_days: int = Field(default=1, ge=0)
 
     @field_validator("data_dir")
     @classmethod

@@ -9,11 +9,16 @@ Reasons are stable texts (``"quantity <= 0"``, ``"order_id: null"``,
 ``"order_ts: not a valid timestamp"``, ``"duplicate primary key (tenant_id, order_id)"``), so
 they can be counted; a row that breaks several rules carries them all, joined by ``"; "``.
 The offending raw values stay in the quarantined row itself.
+
+Over 400 lines: coercion, single-column, cross-field and key rules are one validation pass
+over the same conformed frame; each part is a short function.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,8 +150,13 @@ def _in_ns_range(s: pd.Series) -> pd.Series:
     return s.where(ok)
 
 
-def _parse_datetimes(s: pd.Series, utc: bool) -> pd.Series:
-    """Parse strings/objects; ISO 8601 first, then any unambiguous format per value."""
+# an offset after a time of day (a bare date "2024-01-05" must not read as offset "-05")
+_OFFSET = re.compile(r"(?<=\d{2}:\d{2})((?::\d{2})?(?:[.,]\d+)?)\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
+_HAS_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
+
+
+def _parse_iso(s: pd.Series, utc: bool) -> pd.Series:
+    """Parse strings that all have an offset or all have none; ISO 8601 first, then any format."""
     try:
         return pd.to_datetime(s, utc=utc, errors="coerce", format="ISO8601")
     except (ValueError, TypeError, OverflowError):
@@ -159,6 +169,28 @@ def _parse_datetimes(s: pd.Series, utc: bool) -> pd.Series:
                 return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
             return t.tz_localize(None) if t.tzinfo is not None else t
         return pd.Series([one(v) if pd.notna(v) else pd.NaT for v in s], index=s.index)
+
+
+def _parse_datetimes(s: pd.Series, utc: bool) -> pd.Series:
+    """Parse timestamp strings value by value as the contract says (``NAIVE_TIMESTAMPS``).
+
+    Values with an offset and naive values are parsed apart: parsed together, pandas lets a
+    naive value take its neighbour's offset. For timestamps (``utc``) a naive value is UTC and
+    an offset is converted; for dates the wall-clock day as written is kept.
+    """
+    text = s.astype("string").str.strip()
+    has_offset = text.str.contains(_HAS_OFFSET).fillna(False).to_numpy(dtype=bool)
+    if not has_offset.any() or has_offset.all():
+        if has_offset.any() and not utc:
+            text = text.str.replace(_OFFSET, r"\1", regex=True)
+        return pd.to_datetime(_parse_iso(text.astype(object), utc=utc), utc=utc)
+    naive = pd.to_datetime(_parse_iso(text[~has_offset].astype(object), utc=utc), utc=utc)
+    with_offset = text[has_offset]
+    if not utc:  # a date: keep the day as written, drop the offset
+        with_offset = with_offset.str.replace(_OFFSET, r"\1", regex=True)
+    offset = pd.to_datetime(_parse_iso(with_offset.astype(object), utc=utc), utc=utc)
+    unit = "datetime64[ns, UTC]" if utc else "datetime64[ns]"
+    return pd.concat([naive.astype(unit), offset.astype(unit)]).reindex(s.index)
 
 
 def _coerce_timestamp(s: pd.Series) -> pd.Series:
@@ -291,16 +323,56 @@ def _check_pandera(spec: TableSpec, frame: pd.DataFrame, problems: _Problems,
 
 
 def _check_future(spec: TableSpec, frame: pd.DataFrame, problems: _Problems,
-                  now: pd.Timestamp) -> None:
+                  now: pd.Timestamp, future_days: int) -> None:
+    """Timestamps after ``now``; business dates after today (UTC) + ``future_days`` days."""
     for col in spec.columns:
         if not col.not_future:
             continue
         if col.type == "timestamp":
-            limit = now
-        else:  # a business day may run ahead of UTC by up to 14 hours
-            limit = (now + pd.Timedelta(hours=14)).tz_localize(None).normalize()
+            limit, reason = now, f"{col.name} in the future"
+        else:
+            limit = now.tz_convert("UTC").tz_localize(None).normalize() + \
+                pd.Timedelta(days=future_days)
+            reason = f"{col.name} in the future (after today + {future_days} day(s))"
         future = (frame[col.name] > limit).fillna(False).to_numpy()
-        problems.add(future, f"{col.name} in the future")
+        problems.add(future, reason)
+
+
+# a calendar day of an instant in some zone: UTC offsets run from -12:00 to +14:00
+_EARLIEST_OFFSET, _LATEST_OFFSET = pd.Timedelta(hours=-12), pd.Timedelta(hours=14)
+
+
+def _check_cross_field(spec: TableSpec, frame: pd.DataFrame, problems: _Problems) -> None:
+    """Rules across columns of one row (``CROSS_FIELD_RULES`` in the contract).
+
+    Only rows that passed the single-column rules are checked, so one bad value gives one
+    reason rather than a cascade.
+    """
+    fine = ~problems.mask()
+    if spec.name == "orders":
+        guest = frame["is_guest"].fillna(False) & frame["customer_id"].notna()
+        problems.add(guest.to_numpy(dtype=bool) & fine, "guest order (is_guest) with a customer_id")
+        naive = frame["order_ts"].dt.tz_convert("UTC").dt.tz_localize(None)
+        lo = (naive + _EARLIEST_OFFSET).dt.normalize()
+        hi = (naive + _LATEST_OFFSET).dt.normalize()
+        day = frame["order_date"]
+        off = ((day < lo) | (day > hi)).fillna(False).to_numpy(dtype=bool)
+        problems.add(off & fine, "order_date is not the local day of order_ts")
+    elif spec.name == "order_lines":
+        expected = frame["quantity"].astype("float64") * frame["unit_price"]
+        amount = frame["line_amount"]
+        off = ((amount - expected).abs() > 0.01 + 1e-6 * amount.abs()).fillna(False)
+        problems.add(off.to_numpy(dtype=bool) & fine, "line_amount != quantity × unit_price")
+
+
+def _check_parents(frame: pd.DataFrame, problems: _Problems,
+                   parent_exists: Callable[[pd.DataFrame], np.ndarray]) -> None:
+    """Order lines whose order is neither landed nor in the lake."""
+    ok = np.flatnonzero(~problems.mask())
+    if len(ok) == 0:
+        return
+    found = np.asarray(parent_exists(frame.iloc[ok]), dtype=bool)
+    problems.add_positions(ok[~found], "order_id: no such order (tenant_id, order_id)")
 
 
 def _check_duplicates(spec: TableSpec, frame: pd.DataFrame, problems: _Problems,
@@ -330,6 +402,8 @@ def validate_frame(
     now: pd.Timestamp | None = None,
     row_offset: int | np.ndarray = 0,
     seen: KeyIndex | None = None,
+    parent_exists: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    future_days: int | None = None,
 ) -> Validated:
     """Conform ``df`` to a contract table and split it into valid and quarantined rows.
 
@@ -343,6 +417,10 @@ def validate_frame(
             row's own number within its source.
         seen: Primary keys of valid rows from earlier batches; rows repeating one are
             quarantined as duplicates, and this batch's valid keys are added to it.
+        parent_exists: For order lines: given conformed rows, whether each row's order
+            exists (in the landing or the lake); rows without one are quarantined.
+        future_days: Business dates may be this many days after today (default: the
+            ``future_days`` setting).
 
     Returns:
         The valid rows, the quarantined rows with reasons, and ignored extra columns.
@@ -376,7 +454,15 @@ def validate_frame(
     frame = pd.DataFrame(conformed)
 
     _check_pandera(spec, frame, problems, unreadable, where)
-    _check_future(spec, frame, problems, now if now is not None else pd.Timestamp.now(tz="UTC"))
+    if future_days is None:
+        from oms.settings import get_settings
+
+        future_days = get_settings().future_days
+    _check_future(spec, frame, problems, now if now is not None else pd.Timestamp.now(tz="UTC"),
+                  future_days)
+    _check_cross_field(spec, frame, problems)
+    if parent_exists is not None:
+        _check_parents(frame, problems, parent_exists)
     hashes = _check_duplicates(spec, frame, problems, seen)
 
     mask = problems.mask()

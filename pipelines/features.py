@@ -1,8 +1,10 @@
 """Feature pipeline: lake tables → daily volume, SKU demand panel, customer features.
 
 ``build_features(lake, out, engine="pandas"|"spark")`` reads only the columns it needs,
-computes the three feature sets with the chosen engine and publishes each dataset
-atomically under ``out/daily_volume``, ``out/sku_demand`` and ``out/customer_features``.
+computes the three feature sets with the chosen engine and publishes them as **one version**
+of the output root ``out`` (``out/daily_volume``, ``out/sku_demand``, ``out/customer_features``
+resolve to the current snapshot; see :mod:`oms.versions`). Every lake table is read from one
+pinned lake version, so a concurrent ingest never mixes two versions into one feature run.
 The pandas path reads strings as dictionaries (categoricals) and replaces order ids with
 integer codes in arrow, so 20M order lines fit in a few GB; the Spark path runs wherever
 ``OMS_ML_SPARK_MASTER`` points (``local[*]``, a cluster, or Spark Connect).
@@ -21,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from oms.lake import DatasetWriter, LakeError, exists, table_uri, write_table
+from oms.lake import DatasetWriter, LakeError, exists, snapshot_root, table_uri, write_table
+from oms.versions import Transaction
 
 OUTPUTS = ("daily_volume", "sku_demand", "customer_features")
 ORDER_COLUMNS = ["tenant_id", "order_id", "customer_id", "is_guest", "order_date", "channel",
@@ -274,7 +277,7 @@ def build_features(
     spark=None,
     progress: bool = False,
 ) -> FeatureReport:
-    """Compute the three feature sets from the lake and publish them atomically.
+    """Compute the three feature sets from the lake and publish them as one version of ``out``.
 
     Args:
         lake: Lake root with ``orders``, ``order_lines`` and optionally ``order_events`` and
@@ -300,22 +303,25 @@ def build_features(
         raise ValueError(f"engine must be 'pandas' or 'spark', got {engine!r}")
     t0 = time.perf_counter()
     say = _progress(progress, engine)
-    paths = {name: table_uri(out, name) for name in OUTPUTS}
+    lake = snapshot_root(lake)  # every table from the same lake version
     if engine == "pandas":
         frames, rows_in, (cut, labelled) = _pandas_features(lake, cutoff, horizon_days, label,
                                                             top_n, say)
         say("writing")
-        rows_out = {name: write_table(frames[name], paths[name]) for name in OUTPUTS}
+        with Transaction(out, run="features/pandas") as txn:
+            rows_out = {name: write_table(frames[name], txn.path(name)) for name in OUTPUTS}
     else:
         from features.spark import get_spark
 
         session = spark or get_spark()
         frames, rows_in, (cut, labelled) = _spark_features(session, lake, cutoff, horizon_days,
                                                            label, top_n)
-        for name in OUTPUTS:
-            say(f"computing and writing {name}")
-            _write_spark(frames[name], paths[name])
-        rows_out = {name: _count_rows(paths[name]) for name in OUTPUTS}
+        with Transaction(out, run="features/spark") as txn:
+            for name in OUTPUTS:
+                say(f"computing and writing {name}")
+                _write_spark(frames[name], txn.path(name))
+            rows_out = {name: _count_rows(txn.path(name)) for name in OUTPUTS}
+    paths = {name: table_uri(out, name) for name in OUTPUTS}
     return FeatureReport(
         engine=engine, lake=str(lake), out=str(out), cutoff=str(cut.date()),
         horizon_days=horizon_days, labelled=bool(labelled), rows_in=rows_in,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,7 +198,14 @@ def test_pipeline_picks_a_labelable_cutoff_and_writes_three_datasets(tmp_path):
     buyer = f"c{np.random.default_rng(1).integers(0, 20, 180)[0]}"
     assert feats.loc[buyer, "return_rate"] == 1 / feats.loc[buyer, "frequency"]
     assert (feats.drop(index=buyer)["return_rate"] == 0).all()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUTS)
+    # one published version holding exactly the three datasets (and no leftover temp folder)
+    from oms.versions import read_pointer, snapshot_root
+
+    assert read_pointer(tmp_path / "out")["tables"] == sorted(OUTPUTS)
+    assert sorted(p.name for p in Path(snapshot_root(tmp_path / "out")).iterdir()) == \
+        sorted(OUTPUTS)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        ["_current", "_lock", "_snapshots"]
     # data shorter than the horizon: features at the last day, no label (not an error)
     short = build_features(str(lake), str(tmp_path / "short"), horizon_days=90)
     assert not short.labelled and short.cutoff == str(day(59).date())

@@ -173,7 +173,7 @@ def test_failure_mid_ingest_keeps_previous_tables_and_leaves_no_temp(tmp_path):
     with pytest.raises(LakeError, match=r"p1\.parquet"):
         run(tmp_path, batch_rows=20)  # p0 and the first batch of p1 were already written
     assert {f: Path(f).read_bytes() for f in list_files(tmp_path / "lake" / "orders")} == before
-    assert [p.name for p in (tmp_path / "lake").iterdir()] == ["orders"]
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["_lock", "orders"]
     assert not (tmp_path / "quarantine").exists() or not any(
         ".tmp-" in p.name for p in (tmp_path / "quarantine").iterdir())
 
@@ -194,7 +194,7 @@ def test_failure_in_a_later_table_publishes_no_table(tmp_path):
     with pytest.raises(LakeError, match=r"order_lines/p0\.parquet"):
         run(tmp_path, batch_rows=20)  # orders were fully read and validated first
     assert read_table(tmp_path / "lake" / "orders")["order_id"].tolist() == ["old"]
-    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["orders"]
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["_lock", "orders"]
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
@@ -239,3 +239,14 @@ def test_cli_prints_report_and_fails_cleanly(messy_landing):
     lines.write_bytes(b"not parquet at all")
     corrupt = runner.invoke(app, args)
     assert corrupt.exit_code == 1 and "order_lines.parquet" in corrupt.output
+
+
+def test_quarantine_keeps_every_run_and_lake_keeps_history(messy_landing):
+    first = run(messy_landing)
+    again = run(messy_landing)  # the same export again: idempotent lake, quarantine per run
+    assert again.version == first.version + 1
+    assert again.tables["orders"].lake_rows == first.tables["orders"].lake_rows
+    assert again.tables["orders"].inserted == 0
+    q = read_table(messy_landing / "quarantine" / "orders")
+    assert len(q) == 2 * first.tables["orders"].rows_quarantined
+    assert first.tables["orders"].quarantine_uri != again.tables["orders"].quarantine_uri

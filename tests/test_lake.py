@@ -130,3 +130,59 @@ def test_iter_batches_bounds_batch_size(tmp_path):
     write_table(lines(6), tmp_path / "t", table="order_lines")
     sizes = [len(df) for _, df in iter_batches(tmp_path / "t", batch_rows=1)]
     assert sizes == [1] * 6
+
+
+# --- versioned roots (oms.versions) ------------------------------------------------------------
+
+
+def test_transaction_publishes_all_tables_as_one_version_and_readers_resolve_it(tmp_path):
+    from oms.versions import Transaction, read_pointer
+
+    root = tmp_path / "lake"
+    with Transaction(root, run="t") as txn:
+        write_table(lines(2), txn.path("order_lines"), table="order_lines")
+        write_table(lines(1), txn.path("other"), table="order_lines")
+    assert read_pointer(root)["tables"] == ["order_lines", "other"]
+    assert len(read_table(root / "order_lines")) == 2  # path join resolves the pointer
+    assert "/_snapshots/v000001-" in table_uri(root, "order_lines")
+    with Transaction(root) as txn:  # a run writing one table carries the other by hard link
+        write_table(lines(3), txn.path("order_lines"), table="order_lines")
+    assert len(read_table(root / "order_lines")) == 3 and len(read_table(root / "other")) == 1
+
+
+def test_failed_transaction_leaves_the_version_and_no_staging(tmp_path):
+    from oms.versions import Transaction, read_pointer
+
+    root = tmp_path / "lake"
+    with Transaction(root) as txn:
+        write_table(lines(2), txn.path("t"), table="order_lines")
+    with pytest.raises(RuntimeError, match="boom"), Transaction(root) as txn:
+        write_table(lines(5), txn.path("t"), table="order_lines")
+        raise RuntimeError("boom")
+    assert read_pointer(root)["version"] == 1 and len(read_table(root / "t")) == 2
+    assert sorted(p.name for p in root.iterdir()) == ["_current", "_lock", "_snapshots"]
+
+
+def test_old_snapshots_are_collected_and_leftovers_of_killed_runs_removed(tmp_path):
+    from oms.versions import STAGING, Transaction, versions
+
+    root = tmp_path / "lake"
+    for n in range(4):
+        with Transaction(root, keep=2) as txn:
+            write_table(lines(n + 1), txn.path("t"), table="order_lines")
+    assert len(versions(root)) == 2 and len(read_table(root / "t")) == 4
+    dead = root / STAGING / "dead-run"
+    dead.mkdir(parents=True)
+    (root / "_snapshots" / "v999999-never-pointed-to").mkdir()
+    with Transaction(root, keep=2):
+        pass
+    assert not dead.exists() and not (root / "_snapshots" / "v999999-never-pointed-to").exists()
+
+
+def test_writing_into_a_versioned_root_directly_is_refused(tmp_path):
+    from oms.versions import Transaction
+
+    with Transaction(tmp_path / "lake") as txn:
+        write_table(lines(1), txn.path("t"), table="order_lines")
+    with pytest.raises(LakeError, match="versioned root"):
+        write_table(lines(1), tmp_path / "lake" / "t", table="order_lines")

@@ -27,7 +27,7 @@ def contract_docs(
 @app.command("demo")
 def demo(
     scale: str = typer.Option("small", help="Generator scale: tiny, small, medium, large."),
-    seed: int = typer.Option(7, help="Generator seed."),
+    seed: int = typer.Option(7, help="Generator seed (the same default as `generate`)."),
     engine: str = typer.Option("pandas", help="Feature engine: pandas or spark."),
     steps: str = typer.Option(
         ",".join(DEMO_STEPS), help="Comma-separated steps to run, in order."

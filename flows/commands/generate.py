@@ -18,8 +18,10 @@ ScaleName = Enum("ScaleName", {name: name for name in SCALES}, type=str)
 @app.command("generate")
 def generate_cmd(
     scale: ScaleName = typer.Option("small", help="Size preset."),
-    seed: int = typer.Option(42, help="Random seed (same seed, same data)."),
-    out: str = typer.Option(None, help="Output root (default: the settings' landing zone)."),
+    seed: int = typer.Option(7, help="Random seed (same seed, same data; `demo` uses 7 too)."),
+    out: str = typer.Option(
+        None, help="Landing root folder to write one dataset per table under "
+                   "(default: OMS_ML_DATA_DIR/landing)."),
     start: str = typer.Option("2023-01-01", help="First day, YYYY-MM-DD."),
     days: int = typer.Option(None, help="Number of days (default: the scale's)."),
     tenant: str = typer.Option("demo", help="Tenant id written on every row."),
