@@ -90,7 +90,7 @@ def generated(scale: str, seed: int, work: Path) -> dict:
 def clv_check(tables, cutoff: pd.Timestamp, horizon: int) -> dict:
     """BG/NBD calibration: predicted vs actual purchase days in the next ``horizon`` days."""
     summ = summary_data(tables.orders, cutoff)
-    bg = BetaGeoFitter(penalizer=0.001).fit(summ["frequency"], summ["recency"], summ["T"])
+    bg = BetaGeoFitter().fit(summ["frequency"], summ["recency"], summ["T"])
     pred = bg.conditional_expected_number_of_purchases_up_to_time(
         horizon, summ["frequency"], summ["recency"], summ["T"])
     o = tables.orders[tables.orders["customer_id"].notna()]

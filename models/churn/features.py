@@ -142,7 +142,7 @@ def clv_features(orders: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFra
     if s.empty:
         return pd.DataFrame(columns=[*KEYS, "p_alive", "bg_expected_90d"])
     args = (s["frequency"], s["recency"], s["T"])
-    bg = BetaGeoFitter(penalizer=0.001).fit(*args)
+    bg = BetaGeoFitter().fit(*args)
     s["p_alive"] = bg.conditional_probability_alive(*args)
     s["bg_expected_90d"] = bg.conditional_expected_number_of_purchases_up_to_time(90, *args)
     return s[[*KEYS, "p_alive", "bg_expected_90d"]]
