@@ -10,8 +10,12 @@ label window.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 KEYS = ["tenant_id", "customer_id"]
 WINDOWS = (30, 90, 180, 365)
@@ -97,8 +101,9 @@ def _diversity(p: pd.DataFrame, order_lines: pd.DataFrame | None) -> pd.DataFram
         p[[*KEYS, "order_id"]], on=["tenant_id", "order_id"])
     g = j.groupby(KEYS)
     n_orders = p.groupby(KEYS)["order_id"].nunique()
+    # quantities may be unknown (a purchase log without them): NaN, not 0 items
     out = pd.DataFrame({"n_skus": g["sku"].nunique().astype(float),
-                        "_items": g["quantity"].sum().astype(float)})
+                        "_items": g["quantity"].sum(min_count=1).astype(float)})
     out["items_per_order"] = out["_items"] / n_orders.reindex(out.index)
     return out.drop(columns=["_items"])
 
@@ -142,7 +147,11 @@ def clv_features(orders: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFra
     if s.empty:
         return pd.DataFrame(columns=[*KEYS, "p_alive", "bg_expected_90d"])
     args = (s["frequency"], s["recency"], s["T"])
-    bg = BetaGeoFitter().fit(*args)
+    try:
+        bg = BetaGeoFitter().fit(*args)
+    except ValueError as e:  # not identified (no repeat buyers yet): unknown, not invented
+        log.info("BG/NBD features unavailable at %s: %s", pd.Timestamp(cutoff).date(), e)
+        return s[KEYS].assign(p_alive=np.nan, bg_expected_90d=np.nan)
     s["p_alive"] = bg.conditional_probability_alive(*args)
     s["bg_expected_90d"] = bg.conditional_expected_number_of_purchases_up_to_time(90, *args)
     return s[[*KEYS, "p_alive", "bg_expected_90d"]]
