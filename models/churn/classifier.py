@@ -70,7 +70,7 @@ def uninformative_columns(X: pd.DataFrame, names: Sequence[str]) -> dict[str, st
         if not col.notna().any():
             out[c] = "all null"
         elif col.notna().all() and col.nunique(dropna=True) <= 1:
-            out[c] = f"constant {col.iloc[0]!r}"
+            out[c] = f"constant {col.iloc[0]}"
     return out
 
 
