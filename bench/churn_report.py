@@ -138,12 +138,13 @@ def scoring_lines(rr: dict) -> list[str]:
     ]
 
 
-def report(args, gen: dict | None, rr: dict, load_before, load_after, assume) -> str:
-    r, res = rr["res"].metrics, rr["res"]
+def report(args, gen: dict | None, rr: dict | None, load_before, load_after, assume) -> str:
+    skip = "".join(f" --skip-{k}" for k in ("generated", "retail")
+                   if getattr(args, f"skip_{k}", False))
     lines = [
         "## churn", "",
         f"Command: `python bench/churn.py --scale {args.scale} --seed {args.seed} --boot "
-        f"{args.boot}{' --skip-generated' if args.skip_generated else ''}`.",
+        f"{args.boot}{skip}`.",
         f"Machine: 2 cores; load average {load_before[0]:.2f} before, {load_after[0]:.2f} "
         f"after (1-min); run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Timings are "
         "distorted by the load; accuracy numbers are not.",
@@ -153,6 +154,9 @@ def report(args, gen: dict | None, rr: dict, load_before, load_after, assume) ->
     ]
     if gen:
         lines += generated_lines(args, gen)
+    if rr is None:
+        return "\n".join(lines)
+    r, res = rr["res"].metrics, rr["res"]
     lines += [
         f"### Online Retail (test cutoff {res.test_cutoff.date()}, label: no purchase in the "
         f"next 91 days, window ending on the data's last day; {int(r['test_customers']):,} "
