@@ -311,3 +311,10 @@ def test_strategy_value_follows_the_stated_assumptions():
     assert out.loc["recommendation", "net"] == pytest.approx(4.0)
     assert out.loc["total", "net"] == pytest.approx(25 - 37 + 4)
     assert out.loc["random", "customers"] == pytest.approx(3.0)
+
+
+def test_one_customer_is_refused_with_the_reason():
+    o = contract_orders(n_customers=40, seed=3)
+    one = o[o["customer_id"] == o["customer_id"].value_counts().index[0]]
+    with pytest.raises(ValueError, match=r"hold 1 customer\(s\)"):
+        fit_and_test(ChurnTables(one.reset_index(drop=True)), 30, n_train=1)
