@@ -3,7 +3,8 @@
 Usage::
 
     python bench/churn.py [--scale small] [--seed 7] [--retail ../shared/data/online_retail.parquet]
-                          [--boot 1000] [--skip-generated] [--skip-retail]
+                          [--boot 1000] [--skip-generated] [--skip-retail] [--lake L] [--no-dense]
+                          [--skip-scoring]
 
 Writes ``bench/results/churn.md``. Every number in it is computed here.
 
@@ -121,10 +122,12 @@ def clv_check(tables, cutoff: pd.Timestamp, horizon: int) -> dict:
     return {"bg": clv_fits(summ, act, horizon), "gg": gamma_gamma_fits(summ)}
 
 
-def real(retail: Path, work: Path, n_boot: int) -> dict:
-    landing, lake = work / "retail" / "landing", work / "retail" / "lake"
-    import_online_retail(str(retail), str(landing))
-    ingest(str(landing), str(lake), str(work / "retail" / "quarantine"))
+def real(retail: Path, work: Path, n_boot: int, args) -> dict:
+    lake = args.lake
+    if not lake:  # import → ingest from the export (--lake reuses an earlier ingest)
+        landing, lake = work / "retail" / "landing", work / "retail" / "lake"
+        import_online_retail(str(retail), str(landing))
+        ingest(str(landing), str(lake), str(work / "retail" / "quarantine"))
     tables = load_tables(str(lake))
     t1 = time.perf_counter()
     res = fit_and_test(tables, HORIZON, TEST_CUTOFF)
@@ -136,10 +139,11 @@ def real(retail: Path, work: Path, n_boot: int) -> dict:
            "strategy": strategy_value(test["churn_probability"], y,
                                       retained_value(test, HORIZON), RetentionConfig(), ASSUME),
            "clv": clv_check(tables, res.test_cutoff, HORIZON)}
-    out["seasonal"] = seasonal_variants(tables, res, n_boot)
-    t2 = time.perf_counter()
-    out["scored"] = score_frame(tables, res.model)
-    out["score_s"] = time.perf_counter() - t2
+    out["seasonal"] = seasonal_variants(tables, res, n_boot, dense=not args.no_dense)
+    if not args.skip_scoring:
+        t2 = time.perf_counter()
+        out["scored"] = score_frame(tables, res.model)
+        out["score_s"] = time.perf_counter() - t2
     return out
 
 
@@ -161,6 +165,9 @@ def main() -> None:
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap replicates")
     ap.add_argument("--skip-generated", action="store_true")
     ap.add_argument("--skip-retail", action="store_true")
+    ap.add_argument("--lake", default=None, help="reuse an ingested Online Retail lake")
+    ap.add_argument("--no-dense", action="store_true", help="skip the dense-cutoff variant")
+    ap.add_argument("--skip-scoring", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "churn.md"))
     args = ap.parse_args()
     load_before = os.getloadavg()
@@ -170,7 +177,7 @@ def main() -> None:
         if gen:
             print(f"generated: auc {gen['res'].metrics['roc_auc']:.4f} "
                   f"oracle {gen['oracle']:.4f}", flush=True)
-        rr = None if args.skip_retail else real(Path(args.retail), work, args.boot)
+        rr = None if args.skip_retail else real(Path(args.retail), work, args.boot, args)
         if rr:
             print(f"retail: auc {rr['res'].metrics['roc_auc']:.4f}", flush=True)
     text = report(args, gen, rr, load_before, os.getloadavg(), ASSUME)

@@ -139,8 +139,9 @@ def scoring_lines(rr: dict) -> list[str]:
 
 
 def report(args, gen: dict | None, rr: dict | None, load_before, load_after, assume) -> str:
-    skip = "".join(f" --skip-{k}" for k in ("generated", "retail")
-                   if getattr(args, f"skip_{k}", False))
+    skip = "".join(f" --{k.replace('_', '-')}" for k in (
+        "skip_generated", "skip_retail", "no_dense", "skip_scoring") if getattr(args, k, False))
+    skip += f" --lake {args.lake}" if getattr(args, "lake", None) else ""
     lines = [
         "## churn", "",
         f"Command: `python bench/churn.py --scale {args.scale} --seed {args.seed} --boot "
@@ -174,6 +175,6 @@ def report(args, gen: dict | None, rr: dict | None, load_before, load_after, ass
         *strategy_lines(rr["strategy"], assume),
         *rr["seasonal"]["lines"],
         *clv_lines(rr["clv"]),
-        *scoring_lines(rr),
+        *(scoring_lines(rr) if "scored" in rr else []),
     ]
     return "\n".join(lines)
