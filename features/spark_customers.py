@@ -205,7 +205,8 @@ def customer_features(
     known = orders.agg(F.max(F.col("support_contacts").isNotNull().cast("int")).alias("s"),
                        F.max(F.col("channel").isNotNull().cast("int")).alias("c")).first()
     unknown = unsupported_columns(bool(known["s"]), bool(known["c"]))
-    out = out.withColumns({col: F.lit(None).cast("double") for col in unknown})
+    if unknown:  # the source lacks the column: unknown for everyone, as in pandas
+        out = out.withColumns({col: F.lit(None).cast("double") for col in unknown})
     if label:
         out = out.withColumn("churned", (1 - F.col("_active")).cast("long"))
     return out.select(*FEATURE_COLUMNS, *(["churned"] if label else []))
