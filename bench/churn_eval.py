@@ -80,23 +80,35 @@ def clv_fits(summary: pd.DataFrame, actual: np.ndarray, horizon: int) -> dict:
         ours.conditional_expected_number_of_purchases_up_to_time(horizon, x, tx, T).sum()),
         "calib_pred": _calib_total(ours.params_, T), "converged": ours.converged_}}
     try:
-        import warnings
-
-        from lifetimes import BetaGeoFitter as RefBG
-
-        for name, pen in (("lifetimes", 0.0), ("lifetimes_penalty_0.001", 0.001)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ref = RefBG(penalizer_coef=pen).fit(x, tx, T)
-            params = {k: float(v) for k, v in ref.params_.items()}
-            out[name] = {"params": params, "pred": float(
-                ref.conditional_expected_number_of_purchases_up_to_time(horizon, x, tx, T)
-                .sum()), "calib_pred": _calib_total(params, T)}
+        from lifetimes import BetaGeoFitter  # noqa: F401
     except ImportError:
         out["lifetimes"] = None
+    else:
+        for name, pen, unit in (("lifetimes", 0.0, 1.0), ("lifetimes_weeks", 0.0, 7.0),
+                                ("lifetimes_penalty_0.001", 0.001, 1.0)):
+            out[name] = _lifetimes_fit(x, tx, T, pen, unit, horizon)
     out["actual"] = float(actual.sum())
     out["calib_actual"] = float(x.sum())
     return out
+
+
+def _lifetimes_fit(x, tx, T, pen: float, unit: float, horizon: int) -> dict:
+    """lifetimes' BG/NBD with time in ``unit`` days; alpha reported in days."""
+    import warnings
+
+    from lifetimes import BetaGeoFitter as RefBG
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = RefBG(penalizer_coef=pen).fit(x, tx / unit, T / unit)
+    except Exception as e:  # noqa: BLE001 - lifetimes raises ConvergenceError on bad scaling
+        return {"error": type(e).__name__}
+    params = {k: float(v) for k, v in ref.params_.items()}
+    params["alpha"] *= unit
+    pred = ref.conditional_expected_number_of_purchases_up_to_time(
+        horizon / unit, x, tx / unit, T / unit).sum()
+    return {"params": params, "pred": float(pred), "calib_pred": _calib_total(params, T)}
 
 
 def _calib_total(params: dict, T: np.ndarray) -> float:

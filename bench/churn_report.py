@@ -105,14 +105,18 @@ def clv_lines(c: dict) -> list[str]:
         "| fit | r | alpha (days) | a | b | calibration repeat purchases: expected / actual "
         "| next 91 days: predicted / actual |", "|---|---|---|---|---|---|---|",
     ]
-    for name in ("ours", "lifetimes", "lifetimes_penalty_0.001"):
+    for name in ("ours", "lifetimes", "lifetimes_weeks", "lifetimes_penalty_0.001"):
         f = bg.get(name)
         if not f:
             continue
+        label = {"ours": "models.clv defaults (days)", "lifetimes": "lifetimes, no penalty, days",
+                 "lifetimes_weeks": "lifetimes, no penalty, weeks",
+                 "lifetimes_penalty_0.001": "lifetimes, penalizer 0.001, days (the old "
+                 "default)"}[name]
+        if "error" in f:
+            lines.append(f"| {label} | did not fit: {f['error']} | | | | | |")
+            continue
         p = f["params"]
-        label = {"ours": "models.clv defaults", "lifetimes": "lifetimes, no penalty",
-                 "lifetimes_penalty_0.001": "lifetimes, penalizer 0.001 (the old default, "
-                 "time in days)"}[name]
         lines.append(
             f"| {label} | {p['r']:.4f} | {p['alpha']:.3f} | {p['a']:.4f} | {p['b']:.4f} | "
             f"{f['calib_pred']:,.0f} / {bg['calib_actual']:,.0f} | {f['pred']:,.0f} / "
