@@ -24,12 +24,26 @@ value of the repeat purchases.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T")
+LOG_BOUND = 12.0  # parameters are optimised in [exp(-12), exp(12)] (in the fitting unit)
+
+log = logging.getLogger(__name__)
+
+
+def _at_bound(names: tuple[str, ...], logp: np.ndarray, model: str) -> list[str]:
+    """Parameters whose optimum sits on the search bound (the data do not pin them down)."""
+    hit = [n for n, v in zip(names, logp, strict=True) if abs(abs(v) - LOG_BOUND) < 1e-3]
+    if hit:
+        log.info("%s optimum on the boundary for %s: the data do not identify them "
+                    "(e.g. a -> 0 means no measurable dropout)", model, ", ".join(hit))
+    return hit
 
 
 class NotFittedError(RuntimeError):
@@ -133,6 +147,7 @@ class BetaGeoFitter:
         loglik_: Mean log-likelihood at the optimum (in the fitting unit).
         time_scale_: Fitting time unit used.
         converged_: Whether the optimiser reported convergence.
+        at_bound_: Parameters whose optimum is on the search bound (not identified).
     """
 
     PARAM_NAMES = ("r", "alpha", "a", "b")
@@ -167,7 +182,8 @@ class BetaGeoFitter:
         starts = [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.3, 0.3, 0.5, 2.0]),
                   np.log([2.0, 5.0, 1.0, 5.0])]
         best = min(
-            (minimize(nll, s, method="L-BFGS-B", bounds=[(-12, 12)] * 4) for s in starts),
+            (minimize(nll, s, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4)
+             for s in starts),
             key=lambda res: res.fun,
         )
         if not np.isfinite(best.fun):
@@ -177,6 +193,7 @@ class BetaGeoFitter:
         self.loglik_ = -float(best.fun)
         self.time_scale_ = scale
         self.converged_ = bool(best.success)
+        self.at_bound_ = _at_bound(self.PARAM_NAMES, best.x, "BG/NBD")
         return self
 
     def _p(self) -> tuple[float, float, float, float]:
@@ -251,6 +268,7 @@ class GammaGammaFitter:
         loglik_: Mean log-likelihood at the optimum (in the fitting unit).
         money_scale_: Spend unit of the fit (the mean observed spend).
         converged_: Whether the optimiser reported convergence.
+        at_bound_: Parameters whose optimum is on the search bound (not identified).
     """
 
     PARAM_NAMES = ("p", "q", "v")
@@ -283,7 +301,7 @@ class GammaGammaFitter:
             return -float(np.mean(ll)) + self.penalizer * float(np.sum(logp**2))
 
         starts = [np.log([2.0, 3.0, 2.0]), np.log([1.0, 1.5, 0.5]), np.log([8.0, 8.0, 8.0])]
-        res = min((minimize(nll, s, method="L-BFGS-B", bounds=[(-12, 12)] * 3)
+        res = min((minimize(nll, s, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 3)
                    for s in starts), key=lambda r: r.fun)
         if not np.isfinite(res.fun):
             raise RuntimeError("Gamma-Gamma fit failed: the likelihood is not finite")
@@ -292,6 +310,7 @@ class GammaGammaFitter:
         self.loglik_ = -float(res.fun)
         self.money_scale_ = scale
         self.converged_ = bool(res.success)
+        self.at_bound_ = _at_bound(self.PARAM_NAMES, res.x, "Gamma-Gamma")
         return self
 
     def conditional_expected_average_profit(self, frequency, monetary_value) -> np.ndarray:

@@ -90,7 +90,7 @@ def test_bgnbd_defaults_recover_known_parameters_within_10pct():
     # 20,000 customers observed 1-3 years, time in days, default settings (no tuning)
     x, tx, T = simulate_bgnbd_fast(20_000, SIM_BG_DAYS, 365, 1095, np.random.default_rng(11))
     bg = BetaGeoFitter().fit(x, tx, T)
-    assert bg.converged_
+    assert bg.converged_ and bg.at_bound_ == []
     for k, v in SIM_BG_DAYS.items():
         assert bg.params_[k] == pytest.approx(v, rel=0.10), (k, bg.params_)
 
