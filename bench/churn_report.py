@@ -126,7 +126,7 @@ def clv_lines(c: dict) -> list[str]:
     if gg.get("lifetimes"):
         lines[-1] += "; lifetimes " + ", ".join(f"{k}={v:.4g}" for k, v in
                                                  gg["lifetimes"].items())
-    return lines + [".", ""]
+    return [*lines[:-1], lines[-1] + ".", ""]
 
 
 def scoring_lines(rr: dict) -> list[str]:
