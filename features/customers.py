@@ -23,6 +23,9 @@ Definitions (all leak-free: nothing after the cutoff day is used, except for the
     * ``late_rate`` = late / orders whose delivery was known at the end of the cutoff day
       (``is_late`` not null and ``order_date + delivery_hours/24 <= cutoff + 1 day``);
       NaN when none was known;
+    * what the source lacks stays unknown: when ``support_contacts`` (or ``channel``) is null
+      on every order — a purchase-log import has neither — ``support_contacts`` (or every
+      ``channel_share_*``) is NaN for everyone instead of a fake 0;
     * ``churned`` = 1 when the customer placed no order in the label window. The data must
       reach ``cutoff + horizon_days`` (else :class:`LabelWindowError`) unless ``label=False``,
       in which case the column is absent.
@@ -332,11 +335,20 @@ def customer_features(
     cols = _history_aggregates(hist, code, hist_day, len(who), c, returned)
     cols |= _last_gaps(code, hist_day, len(who))
     out = rfm_scores(pd.concat([who, pd.DataFrame(cols)], axis=1))[list(FEATURE_COLUMNS)]
+    for col in unsupported_columns(orders["support_contacts"].notna().any(),
+                                   orders["channel"].notna().any()):
+        out[col] = np.nan
     if label:
         active = np.zeros(len(everyone), bool)
         active[all_codes[~in_hist]] = True  # ordered again inside (cutoff, cutoff + horizon]
         out["churned"] = (~active[present]).astype(np.int64)
     return out
+
+
+def unsupported_columns(has_support: bool, has_channel: bool) -> list[str]:
+    """Feature columns the source cannot support (its column is null on every order)."""
+    return ([] if has_support else ["support_contacts"]) + (
+        [] if has_channel else list(CHANNEL_COLUMNS))
 
 
 def _day_str(day: int) -> str:

@@ -21,6 +21,7 @@ from features.customers import (
     RFM_KEYS,
     LabelWindowError,
     as_cutoff_day,
+    unsupported_columns,
 )
 from features.spark_demand import as_day, require_columns
 from oms.contract import CHANNELS
@@ -201,6 +202,11 @@ def customer_features(
     until = c + dt.timedelta(days=horizon_days) if label else c
     feats = _aggregates(_relevant(orders, order_events, c, until), c).persist()
     out = rfm_scores(feats)
+    known = orders.agg(F.max(F.col("support_contacts").isNotNull().cast("int")).alias("s"),
+                       F.max(F.col("channel").isNotNull().cast("int")).alias("c")).first()
+    unknown = unsupported_columns(bool(known["s"]), bool(known["c"]))
+    if unknown:  # the source lacks the column: unknown for everyone, as in pandas
+        out = out.withColumns({col: F.lit(None).cast("double") for col in unknown})
     if label:
         out = out.withColumn("churned", (1 - F.col("_active")).cast("long"))
     return out.select(*FEATURE_COLUMNS, *(["churned"] if label else []))

@@ -8,13 +8,23 @@ implemented here with scipy, following
 * Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value" (likelihood and the
   conditional expectation of a customer's mean spend).
 
-Both are fitted by maximum likelihood with L-BFGS-B on log-parameters. Time is measured in
-days. Inputs follow the usual RFM summary convention: ``frequency`` = number of repeat
-purchase days, ``recency`` = days between first and last purchase, ``T`` = days between
-first purchase and the cutoff, ``monetary_value`` = mean value of the repeat purchases.
+Both are fitted by maximum likelihood with L-BFGS-B on log-parameters. Defaults do not bias
+the estimates: there is no penalty unless asked for, and a penalty, when given, acts on the
+log-parameters in a data-scaled unit, so its effect does not depend on whether time is in days
+or weeks or money in pence or pounds. Each fit runs in a well-conditioned unit (time divided
+by the mean observation length, spend by the mean spend) and reports the parameters back in
+the caller's unit (days, currency). With time in days, the old ``penalizer=0.001`` on the raw
+parameters pulled alpha (tens of days) towards 0 and over-predicted repeat purchases by
+half; ``tests/test_clv.py`` recovers known parameters from 20,000 simulated customers with
+the defaults. Time is measured in days. Inputs follow the usual RFM summary convention:
+``frequency`` = number of repeat purchase days, ``recency`` = days between first and last
+purchase, ``T`` = days between first purchase and the cutoff, ``monetary_value`` = mean
+value of the repeat purchases.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pandas as pd
@@ -22,6 +32,18 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T")
+LOG_BOUND = 12.0  # parameters are optimised in [exp(-12), exp(12)] (in the fitting unit)
+
+log = logging.getLogger(__name__)
+
+
+def _at_bound(names: tuple[str, ...], logp: np.ndarray, model: str) -> list[str]:
+    """Parameters whose optimum sits on the search bound (the data do not pin them down)."""
+    hit = [n for n, v in zip(names, logp, strict=True) if abs(abs(v) - LOG_BOUND) < 1e-3]
+    if hit:
+        log.info("%s optimum on the boundary for %s: the data do not identify them "
+                    "(e.g. a -> 0 means no measurable dropout)", model, ", ".join(hit))
+    return hit
 
 
 class NotFittedError(RuntimeError):
@@ -115,37 +137,63 @@ class BetaGeoFitter:
     """BG/NBD model of repeat purchasing ("buy till you die").
 
     Args:
-        penalizer: L2 penalty on the parameters (0 = plain maximum likelihood).
+        penalizer: L2 penalty on the log-parameters in the fitting unit (0 = plain maximum
+            likelihood, the default; a small value such as 0.01 only steadies tiny data sets).
+        time_scale: Length of the fitting time unit in the caller's unit; ``None`` = the mean
+            observation length ``T`` (keeps alpha near 1 whatever the unit of the input).
 
     Attributes:
-        params_: Fitted ``{"r", "alpha", "a", "b"}``.
-        loglik_: Mean log-likelihood at the optimum.
+        params_: Fitted ``{"r", "alpha", "a", "b"}`` (alpha in the caller's time unit).
+        loglik_: Mean log-likelihood at the optimum (in the fitting unit).
+        time_scale_: Fitting time unit used.
+        converged_: Whether the optimiser reported convergence.
+        at_bound_: Parameters whose optimum is on the search bound (not identified).
     """
 
     PARAM_NAMES = ("r", "alpha", "a", "b")
 
-    def __init__(self, penalizer: float = 0.0) -> None:
+    def __init__(self, penalizer: float = 0.0, time_scale: float | None = None) -> None:
         self.penalizer = penalizer
+        self.time_scale = time_scale
 
     def fit(self, frequency, recency, T) -> BetaGeoFitter:
-        """Fit by maximum likelihood (L-BFGS-B on log-parameters)."""
+        """Fit by maximum likelihood (L-BFGS-B on log-parameters, several starts).
+
+        Raises:
+            ValueError: Nobody made a repeat purchase or every observation has length 0 (a
+                single day of data): the parameters are not identified, so nothing is fitted.
+        """
         x, tx, t = _check_summary(frequency, recency, T)
-        scale = max(float(np.mean(t)), 1.0)
+        if not np.any(t > 0):
+            raise ValueError("BG/NBD needs more than one day of data: every customer's "
+                             "observation length T is 0")
+        if not np.any(x > 0):
+            raise ValueError("BG/NBD needs repeat purchases: no customer bought on two "
+                             "different days, so churn and purchase rates are not identified")
+        scale = float(self.time_scale or np.mean(t))
+        if not scale > 0:
+            raise ValueError(f"time_scale must be > 0, got {scale}")
+        tx_s, t_s = tx / scale, t / scale
 
         def nll(logp: np.ndarray) -> float:
-            p = np.exp(logp)
-            ll = bgnbd_loglik(p, x, tx, t)
-            return -float(np.mean(ll)) + self.penalizer * float(np.sum(p**2))
+            ll = bgnbd_loglik(np.exp(logp), x, tx_s, t_s)
+            return -float(np.mean(ll)) + self.penalizer * float(np.sum(logp**2))
 
-        starts = [np.log([1.0, scale / 10, 1.0, 1.0]), np.log([0.5, scale, 0.5, 2.0])]
+        starts = [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.3, 0.3, 0.5, 2.0]),
+                  np.log([2.0, 5.0, 1.0, 5.0])]
         best = min(
-            (minimize(nll, s, method="L-BFGS-B", bounds=[(-10, 10)] * 4) for s in starts),
+            (minimize(nll, s, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4)
+             for s in starts),
             key=lambda res: res.fun,
         )
         if not np.isfinite(best.fun):
             raise RuntimeError("BG/NBD fit failed: the likelihood is not finite")
-        self.params_ = dict(zip(self.PARAM_NAMES, np.exp(best.x).tolist(), strict=True))
+        r, alpha, a, b = np.exp(best.x).tolist()
+        self.params_ = {"r": r, "alpha": alpha * scale, "a": a, "b": b}
         self.loglik_ = -float(best.fun)
+        self.time_scale_ = scale
+        self.converged_ = bool(best.success)
+        self.at_bound_ = _at_bound(self.PARAM_NAMES, best.x, "BG/NBD")
         return self
 
     def _p(self) -> tuple[float, float, float, float]:
@@ -212,10 +260,15 @@ class GammaGammaFitter:
     """Gamma-Gamma model of mean transaction value (independent of purchase counts).
 
     Args:
-        penalizer: L2 penalty on the parameters.
+        penalizer: L2 penalty on the log-parameters in the fitting unit (0 = maximum
+            likelihood, the default).
 
     Attributes:
-        params_: Fitted ``{"p", "q", "v"}``.
+        params_: Fitted ``{"p", "q", "v"}`` (v in the caller's currency).
+        loglik_: Mean log-likelihood at the optimum (in the fitting unit).
+        money_scale_: Spend unit of the fit (the mean observed spend).
+        converged_: Whether the optimiser reported convergence.
+        at_bound_: Parameters whose optimum is on the search bound (not identified).
     """
 
     PARAM_NAMES = ("p", "q", "v")
@@ -240,20 +293,24 @@ class GammaGammaFitter:
                 f"positive spend; got {int(keep.sum())}"
             )
         x, m = x[keep], m[keep]
-        mean = float(np.mean(m))
+        scale = float(np.mean(m))
+        ms = m / scale
 
         def nll(logp: np.ndarray) -> float:
-            par = np.exp(logp)
-            return -float(np.mean(gamma_gamma_loglik(par, x, m))) + self.penalizer * float(
-                np.sum(par**2)
-            )
+            ll = gamma_gamma_loglik(np.exp(logp), x, ms)
+            return -float(np.mean(ll)) + self.penalizer * float(np.sum(logp**2))
 
-        start = np.log([2.0, 3.0, mean])
-        res = minimize(nll, start, method="L-BFGS-B", bounds=[(-10, 12)] * 3)
+        starts = [np.log([2.0, 3.0, 2.0]), np.log([1.0, 1.5, 0.5]), np.log([8.0, 8.0, 8.0])]
+        res = min((minimize(nll, s, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 3)
+                   for s in starts), key=lambda r: r.fun)
         if not np.isfinite(res.fun):
             raise RuntimeError("Gamma-Gamma fit failed: the likelihood is not finite")
-        self.params_ = dict(zip(self.PARAM_NAMES, np.exp(res.x).tolist(), strict=True))
+        p, q, v = np.exp(res.x).tolist()
+        self.params_ = {"p": p, "q": q, "v": v * scale}
         self.loglik_ = -float(res.fun)
+        self.money_scale_ = scale
+        self.converged_ = bool(res.success)
+        self.at_bound_ = _at_bound(self.PARAM_NAMES, res.x, "Gamma-Gamma")
         return self
 
     def conditional_expected_average_profit(self, frequency, monetary_value) -> np.ndarray:
@@ -275,14 +332,14 @@ class GammaGammaFitter:
 def customer_lifetime_value(
     summary: pd.DataFrame,
     horizons: tuple[int, ...] = (90, 365),
-    penalizer: float = 0.001,
+    penalizer: float = 0.0,
 ) -> pd.DataFrame:
     """Fit BG/NBD + Gamma-Gamma on an RFM summary and value each customer.
 
     Args:
         summary: Output of :func:`summary_data` (one row per customer).
         horizons: Days ahead to value.
-        penalizer: L2 penalty for both fits (small, for stability on real data).
+        penalizer: Penalty on the log-parameters of both fits (0 = maximum likelihood).
 
     Returns:
         ``summary`` plus ``p_alive``, ``expected_spend``, and per horizon ``h``:

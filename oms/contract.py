@@ -210,7 +210,8 @@ ORDERS = TableSpec(
         _c("order_ts", "timestamp", "When the order was placed (UTC).", not_future=True),
         _c("order_date", "date", "Business day of the order in the tenant's time zone.",
            not_future=True),
-        _c("channel", "string", "Sales channel.", isin=CHANNELS),
+        _c("channel", "string", "Sales channel; null when the source does not say.",
+           nullable=True, isin=CHANNELS),
         _c("region", "string", "Delivery region."),
         _c("warehouse_id", "string", "Warehouse that fulfilled the order.", nullable=True),
         _c("status", "string", "Latest order status.", isin=ORDER_STATUSES),
@@ -220,7 +221,8 @@ ORDERS = TableSpec(
         _c("promised_hours", "float64", "Promised delivery time in hours.", nullable=True, ge=0),
         _c("delivery_hours", "float64", "Actual delivery time in hours.", nullable=True, ge=0),
         _c("is_late", "bool", "Delivered after the promise.", nullable=True),
-        _c("support_contacts", "int64", "Customer-service contacts about this order.", ge=0),
+        _c("support_contacts", "int64", "Customer-service contacts about this order; null "
+           "when unknown (imports).", nullable=True, ge=0),
     ),
 )
 
@@ -234,8 +236,10 @@ ORDER_LINES = TableSpec(
         _c("order_id", "string", "Order the line belongs to."),
         _c("line_no", "int64", "Line number within the order, from 1.", ge=1),
         _c("sku", "string", "Stock-keeping unit."),
-        _c("quantity", "int64", "Units ordered.", gt=0),
-        _c("unit_price", "float64", "Price per unit.", ge=0),
+        _c("quantity", "int64", "Units ordered; null when the source has no quantity.",
+           nullable=True, gt=0),
+        _c("unit_price", "float64", "Price per unit; null when the quantity is unknown.",
+           nullable=True, ge=0),
         _c("line_amount", "float64", "quantity × unit_price.", ge=0),
         _c("is_product", "bool", "False for non-product codes (postage, fees, manual lines)."),
         _c("order_date", "date", "Business day of the order.", not_future=True),

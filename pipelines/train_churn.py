@@ -56,6 +56,7 @@ class ChurnFit:
     selected: str
     model: ChurnClassifier | None = None
     test_frame: pd.DataFrame | None = field(default=None, repr=False)
+    train_frame: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def load_tables(lake: str, tenant_id: str | None = None) -> ChurnTables:
@@ -84,6 +85,8 @@ def data_range(orders: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
     if orders.empty:
         raise ValueError("there are no orders: nothing to learn churn from")
     d = pd.to_datetime(orders["order_date"])
+    if d.dt.tz is not None:
+        d = d.dt.tz_localize(None)
     return d.min().normalize(), d.max().normalize()
 
 
@@ -112,8 +115,12 @@ def plan_cutoffs(
         ValueError: The cutoff is outside the data or no training snapshot fits.
     """
     first, last = data_range(orders)
-    test = pd.Timestamp(test_cutoff) if test_cutoff is not None else (
+    if first == last:
+        raise ValueError(f"every order is on one day ({first.date()}): churn needs history "
+                         "before a cutoff and a label window after it")
+    test = _day(test_cutoff) if test_cutoff is not None else (
         last - pd.Timedelta(days=horizon_days))
+    # the label window (test, test + horizon] may end exactly on the last day of the data
     if test + pd.Timedelta(days=horizon_days) > last or test <= first:
         raise ValueError(
             f"test cutoff {test.date()} is outside the usable data range: orders run "
@@ -127,6 +134,11 @@ def plan_cutoffs(
             f"{horizon_days} days the latest training cutoff is {latest.date()}, less than "
             f"{min_history_days} days after the first order ({first.date()})")
     return sorted(cuts), test
+
+
+def _day(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize(None) if ts.tzinfo is not None else ts).normalize()
 
 
 def build_snapshots(tables: ChurnTables, cutoffs: list[pd.Timestamp],
@@ -148,13 +160,27 @@ def evaluate(y: np.ndarray, p: np.ndarray, prefix: str = "") -> dict[str, float]
     }
 
 
-def baseline_metrics(test: pd.DataFrame) -> dict[str, float]:
-    """ROC-AUC of the simple baselines on the same test snapshot."""
+def baseline_metrics(test: pd.DataFrame, train: pd.DataFrame | None = None,
+                     ) -> dict[str, float]:
+    """ROC-AUC, PR-AUC, Brier and log-loss of every simple baseline on the test snapshot.
+
+    With ``train``, each baseline's probabilities are learned on the training snapshots
+    (:mod:`models.churn.baselines`); without it only the raw scores' ROC-AUC and PR-AUC
+    of recency and BG/NBD ``1 - p_alive`` are reported (no probabilities, so no Brier).
+    """
     y = test["churned"].to_numpy()
-    out = {"baseline_recency_roc_auc": float(roc_auc_score(y, test["recency_days"]))}
+    if train is not None:
+        from models.churn.baselines import baseline_probabilities
+
+        out = {}
+        for name, p in baseline_probabilities(train, test).items():
+            out |= evaluate(y, p, prefix=f"baseline_{name}_")
+        return out
+    raw = {"recency": test["recency_days"].to_numpy(float)}
     if "p_alive" in test and test["p_alive"].notna().all():
-        out["baseline_p_alive_roc_auc"] = float(roc_auc_score(y, 1 - test["p_alive"]))
-    return out
+        raw["p_alive"] = 1 - test["p_alive"].to_numpy(float)
+    return {f"baseline_{k}_{m}": float(f(y, v)) for k, v in raw.items()
+            for m, f in (("roc_auc", roc_auc_score), ("pr_auc", average_precision_score))}
 
 
 def reliability_plot(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
@@ -212,21 +238,26 @@ def fit_and_test(
         classifier: Unfitted classifier to use (default :class:`ChurnClassifier`).
 
     Returns:
-        Metrics, cutoffs, the fitted model and the scored test snapshot.
+        Metrics, cutoffs, the fitted model, the scored test snapshot and the training
+        snapshots it was fitted on.
     """
     train_cuts, test_cut = plan_cutoffs(tables.orders, horizon_days, test_cutoff, n_train,
                                         step_days)
     train = build_snapshots(tables, train_cuts, horizon_days)
     test = build_snapshots(tables, [test_cut], horizon_days)
+    n_customers = train["customer_id"].nunique()
+    if n_customers < 2:
+        raise ValueError(f"the training snapshots hold {n_customers} customer(s): churn needs "
+                         "several customers, some who return and some who do not")
     model = (classifier or ChurnClassifier()).fit(train)
     p = model.predict_proba(test)[:, 1]
     y = test["churned"].to_numpy()
-    metrics = evaluate(y, p) | baseline_metrics(test)
+    metrics = evaluate(y, p) | baseline_metrics(test, train)
     metrics |= {"test_churn_rate": float(y.mean()), "test_customers": float(len(test)),
                 "train_rows": float(len(train))}
     metrics |= {f"validation_{k}_roc_auc": v for k, v in model.validation_auc_.items()}
     return ChurnFit(metrics, train_cuts, test_cut, model.selected_, model=model,
-                       test_frame=test.assign(churn_probability=p))
+                    test_frame=test.assign(churn_probability=p), train_frame=train)
 
 
 def train_churn(
@@ -273,7 +304,9 @@ def train_churn(
             "horizon_days": horizon_days, "test_cutoff": str(res.test_cutoff.date()),
             "train_cutoffs": ",".join(str(c.date()) for c in res.train_cutoffs),
             "selected": res.selected, "calibration": res.model.calibration,
-            "n_features": len(res.model.feature_names_), "data_hash": registry.frame_hash(
+            "n_features": len(res.model.feature_names_),
+            "dropped_features": ",".join(getattr(res.model, "dropped_features_", {})) or "-",
+            "data_hash": registry.frame_hash(
                 tables.orders[["order_id", "order_date", "total_amount"]]),
         })
         mlflow.log_metrics(res.metrics)

@@ -247,3 +247,77 @@ def test_cli_reports_bad_input_clearly(tables, tmp_path, settings):
     assert res.exit_code == 1 and "does not exist" in res.output
     res = runner.invoke(app, ["score", "churn", "--lake", lake, "--coupon-threshold", "0.2"])
     assert res.exit_code == 2 and "recommend_threshold <= coupon_threshold" in res.output
+
+
+def test_label_window_may_end_on_the_last_day_of_the_data():
+    from pipelines.train_churn import plan_cutoffs
+
+    o = pd.DataFrame({"order_date": pd.to_datetime(["2023-01-01", "2023-12-31"])})
+    # (2023-10-02, 2023-12-31] is exactly 90 days and ends on the last day: it fits
+    train, test = plan_cutoffs(o, 90, "2023-10-02", n_train=2)
+    assert test == pd.Timestamp("2023-10-02") and train[-1] == pd.Timestamp("2023-07-04")
+    assert plan_cutoffs(o, 90, n_train=2)[1] == pd.Timestamp("2023-10-02")  # the default
+    with pytest.raises(ValueError, match="label needs 90 days after it"):
+        plan_cutoffs(o, 90, "2023-10-03", n_train=2)
+    # tz-aware days and a cutoff given with a time of day are the same calendar days
+    utc = o.assign(order_date=o["order_date"].dt.tz_localize("UTC"))
+    assert plan_cutoffs(utc, 90, "2023-10-02 15:00", n_train=2) == (train, test)
+    with pytest.raises(ValueError, match="every order is on one day"):
+        plan_cutoffs(o.assign(order_date=pd.Timestamp("2023-05-05")), 90)
+
+
+def test_fit_and_test_returns_training_snapshots_and_full_baseline_metrics(trained):
+    assert set(trained.train_frame["cutoff"]) == set(trained.train_cutoffs)
+    assert trained.train_frame["cutoff"].max() < trained.test_cutoff
+    m = trained.metrics
+    for name in ("recency", "rfm_logit", "rfm_gbm", "p_alive", "bg_expected"):
+        for metric in ("roc_auc", "pr_auc", "brier", "log_loss"):
+            assert 0 <= m[f"baseline_{name}_{metric}"] < 1.5, (name, metric)
+    # recency is a monotone transform: its ROC-AUC is that of raw recency
+    from sklearn.metrics import roc_auc_score
+
+    t = trained.test_frame
+    assert m["baseline_recency_roc_auc"] == pytest.approx(
+        roc_auc_score(t["churned"], t["recency_days"]), abs=1e-9)
+
+
+def test_classifier_leaves_out_all_null_and_constant_columns(tables):
+    from pipelines.train_churn import build_snapshots, plan_cutoffs
+
+    cuts, _ = plan_cutoffs(tables.orders, 90, n_train=2)
+    train = build_snapshots(tables, cuts, 90).assign(
+        support_contacts=np.nan, fake_flag=1.0, half_known=lambda d: np.where(
+            d.index % 2 == 0, 1.0, np.nan))
+    m = ChurnClassifier(candidates=("logreg",)).fit(train)
+    assert m.dropped_features_["support_contacts"] == "all null"
+    assert m.dropped_features_["fake_flag"] == "constant 1.0"
+    assert "half_known" in m.feature_names_ and "fake_flag" not in m.feature_names_
+    only_fake = train[["cutoff", "churned", "fake_flag"]]
+    with pytest.raises(ValueError, match="no informative feature columns"):
+        ChurnClassifier(candidates=("logreg",)).fit(only_fake)
+
+
+def test_strategy_value_follows_the_stated_assumptions():
+    from models.churn import CampaignAssumptions, strategy_value
+
+    p = np.array([0.9, 0.8, 0.6, 0.2])
+    y = np.array([1, 0, 1, 0])
+    v = np.array([100.0, 100.0, 100.0, 100.0])
+    a = CampaignAssumptions(coupon_save_rate=0.5, recommend_save_rate=0.1,
+                            redeem_rate_if_staying=0.2, contact_cost=1.0, margin=0.5)
+    out = strategy_value(p, y, v, RetentionConfig(), a).set_index("group")
+    # coupon: customers 0 (churner) and 1 (stayer); 0.5 saved × 50 margin value = 25 gain;
+    # cost = 50 × (0.5 saved + 0.2 × 1 stayer) + 2 contacts = 37
+    assert out.loc["coupon", ["customers", "saved", "gain", "cost"]].tolist() == [
+        2.0, 0.5, 25.0, 37.0]
+    # recommendation: customer 2 (churner): 0.1 saved × 50 = 5 gain, 1 contact
+    assert out.loc["recommendation", "net"] == pytest.approx(4.0)
+    assert out.loc["total", "net"] == pytest.approx(25 - 37 + 4)
+    assert out.loc["random", "customers"] == pytest.approx(3.0)
+
+
+def test_one_customer_is_refused_with_the_reason():
+    o = contract_orders(n_customers=40, seed=3)
+    one = o[o["customer_id"] == o["customer_id"].value_counts().index[0]]
+    with pytest.raises(ValueError, match=r"hold 1 customer\(s\)"):
+        fit_and_test(ChurnTables(one.reset_index(drop=True)), 30, n_train=1)

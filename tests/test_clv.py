@@ -60,6 +60,71 @@ def test_bgnbd_holdout_total_matches_conditional_expectation(sim):
     assert hold[hi].mean() > 3 * hold[~hi].mean()
 
 
+def simulate_bgnbd_fast(n, params, T_min, T_max, rng):
+    """Vectorised BG/NBD simulation: (frequency, recency, T) per customer, time in days."""
+    lam = rng.gamma(params["r"], 1 / params["alpha"], n)
+    p = rng.beta(params["a"], params["b"], n)
+    T = rng.uniform(T_min, T_max, n)
+    x, tx, t = np.zeros(n), np.zeros(n), np.zeros(n)
+    alive = np.ones(n, bool)
+    while alive.any():
+        t = t + rng.exponential(1 / lam)
+        buy = alive & (t <= T)
+        x += buy
+        tx = np.where(buy, t, tx)
+        alive = buy & (rng.random(n) >= p)  # may drop out after each repeat purchase
+    return x, tx, T
+
+
+def simulate_gamma_gamma(n, p, q, v, rng):
+    """Mean spend of 1..5 transactions: z ~ Gamma(p, rate nu), nu ~ Gamma(q, rate v)."""
+    x = rng.integers(1, 6, n).astype(float)
+    nu = rng.gamma(q, 1 / v, n)
+    return x, rng.gamma(p * x, 1 / (nu * x))  # mean of x Gamma(p, nu) = Gamma(px, rate nu x)
+
+
+SIM_BG_DAYS = {"r": 0.5, "alpha": 20.0, "a": 0.8, "b": 2.5}  # alpha in days
+
+
+def test_bgnbd_defaults_recover_known_parameters_within_10pct():
+    # 20,000 customers observed 1-3 years, time in days, default settings (no tuning)
+    x, tx, T = simulate_bgnbd_fast(20_000, SIM_BG_DAYS, 365, 1095, np.random.default_rng(11))
+    bg = BetaGeoFitter().fit(x, tx, T)
+    assert bg.converged_ and bg.at_bound_ == []
+    for k, v in SIM_BG_DAYS.items():
+        assert bg.params_[k] == pytest.approx(v, rel=0.10), (k, bg.params_)
+
+
+def test_gamma_gamma_defaults_recover_known_parameters_within_10pct():
+    truth = {"p": 2.0, "q": 4.0, "v": 15.0}
+    x, m = simulate_gamma_gamma(20_000, *truth.values(), np.random.default_rng(21))
+    gg = GammaGammaFitter().fit(x, m)
+    assert gg.converged_
+    for k, v in truth.items():
+        assert gg.params_[k] == pytest.approx(v, rel=0.10), (k, gg.params_)
+    # money in pence instead of pounds: same shapes, v scales, nothing else moves
+    pence = GammaGammaFitter().fit(x, m * 100).params_
+    assert pence["p"] == pytest.approx(gg.params_["p"], rel=1e-3)
+    assert pence["v"] == pytest.approx(100 * gg.params_["v"], rel=1e-3)
+
+
+def test_bgnbd_fit_does_not_depend_on_the_time_unit():
+    x, tx, T = simulate_bgnbd_fast(3000, SIM_BG_DAYS, 200, 400, np.random.default_rng(5))
+    for pen in (0.0, 0.01):
+        days = BetaGeoFitter(penalizer=pen).fit(x, tx, T).params_
+        weeks = BetaGeoFitter(penalizer=pen).fit(x, tx / 7, T / 7).params_
+        for k in ("r", "a", "b"):
+            assert weeks[k] == pytest.approx(days[k], rel=1e-3), (pen, k)
+        assert weeks["alpha"] * 7 == pytest.approx(days["alpha"], rel=1e-3)
+
+
+def test_unidentified_fits_are_refused():
+    with pytest.raises(ValueError, match="more than one day"):
+        BetaGeoFitter().fit([0, 0], [0, 0], [0, 0])
+    with pytest.raises(ValueError, match="repeat purchases"):
+        BetaGeoFitter().fit([0, 0, 0], [0, 0, 0], [10, 20, 30])
+
+
 def test_p_alive_properties():
     bg = BetaGeoFitter()
     bg.params_ = dict(TRUE_BG)

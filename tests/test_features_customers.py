@@ -143,3 +143,19 @@ def test_only_guests_give_an_empty_frame_with_every_column():
     out = customer_features(orders([(None, -3, 1.0), (None, 5, 2.0)]), None, C, horizon_days=5)
     assert out.empty and list(out.columns) == [*FEATURE_COLUMNS, "churned"]
     assert out["r_score"].dtype == np.int64 and out["monetary"].dtype == np.float64
+
+
+def test_what_the_source_lacks_stays_unknown_not_zero():
+    df = orders([("a", -20, 1.0), ("a", -5, 2.0), ("b", -3, 4.0), ("b", 30, 1.0)],
+                channel=pd.array([None] * 4, dtype="string"),
+                support_contacts=pd.array([None] * 4, dtype="Int64"),
+                is_late=pd.array([None] * 4, dtype="boolean"),
+                delivery_hours=[np.nan] * 4)
+    f = customer_features(df, None, C, horizon_days=30)
+    assert f["support_contacts"].isna().all() and f["late_rate"].isna().all()
+    assert f[list(CHANNEL_COLUMNS)].isna().all().all()
+    assert f["frequency"].tolist() == [2, 1] and f["churned"].tolist() == [1, 0]
+    # one known value anywhere: the column is real again (unknown orders count as 0 contacts)
+    known = df.assign(support_contacts=pd.array([1, None, None, None], dtype="Int64"))
+    assert customer_features(known, None, C, horizon_days=30)["support_contacts"].tolist() == [
+        1, 0]

@@ -4,14 +4,17 @@ from models.churn.classifier import ChurnClassifier, NotFittedError, feature_col
 from models.churn.features import DERIVED_COLUMNS, derived_features
 from models.churn.strategy import (
     STRATEGIES,
+    CampaignAssumptions,
     CoOccurrenceRecommender,
     RetentionConfig,
     assign_strategies,
+    strategy_value,
 )
 
 __all__ = [
     "DERIVED_COLUMNS",
     "STRATEGIES",
+    "CampaignAssumptions",
     "ChurnClassifier",
     "CoOccurrenceRecommender",
     "NotFittedError",
@@ -19,4 +22,5 @@ __all__ = [
     "assign_strategies",
     "derived_features",
     "feature_columns",
+    "strategy_value",
 ]

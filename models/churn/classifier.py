@@ -57,6 +57,23 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
+def uninformative_columns(X: pd.DataFrame, names: Sequence[str]) -> dict[str, str]:
+    """Columns that cannot carry signal in training, with the reason: all-null or constant.
+
+    A source that lacks a column (no channel, no delivery data) gives all-null or all-equal
+    features; they are left out rather than fed to the model as fake values. A column with
+    one value plus nulls is kept (missing vs present can be informative).
+    """
+    out = {}
+    for c in names:
+        col = X[c]
+        if not col.notna().any():
+            out[c] = "all null"
+        elif col.notna().all() and col.nunique(dropna=True) <= 1:
+            out[c] = f"constant {col.iloc[0]}"
+    return out
+
+
 class ChurnClassifier(BaseEstimator, ClassifierMixin):
     """Calibrated churn classifier chosen by time-based validation.
 
@@ -73,6 +90,8 @@ class ChurnClassifier(BaseEstimator, ClassifierMixin):
 
     Attributes:
         feature_names_: Columns used, in order.
+        dropped_features_: Candidate columns left out because they were all-null or constant
+            in training, with the reason (e.g. a purchase log has no channel or delivery data).
         selected_: Chosen candidate.
         validation_auc_: ROC-AUC of each candidate on the latest training cutoff.
         calibrated_: The fitted ``CalibratedClassifierCV``.
@@ -168,10 +187,14 @@ class ChurnClassifier(BaseEstimator, ClassifierMixin):
         """
         y, cut = self._check_fit_input(X, y)
         names = list(self.features or feature_columns(X))
-        # a column with no values at all carries no signal (and breaks histogram binning)
-        self.feature_names_ = [c for c in names if X[c].notna().any()]
+        self.dropped_features_ = uninformative_columns(X, names)
+        if self.dropped_features_:
+            log.info("churn features dropped (no signal in training): %s", ", ".join(
+                f"{c} ({why})" for c, why in self.dropped_features_.items()))
+        self.feature_names_ = [c for c in names if c not in self.dropped_features_]
         if not self.feature_names_:
-            raise ValueError("no numeric feature columns to train on")
+            raise ValueError("no informative feature columns to train on: every candidate "
+                             f"is all-null or constant ({self.dropped_features_})")
         Xf = X[self.feature_names_].astype(float)
         folds = self._time_folds(cut, y)
         tr, te = folds[-1]

@@ -10,8 +10,12 @@ label window.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 KEYS = ["tenant_id", "customer_id"]
 WINDOWS = (30, 90, 180, 365)
@@ -29,7 +33,13 @@ DERIVED_COLUMNS = (
     "days_since_first",
     "n_skus",
     "items_per_order",
+    "spend_slope",
+    "lines_per_order",
+    "new_sku_share_90d",
+    "mix_similarity",
 )
+# trend of spend and product-mix drift (tried for the seasonal Online Retail test window)
+MIX_COLUMNS = ("spend_slope", "lines_per_order", "new_sku_share_90d", "mix_similarity")
 
 
 def purchases_before(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -87,7 +97,50 @@ def _rhythm(p: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     return out.drop(columns=["_last", "_first"])
 
 
-def _diversity(p: pd.DataFrame, order_lines: pd.DataFrame | None) -> pd.DataFrame:
+def _spend_slope(p: pd.DataFrame, cutoff: pd.Timestamp, bins: int = 12) -> pd.Series:
+    """Least-squares slope of spend over the last ``bins`` 30-day bins, per mean bin spend.
+
+    Positive = spending more recently; 0 for a flat history (a trend-of-spend signal).
+    """
+    b = (cutoff - p["order_date"]).dt.days // 30
+    inb = b < bins
+    codes, who = pd.factorize(pd.MultiIndex.from_frame(p.loc[inb, KEYS]))
+    m = np.zeros((len(who), bins))
+    np.add.at(m, (codes, b[inb].to_numpy()), p.loc[inb, "total_amount"].to_numpy(float))
+    x = -np.arange(bins, dtype=float)  # bin 0 is the most recent
+    xc = x - x.mean()
+    slope = (m @ xc) / (xc @ xc) / (m.mean(axis=1) + 1.0)
+    return pd.Series(slope, index=pd.MultiIndex.from_tuples(list(who), names=KEYS),
+                     name="spend_slope")
+
+
+def _mix(j: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Product-mix drift from product lines joined to orders (``KEYS, sku, line_amount``).
+
+    ``new_sku_share_90d``: share of the SKUs bought in the last 90 days that the customer
+    never bought before; ``mix_similarity``: cosine similarity of SKU spend in the last 90
+    days and before (NaN without both periods).
+    """
+    age = (cutoff - j["order_date"]).dt.days
+    recent = age < 90
+    first_age = j.assign(_age=age).groupby([*KEYS, "sku"])["_age"].transform("max")
+    r = j.loc[recent, KEYS].assign(_new=(first_age[recent] < 90).to_numpy(),
+                                   sku=j.loc[recent, "sku"]).drop_duplicates([*KEYS, "sku"])
+    out = pd.DataFrame({"new_sku_share_90d": r.groupby(KEYS)["_new"].mean()})
+    amt = j.assign(_p=np.where(recent, "r", "o")).pivot_table(
+        index=[*KEYS, "sku"], columns="_p", values="line_amount", aggfunc="sum", fill_value=0.0)
+    for c in ("r", "o"):
+        if c not in amt:
+            amt[c] = 0.0
+    g = amt.assign(rr=amt["r"] ** 2, oo=amt["o"] ** 2, ro=amt["r"] * amt["o"]).groupby(
+        level=[0, 1])[["rr", "oo", "ro"]].sum()
+    den = np.sqrt(g["rr"] * g["oo"])
+    out = out.join((g["ro"] / den).where(den > 0).rename("mix_similarity"), how="outer")
+    return out
+
+
+def _diversity(p: pd.DataFrame, order_lines: pd.DataFrame | None,
+               cutoff: pd.Timestamp) -> pd.DataFrame:
     if order_lines is None or order_lines.empty:
         return pd.DataFrame(index=pd.MultiIndex.from_frame(p[KEYS].drop_duplicates()))
     lines = order_lines
@@ -97,10 +150,14 @@ def _diversity(p: pd.DataFrame, order_lines: pd.DataFrame | None) -> pd.DataFram
         p[[*KEYS, "order_id"]], on=["tenant_id", "order_id"])
     g = j.groupby(KEYS)
     n_orders = p.groupby(KEYS)["order_id"].nunique()
+    # quantities may be unknown (a purchase log without them): NaN, not 0 items
     out = pd.DataFrame({"n_skus": g["sku"].nunique().astype(float),
-                        "_items": g["quantity"].sum().astype(float)})
+                        "_items": g["quantity"].sum(min_count=1).astype(float),
+                        "lines_per_order": g.size() / n_orders.reindex(g.size().index)})
     out["items_per_order"] = out["_items"] / n_orders.reindex(out.index)
-    return out.drop(columns=["_items"])
+    j = lines[["tenant_id", "order_id", "sku", "line_amount"]].merge(
+        p[[*KEYS, "order_id", "order_date"]], on=["tenant_id", "order_id"])
+    return out.drop(columns=["_items"]).join(_mix(j, cutoff), how="left")
 
 
 def derived_features(
@@ -123,7 +180,8 @@ def derived_features(
     p = purchases_before(orders, cutoff)
     if p.empty:
         return pd.DataFrame(columns=[*KEYS, *DERIVED_COLUMNS])
-    out = _windows(p, cutoff).join(_rhythm(p, cutoff)).join(_diversity(p, order_lines))
+    out = _windows(p, cutoff).join(_rhythm(p, cutoff)).join(_spend_slope(p, cutoff))
+    out = out.join(_diversity(p, order_lines, cutoff))
     out = out.reset_index()
     for c in DERIVED_COLUMNS:
         if c not in out.columns:
@@ -142,7 +200,11 @@ def clv_features(orders: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFra
     if s.empty:
         return pd.DataFrame(columns=[*KEYS, "p_alive", "bg_expected_90d"])
     args = (s["frequency"], s["recency"], s["T"])
-    bg = BetaGeoFitter(penalizer=0.001).fit(*args)
+    try:
+        bg = BetaGeoFitter().fit(*args)
+    except ValueError as e:  # not identified (no repeat buyers yet): unknown, not invented
+        log.info("BG/NBD features unavailable at %s: %s", pd.Timestamp(cutoff).date(), e)
+        return s[KEYS].assign(p_alive=np.nan, bg_expected_90d=np.nan)
     s["p_alive"] = bg.conditional_probability_alive(*args)
     s["bg_expected_90d"] = bg.conditional_expected_number_of_purchases_up_to_time(90, *args)
     return s[[*KEYS, "p_alive", "bg_expected_90d"]]

@@ -164,3 +164,80 @@ def assign_strategies(
         out.at[idx, "recommended_skus"] = "|".join(skus)
         out.at[idx, "strategy_reason"] += f" ({why})"
     return out
+
+
+@dataclass(frozen=True)
+class CampaignAssumptions:
+    """Stated assumptions behind the expected value of the retention strategy.
+
+    None of these is measured in the data (no campaign was ever run on it); they are the
+    knobs a marketing team sets, and the value moves with them.
+
+    Attributes:
+        coupon_save_rate: Share of would-be churners a coupon keeps (they buy again and use it).
+        recommend_save_rate: Share of would-be churners recommendations keep.
+        redeem_rate_if_staying: Share of coupon receivers who would have bought anyway and
+            redeem it (pure cost: the discount given away).
+        contact_cost: Cost of sending one coupon or recommendation message.
+        margin: Gross margin on a retained customer's spend.
+    """
+
+    coupon_save_rate: float = 0.15
+    recommend_save_rate: float = 0.05
+    redeem_rate_if_staying: float = 0.30
+    contact_cost: float = 0.10
+    margin: float = 0.30
+
+
+def strategy_value(
+    churn_probability: np.ndarray,
+    churned: np.ndarray,
+    value_if_retained: np.ndarray,
+    config: RetentionConfig | None = None,
+    assumptions: CampaignAssumptions | None = None,
+) -> pd.DataFrame:
+    """Expected value of the retention strategy on customers whose outcome is known.
+
+    For each action group (coupon above ``coupon_threshold``, recommendations above
+    ``recommend_threshold``): saved = churners × save rate; gain = saved × margin ×
+    ``value_if_retained``; cost = coupon amount × (saved + stayers × redeem rate) + contact
+    cost per customer (recommendations: contact cost only). A ``random`` row gives the same
+    number of coupons and recommendations to randomly chosen customers (in expectation), so
+    the value of the *ranking* is net(strategy) − net(random).
+
+    Args:
+        churn_probability: Model probability per customer.
+        churned: Observed outcome without any action (1 = churned).
+        value_if_retained: Spend a customer would bring in the horizon if kept.
+        config: Thresholds and coupon terms.
+        assumptions: Campaign effect and cost assumptions.
+
+    Returns:
+        One row per group (``coupon``, ``recommendation``, ``total``, ``random``) with
+        ``customers, churners, saved, gain, cost, net``.
+    """
+    cfg, a = config or RetentionConfig(), assumptions or CampaignAssumptions()
+    p, y = np.asarray(churn_probability, float), np.asarray(churned, float)
+    v = np.nan_to_num(np.asarray(value_if_retained, float), nan=0.0) * a.margin
+    coupon = p > cfg.coupon_threshold
+    rec = (p > cfg.recommend_threshold) & ~coupon
+
+    def group(w_coupon: np.ndarray, w_rec: np.ndarray) -> dict[str, float]:
+        saved_c, saved_r = w_coupon * y * a.coupon_save_rate, w_rec * y * a.recommend_save_rate
+        stayers = w_coupon * (1 - y)
+        cost = (cfg.coupon_amount * (saved_c.sum() + a.redeem_rate_if_staying * stayers.sum())
+                + a.contact_cost * (w_coupon.sum() + w_rec.sum()))
+        gain = float(((saved_c + saved_r) * v).sum())
+        return {"customers": float(w_coupon.sum() + w_rec.sum()),
+                "churners": float(((w_coupon + w_rec) * y).sum()),
+                "saved": float(saved_c.sum() + saved_r.sum()), "gain": gain,
+                "cost": float(cost), "net": gain - float(cost)}
+
+    zero = np.zeros(len(p))
+    rows = {
+        "coupon": group(coupon.astype(float), zero),
+        "recommendation": group(zero, rec.astype(float)),
+        "total": group(coupon.astype(float), rec.astype(float)),
+        "random": group(np.full(len(p), coupon.mean()), np.full(len(p), rec.mean())),
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("group").reset_index()
