@@ -12,6 +12,7 @@ from flows.commands import (  # noqa: F401  (register commands)
     importer,
     ingest,
     routing,
+    serve,
 )
 
 __all__ = ["app"]
