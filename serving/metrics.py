@@ -54,6 +54,7 @@ class MetricsMiddleware:
         self.app, self.metrics = app, metrics
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """ASGI entry point."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = time.perf_counter()

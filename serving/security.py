@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -32,8 +32,8 @@ def match_key(presented: str, keys: dict[str, str]) -> str | None:
 
 def tenant_of(
     request: Request,
-    x_api_key: str | None = Depends(api_key_header),
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    x_api_key: Annotated[str | None, Depends(api_key_header)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     tenant: str | None = Query(None, pattern=TENANT_PATTERN.pattern,
                                description="Tenant to act for (must be the key's own)."),
 ) -> str:
@@ -69,6 +69,7 @@ class BodyLimit:
         self.app, self.limit, self.batch_limit = app, limit, batch_limit
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """ASGI entry point."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
