@@ -6,13 +6,14 @@ does not import them: it speaks the same JSON over HTTP with its own small typed
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from oms.contract import CUSTOMER_TIERS, WEATHER
 
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
+WarehouseId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -49,7 +50,7 @@ class RouteRequest(Strict):
     promo_intensity: float = Field(0.0, ge=0, le=1)
     quantity: int = Field(1, ge=1, le=100_000)
     sku: str | None = Field(None, pattern=ID_PATTERN)
-    warehouses: dict[str, WarehouseState] = Field(
+    warehouses: dict[WarehouseId, WarehouseState] = Field(
         min_length=1, max_length=1_000,
         description="State per warehouse id; warehouses left out are treated as unable to serve.")
 
