@@ -161,7 +161,7 @@ def start_server(registry: Registry, data_dir: Path, poll: float = 1.0,
             pass
         time.sleep(0.3)
     proc.kill()
-    raise RuntimeError("server did not become ready in 120 s")
+    raise RuntimeError(f"server not ready in 120 s: {proc.communicate()[0].decode()[-3000:]}")
 
 
 def stop_server(server: Server) -> None:
