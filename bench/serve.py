@@ -211,31 +211,47 @@ def sustained(oms_url: str, ours: str, uri: str, router, artifacts: str, seconds
     return res
 
 
-def reroute_batch(oms_url: str, n: int, seed: int = 0) -> dict:
-    """Phase 3: one outage, ``n`` open orders, 10 warehouses, 200 SKUs."""
+def reroute_instance(n: int, nw: int = 10, ns: int = 200, seed: int = 0) -> dict:
+    """The instance of ``bench/routing.py`` (orders near their warehouse, 5-25% headroom)."""
     rng = np.random.default_rng(seed)
-    nw, ns = 10, 200
-    lat, lon = 31 + rng.uniform(-3, 3, nw), 117 + rng.uniform(-4, 4, nw)
-    whs = [{"warehouse_id": f"W{j}", "lat": float(lat[j]), "lon": float(lon[j]),
-            "capacity": int(n / nw * 1.5), "cost_per_order": float(rng.uniform(1.5, 3.5))}
+    lat, lon = rng.uniform(23, 40, nw), rng.uniform(105, 122, nw)
+    home = rng.integers(0, nw, n)
+    sku = rng.integers(0, ns, n)
+    cap = (np.bincount(home, minlength=nw) * rng.uniform(1.05, 1.25, nw)).astype(int)
+    counts = np.zeros((nw, ns), int)
+    np.add.at(counts, (home, sku), 1)
+    on_hand = np.round(counts * rng.uniform(1.0, 1.4, counts.shape)).astype(int)
+    whs = [{"warehouse_id": f"WH{j:02d}", "lat": float(lat[j]), "lon": float(lon[j]),
+            "capacity": int(cap[j]), "cost_per_order": round(float(rng.uniform(1.5, 3.5)), 2)}
            for j in range(nw)]
-    stock = [{"warehouse_id": f"W{j}", "sku": f"S{s}", "on_hand": int(n / ns / nw * 2)}
-             for j in range(nw) for s in range(ns)]
-    olat, olon = 31 + rng.uniform(-3, 3, n), 117 + rng.uniform(-4, 4, n)
-    cur, sku = rng.integers(0, nw, n), rng.integers(0, ns, n)
-    orders = [{"order_id": f"o{i}", "warehouse_id": f"W{cur[i]}", "sku": f"S{sku[i]}",
-               "lat": round(float(olat[i]), 5), "lon": round(float(olon[i]), 5),
-               "promised_hours": 48.0} for i in range(n)]
-    body = json.dumps({"down": ["W0", "W3"], "warehouses": whs, "stock": stock,
-                       "orders": orders}).encode()
-    start = time.perf_counter()
-    r = httpx.post(f"{oms_url}/v1/route/reroute", content=body, timeout=120,
-                   headers={"X-API-Key": KEY, "content-type": "application/json"})
-    seconds = time.perf_counter() - start
-    rep = r.json()["report"] if r.status_code == 200 else {}
-    return {"status": r.status_code, "seconds": seconds, "bytes": len(body),
-            "solve_seconds": rep.get("solve_seconds"), "moved": rep.get("orders_moved"),
-            "unroutable": rep.get("unroutable"), "load": load()}
+    stock = [{"warehouse_id": f"WH{j:02d}", "sku": f"S{s:03d}", "on_hand": int(on_hand[j, s])}
+             for j in range(nw) for s in range(ns) if counts[j, s]]
+    cols = {"order_id": [f"o{i}" for i in range(n)],
+            "warehouse_id": [f"WH{j:02d}" for j in home], "sku": [f"S{s:03d}" for s in sku],
+            "lat": np.round(lat[home] + rng.normal(0, 1.5, n), 5).tolist(),
+            "lon": np.round(lon[home] + rng.normal(0, 1.5, n), 5).tolist(),
+            "promised_hours": rng.choice([10.0, 16.0, 30.0, 48.0], n).tolist()}
+    return {"down": ["WH03"], "warehouses": whs, "stock": stock, "order_columns": cols}
+
+
+def reroute_batch(oms_url: str, n: int) -> dict:
+    """Phase 3: one outage (WH03 down), ``n`` open orders in the bulk (columnar) format."""
+    body = json.dumps(reroute_instance(n)).encode()
+    best = None
+    runs: list[float] = []
+    for _ in range(3):  # best of 3, as bench/routing.py reports the solver
+        start = time.perf_counter()
+        r = httpx.post(f"{oms_url}/v1/route/reroute", content=body, timeout=300,
+                       headers={"X-API-Key": KEY, "content-type": "application/json"})
+        seconds = time.perf_counter() - start
+        rep = r.json()["report"] if r.status_code == 200 else {}
+        run = {"status": r.status_code, "seconds": seconds, "bytes": len(body),
+               "solve_seconds": rep.get("solve_seconds") or float("nan"),
+               "moved": rep.get("orders_moved"), "unroutable": rep.get("unroutable")}
+        best = run if best is None or seconds < best["seconds"] else best
+        runs.append(round(seconds, 2))
+    best["runs"], best["load"] = runs, load()
+    return best
 
 
 def flood(oms_url: str, ours: str, seconds: float) -> dict:
@@ -301,7 +317,8 @@ def report(r: dict, args: argparse.Namespace) -> str:
                  is not None else "— not observed")
               + f"; load average after: {s['load']}", "",
               f"## 3. Batch rerouting of {args.reroute_n:,} open orders", "",
-              f"- HTTP {b['status']}, end to end {b['seconds']:.2f} s (request "
+              f"- HTTP {b['status']}, best of 3 end to end {b['seconds']:.2f} s (runs "
+              f"{b['runs']}; request "
               f"{b['bytes'] / 1e6:.1f} MB JSON, parse + validate + solve + respond); "
               f"min-cost-flow part {b['solve_seconds']:.2f} s; moved {b['moved']}, "
               f"unroutable {b['unroutable']} (target < 3 s: "

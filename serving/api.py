@@ -78,12 +78,13 @@ async def reroute(body: RerouteRequest, request: Request, tenant: str = Depends(
     from serving.reroute import reroute as solve
 
     limit = request.app.state.settings.serving_max_reroute_orders
-    if len(body.orders) > limit:
+    if body.n_orders > limit:
         unprocessable(["body", "orders"], f"at most {limit} orders per rerouting batch")
 
     def work() -> Response:
-        report, assignments = solve(body)
-        return _json(RerouteResponse(tenant=tenant, report=report, assignments=assignments))
+        report, rows, columns = solve(body)
+        return _json(RerouteResponse(tenant=tenant, report=report, assignments=rows,
+                                     assignment_columns=columns))
 
     return await run_in_threadpool(work)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from oms.contract import CUSTOMER_TIERS, WEATHER
 
@@ -132,13 +132,59 @@ class RerouteStock(Strict):
     on_hand: int = Field(ge=0, le=1_000_000_000)
 
 
+Lat = Annotated[float, Field(ge=-90, le=90)]
+Lon = Annotated[float, Field(ge=-180, le=180)]
+Hours = Annotated[float, Field(gt=0, le=1_000)]
+OrderId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class RerouteOrderColumns(Strict):
+    """Open orders as columns (one list per field, equal lengths): the bulk format.
+
+    Parsing and validating a few long lists is far cheaper than 100,000 small objects.
+    """
+
+    order_id: list[OrderId] = Field(min_length=1)
+    warehouse_id: list[OrderId | None]
+    sku: list[OrderId]
+    lat: list[Lat]
+    lon: list[Lon]
+    promised_hours: list[Hours | None] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> RerouteOrderColumns:
+        n = len(self.order_id)
+        for name in ("warehouse_id", "sku", "lat", "lon", "promised_hours"):
+            col = getattr(self, name)
+            if col is not None and len(col) != n:
+                raise ValueError(f"column {name} has {len(col)} values, order_id has {n}")
+        return self
+
+
 class RerouteRequest(Strict):
-    """Warehouses marked down: reassign every affected open order (min-cost flow)."""
+    """Warehouses marked down: reassign every affected open order (min-cost flow).
+
+    Give the open orders either as ``orders`` (a list of objects) or as ``order_columns``
+    (the bulk format; the answer then comes as ``assignment_columns``).
+    """
 
     down: list[str] = Field(min_length=1, max_length=1_000)
     warehouses: list[RerouteWarehouse] = Field(min_length=1, max_length=1_000)
     stock: list[RerouteStock] = Field(max_length=5_000_000)
-    orders: list[RerouteOrder] = Field(min_length=1)
+    orders: list[RerouteOrder] | None = Field(None, min_length=1)
+    order_columns: RerouteOrderColumns | None = None
+
+    @model_validator(mode="after")
+    def _one_format(self) -> RerouteRequest:
+        if (self.orders is None) == (self.order_columns is None):
+            raise ValueError("give exactly one of orders or order_columns")
+        return self
+
+    @property
+    def n_orders(self) -> int:
+        """Number of open orders in either format."""
+        return len(self.orders) if self.orders is not None else len(
+            self.order_columns.order_id)
 
 
 class Reassignment(Out):
@@ -171,12 +217,27 @@ class RerouteReport(Out):
     solver: str
 
 
+class ReassignmentColumns(Out):
+    """:class:`Reassignment` fields as columns (answer to ``order_columns``)."""
+
+    order_id: list[str]
+    old_warehouse_id: list[str | None]
+    new_warehouse_id: list[str | None]
+    routable: list[bool]
+    moved: list[bool]
+    reason: list[str | None]
+    cost: list[float | None]
+    added_cost: list[float | None]
+    expected_hours: list[float | None]
+
+
 class RerouteResponse(Out):
-    """Reassignments (request order) and the report."""
+    """Reassignments (request order) and the report; rows or columns as in the request."""
 
     tenant: str
     report: RerouteReport
-    assignments: list[Reassignment]
+    assignments: list[Reassignment] | None = None
+    assignment_columns: ReassignmentColumns | None = None
 
 
 class ForecastPoint(Out):

@@ -150,7 +150,7 @@ def start_server(registry: Registry, data_dir: Path, poll: float = 1.0,
          "--poll-seconds", str(poll)], env=env, cwd=str(data_dir),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    deadline = time.time() + 300  # generous: the test machine is shared and often loaded
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {proc.stdout.read().decode()[-3000:]}")
@@ -161,7 +161,7 @@ def start_server(registry: Registry, data_dir: Path, poll: float = 1.0,
             pass
         time.sleep(0.3)
     proc.kill()
-    raise RuntimeError(f"server not ready in 120 s: {proc.communicate()[0].decode()[-3000:]}")
+    raise RuntimeError(f"server not ready in 300 s: {proc.communicate()[0].decode()[-3000:]}")
 
 
 def stop_server(server: Server) -> None:

@@ -186,9 +186,22 @@ def test_reroute_moves_orders_off_the_down_warehouse(server):
         body = strict(r)
         assert body["report"]["moved_from_down"] == 10
         assert all(a["new_warehouse_id"] != IDS[0] for a in body["assignments"])
+        cols = {k: [o[k] for o in orders] for k in orders[0]}
+        r2 = c.post("/v1/route/reroute", json={"down": [IDS[0]], "warehouses": whs,
+                                               "stock": stock, "order_columns": cols})
+        assert r2.status_code == 200, r2.text
+        got = strict(r2)["assignment_columns"]
+        assert got["new_warehouse_id"] == [a["new_warehouse_id"] for a in body["assignments"]]
         r = c.post("/v1/route/reroute", json={"down": ["nowhere"], "warehouses": whs,
                                               "stock": stock, "orders": orders})
         assert r.status_code == 422 and "down" in r.text
+        cols["lat"] = cols["lat"][:-1]
+        r = c.post("/v1/route/reroute", json={"down": [IDS[0]], "warehouses": whs,
+                                              "stock": stock, "order_columns": cols})
+        assert r.status_code == 422 and "column lat has 19 values" in r.text
+        r = c.post("/v1/route/reroute", json={"down": [IDS[0]], "warehouses": whs,
+                                              "stock": stock})
+        assert r.status_code == 422 and "exactly one of orders or order_columns" in r.text
 
 
 def test_metrics_and_health(server):
