@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +31,13 @@ from serving.schemas import (
     RouteRequest,
     RouteResponse,
 )
-from serving.security import require_admin, tenant_of
+from serving.security import (
+    admin_key_header,
+    api_key_header,
+    match_key,
+    require_admin,
+    tenant_of,
+)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (401, 403, 404, 413, 422)}
@@ -191,19 +198,28 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def readiness(state: Any) -> Readiness:
-    """Loaded versions per tenant × family and the degraded flag."""
+def readiness(state: Any, scope: str | None = None) -> Readiness:
+    """Loaded versions (all with ``scope="*"``, one tenant's, or none) and the degraded flag."""
     models = [LoadedModel(tenant=s.tenant, family=s.family, name=s.name, version=s.version,
                           fast_path=s.fast_path, error=s.error)
-              for s in state.store.slots.values()]
+              for s in state.store.slots.values() if scope in ("*", s.tenant)]
     degraded = any(state.store.get(t, ROUTER) is None for t in state.tenants)
     return Readiness(ready=True, degraded=degraded, models=models, reloads=state.store.reloads)
 
 
 @router.get("/readyz", response_model=Readiness, tags=["ops"])
-async def readyz(request: Request) -> Response:
-    """Which model versions are loaded; ``degraded`` when a router runs on the fallback."""
-    return _json(readiness(request.app.state))
+async def readyz(request: Request,
+                 admin_key: Annotated[str | None, Depends(admin_key_header)] = None,
+                 api_key: Annotated[str | None, Depends(api_key_header)] = None) -> Response:
+    """Ready and ``degraded`` for anyone; model versions for a tenant key (its own) or admin."""
+    st = request.app.state
+    scope = None
+    if admin_key and st.admin_key and hmac.compare_digest(admin_key.encode(),
+                                                          st.admin_key.encode()):
+        scope = "*"
+    elif api_key:
+        scope = match_key(api_key, st.api_keys)
+    return _json(readiness(st, scope))
 
 
 @router.get("/metrics", tags=["ops"], response_class=Response)
@@ -220,5 +236,5 @@ async def admin_reload(request: Request) -> Response:
     from serving.app import refresh
 
     await refresh(request.app)
-    return _json(readiness(request.app.state))
+    return _json(readiness(request.app.state, "*"))
 

@@ -70,7 +70,7 @@ def test_intake_appends_events_once(server, tmp_path, settings):
 
 
 def _version(server, tenant="demo") -> str | None:
-    ready = httpx.get(f"{server.url}/readyz").json()
+    ready = httpx.get(f"{server.url}/readyz", headers={"X-Admin-Key": ADMIN}).json()
     return [m["version"] for m in ready["models"]
             if m["tenant"] == tenant and m["family"] == "warehouse_router"][0]
 

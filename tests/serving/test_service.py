@@ -106,12 +106,14 @@ def test_auth_401_without_or_with_a_wrong_key_and_403_across_tenants(server):
 def test_tenant_without_router_gets_degraded_fallback(server):
     with server.client("acme") as c:
         r = c.post("/v1/route", json=order(IDS))
-        ready = strict(httpx.get(f"{server.url}/readyz"))
+        ready = strict(httpx.get(f"{server.url}/readyz", headers={"X-API-Key": KEYS["acme"]}))
+        anonymous = strict(httpx.get(f"{server.url}/readyz"))
     body = strict(r)
     assert r.status_code == 200 and body["degraded"] is True and body["model"] is None
     dist = NET.distances(np.array([31.2]), np.array([121.4]))[0]
     assert body["warehouse_id"] == IDS[int(np.argmin(dist))]  # nearest with stock
-    assert ready["degraded"] is True
+    assert ready["degraded"] is True and anonymous["degraded"] is True
+    assert anonymous["models"] == [] and {m["tenant"] for m in ready["models"]} == {"acme"}
     acme = [m for m in ready["models"] if m["tenant"] == "acme"
             and m["family"] == "warehouse_router"][0]
     assert acme["version"] is None and "no champion alias" in acme["error"]
