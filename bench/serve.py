@@ -64,8 +64,9 @@ def hey(url: str, body: str, seconds: float, conc: int, qps: float | None = None
     codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
     errors = sum(int(n) for n in re.findall(r"\[(\d+)\]\s+(?:Post|Get|dial)", out))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return {"rps": rps, "p50": pct.get(50), "p99": pct.get(99), "codes": codes,
-            "errors": errors, "total": sum(codes.values()) + errors}
+    return {"rps": rps, "p50": pct.get(50, float("nan")), "p99": pct.get(99, float("nan")),
+            "codes": codes, "errors": errors, "total": sum(codes.values()) + errors,
+            "raw": out[-1500:]}
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
@@ -346,6 +347,7 @@ def main() -> None:
     os.environ["DO_NOT_TRACK"] = "1"
     from models.routing.agent import DQNRouter
 
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="oms-bench-serve-"))
     uri = f"sqlite:///{work / 'mlflow.db'}"
     r = {"load_start": load()}
@@ -367,8 +369,8 @@ def main() -> None:
     finally:
         stop(mlf)
         stop(oms)
+    Path(args.out).with_suffix(".json").write_text(json.dumps(r, indent=1, default=str))
     text = report(r, args)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(text)
     shutil.rmtree(work, ignore_errors=True)

@@ -7,12 +7,12 @@ import time
 import httpx
 import pandas as pd
 import pytest
+from serving_support import ADMIN, KEYS, order, register_router
 
 from envs.scenarios import SamplerConfig, sample_network
 from oms.client import OmsClient, ServiceError
 from oms.intake import IntakeError, intake_order
 from oms.lake import read_table, table_uri
-from tests.serving.conftest import ADMIN, KEYS, order, register_router
 
 IDS = sample_network(SamplerConfig()).warehouse_ids
 

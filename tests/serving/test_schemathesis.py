@@ -12,8 +12,7 @@ import json
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-
-from tests.serving.conftest import KEYS
+from serving_support import KEYS
 
 EXAMPLES = 12
 

@@ -7,10 +7,10 @@ import json
 import httpx
 import numpy as np
 import pytest
+from serving_support import ADMIN, KEYS, order
 
 from envs.scenarios import SamplerConfig, sample_network
 from models.routing.fastpath import FastRouter, OrderBatch, check_parity
-from tests.serving.conftest import ADMIN, KEYS, order
 
 NET = sample_network(SamplerConfig())
 IDS = NET.warehouse_ids
