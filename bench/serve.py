@@ -48,11 +48,16 @@ def load() -> str:
 
 
 def hey(url: str, body: str, seconds: float, conc: int, qps: float | None = None,
-        headers: dict[str, str] | None = None) -> dict:
-    """Run ``hey`` and parse its summary (requests/s, percentiles, status codes, errors)."""
+        headers: dict[str, str] | None = None, n: int | None = None) -> dict:
+    """Run ``hey`` and parse its summary (requests/s, percentiles, status codes, errors).
+
+    With ``n`` it sends exactly ``n`` requests (no request is cut at the end of a time
+    window, so every error counted is a real one); otherwise it runs for ``seconds``.
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         f.write(body)
-    cmd = ["hey", "-z", f"{seconds}s", "-c", str(conc), "-m", "POST", "-T", "application/json",
+    window = ["-n", str(n)] if n else ["-z", f"{seconds}s"]
+    cmd = ["hey", *window, "-c", str(conc), "-m", "POST", "-T", "application/json",
            "-D", f.name]
     if qps:
         cmd += ["-q", str(qps)]
@@ -188,9 +193,9 @@ def sustained(oms_url: str, ours: str, uri: str, router, artifacts: str, seconds
     def watch() -> None:
         with httpx.Client(base_url=oms_url, headers={"X-API-Key": KEY}) as c:
             while not stop_flag.is_set():
-                v = c.post("/v1/route", content=ours,
-                           headers={"content-type": "application/json"}).json()["model"]
-                seen.setdefault(v["version"], time.time())
+                r = c.post("/v1/route", content=ours,
+                           headers={"content-type": "application/json"}, timeout=60)
+                seen.setdefault(r.json()["model"]["version"], time.time())
                 time.sleep(0.05)
 
     def mover() -> None:
@@ -201,7 +206,8 @@ def sustained(oms_url: str, ours: str, uri: str, router, artifacts: str, seconds
     threads = [threading.Thread(target=watch), threading.Thread(target=mover)]
     for t in threads:
         t.start()
-    res = hey(f"{oms_url}/v1/route", ours, seconds, 10, qps=30, headers={"X-API-Key": KEY})
+    res = hey(f"{oms_url}/v1/route", ours, seconds, 10, qps=30, headers={"X-API-Key": KEY},
+              n=int(300 * seconds))
     stop_flag.set()
     for t in threads:
         t.join()
