@@ -6,6 +6,7 @@ import json
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from serving_support import ADMIN, KEYS, order
 
@@ -215,3 +216,37 @@ def test_metrics_and_health(server):
     assert "oms_serving_request_seconds_bucket" in text
     assert 'oms_serving_model_version_info{family="warehouse_router"' in text
     assert "oms_serving_model_reloads_total" in text
+
+
+def test_forecasts_and_customers_from_the_latest_batch_outputs(server):
+    out = server.data_dir / "outputs"
+    (out / "forecasts").mkdir(parents=True, exist_ok=True)
+    ds = pd.date_range("2024-06-01", periods=7, freq="D")
+    vol = pd.DataFrame({"unique_id": ["demo"] * 7 + ["acme"] * 7, "ds": list(ds) * 2,
+                        "yhat": np.arange(14.0), "yhat-lo-80": np.arange(14.0) - 1,
+                        "yhat-hi-80": np.arange(14.0) + 1, "model_version": "3"})
+    vol.loc[3, "yhat-hi-80"] = np.nan  # a missing bound must come back as null
+    vol.to_parquet(out / "forecasts" / "order_volume_forecaster.parquet")
+    pd.DataFrame({"unique_id": ["SKU1"] * 7, "ds": ds, "yhat": 2.0, "tenant_id": "demo"}
+                 ).to_parquet(out / "forecasts" / "sku_demand_forecaster.parquet")
+    (out / "churn_scores").mkdir(exist_ok=True)
+    pd.DataFrame({"tenant_id": ["demo", "acme"], "customer_id": ["c1", "c1"],
+                  "churn_probability": [0.8, 0.1], "segment": ["general", "important_value"],
+                  "clv_365d": [12.5, np.nan]}).to_parquet(out / "churn_scores" / "part-0.parquet")
+    with server.client() as c, server.client("acme") as a:
+        r = c.get("/v1/forecast/order-volume", params={"horizon": "72h"})
+        body = strict(r)
+        assert r.status_code == 200 and len(body["points"]) == 3
+        assert [p["yhat"] for p in body["points"]] == [0.0, 1.0, 2.0]
+        assert body["points"][0]["intervals"] == {"yhat-lo-80": -1.0, "yhat-hi-80": 1.0}
+        week = strict(c.get("/v1/forecast/order-volume", params={"horizon": "7d"}))
+        assert week["points"][3]["intervals"]["yhat-hi-80"] is None
+        assert strict(a.get("/v1/forecast/order-volume"))["points"][0]["yhat"] == 7.0
+        assert c.get("/v1/forecast/order-volume", params={"horizon": "8d"}).status_code == 422
+        assert len(strict(c.get("/v1/forecast/sku/SKU1"))["points"]) == 7
+        assert a.get("/v1/forecast/sku/SKU1").status_code == 404  # demo's rows only
+        assert c.get("/v1/forecast/sku/NOPE").status_code == 404
+        mine = strict(c.get("/v1/customers/c1"))["values"]
+        theirs = strict(a.get("/v1/customers/c1"))["values"]
+        assert mine["churn_probability"] == 0.8 and theirs["churn_probability"] == 0.1
+        assert theirs["clv_365d"] is None
