@@ -94,16 +94,21 @@ class ModelStore:
         self.slots: dict[tuple[str, str], Slot] = {
             (t, f): Slot(t, f, registered_name(f, t)) for t in tenants for f in families}
         self._lock = threading.Lock()
+        self._mlflow: Any = None
         self.reloads = 0
         self.on_reload: Any = None  # callback(slot, outcome) for metrics
 
     def _client(self) -> Any:
-        import mlflow
-        from mlflow import MlflowClient
+        """One registry client for the store's life (no new DB engine per poll)."""
+        if self._mlflow is None:
+            import mlflow
+            from mlflow import MlflowClient
 
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            self._mlflow = MlflowClient(tracking_uri=self.tracking_uri,
+                                        registry_uri=self.tracking_uri)
+        return self._mlflow
 
     def champion_version(self, client: Any, name: str) -> str | None:
         """Version the champion alias points at, ``None`` if the alias or model is missing."""
