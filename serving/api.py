@@ -32,6 +32,7 @@ from serving.schemas import (
     RouteResponse,
 )
 from serving.security import (
+    UNAUTHORIZED,
     admin_key_header,
     api_key_header,
     match_key,
@@ -207,18 +208,22 @@ def readiness(state: Any, scope: str | None = None) -> Readiness:
     return Readiness(ready=True, degraded=degraded, models=models, reloads=state.store.reloads)
 
 
-@router.get("/readyz", response_model=Readiness, tags=["ops"])
+@router.get("/readyz", response_model=Readiness, responses=ERRORS, tags=["ops"])
 async def readyz(request: Request,
                  admin_key: Annotated[str | None, Depends(admin_key_header)] = None,
                  api_key: Annotated[str | None, Depends(api_key_header)] = None) -> Response:
     """Ready and ``degraded`` for anyone; model versions for a tenant key (its own) or admin."""
     st = request.app.state
     scope = None
-    if admin_key and st.admin_key and hmac.compare_digest(admin_key.encode(),
-                                                          st.admin_key.encode()):
+    if admin_key:
+        if not (st.admin_key and hmac.compare_digest(admin_key.encode(),
+                                                     st.admin_key.encode())):
+            raise APIError(401, "invalid admin key", UNAUTHORIZED)
         scope = "*"
     elif api_key:
         scope = match_key(api_key, st.api_keys)
+        if scope is None:
+            raise APIError(401, "invalid API key", UNAUTHORIZED)
     return _json(readiness(st, scope))
 
 

@@ -109,6 +109,8 @@ def test_tenant_without_router_gets_degraded_fallback(server):
         r = c.post("/v1/route", json=order(IDS))
         ready = strict(httpx.get(f"{server.url}/readyz", headers={"X-API-Key": KEYS["acme"]}))
         anonymous = strict(httpx.get(f"{server.url}/readyz"))
+        assert httpx.get(f"{server.url}/readyz", headers={"X-API-Key": "x" * 20}
+                         ).status_code == 401
     body = strict(r)
     assert r.status_code == 200 and body["degraded"] is True and body["model"] is None
     dist = NET.distances(np.array([31.2]), np.array([121.4]))[0]
