@@ -215,12 +215,12 @@ async def readyz(request: Request,
     """Ready and ``degraded`` for anyone; model versions for a tenant key (its own) or admin."""
     st = request.app.state
     scope = None
-    if admin_key:
+    if admin_key is not None:  # presented, even empty: it must be right
         if not (st.admin_key and hmac.compare_digest(admin_key.encode(),
                                                      st.admin_key.encode())):
             raise APIError(401, "invalid admin key", UNAUTHORIZED)
         scope = "*"
-    elif api_key:
+    elif api_key is not None:
         scope = match_key(api_key, st.api_keys)
         if scope is None:
             raise APIError(401, "invalid API key", UNAUTHORIZED)
