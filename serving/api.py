@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -33,8 +33,6 @@ from serving.schemas import (
 )
 from serving.security import (
     UNAUTHORIZED,
-    admin_key_header,
-    api_key_header,
     match_key,
     require_admin,
     tenant_of,
@@ -210,8 +208,8 @@ def readiness(state: Any, scope: str | None = None) -> Readiness:
 
 @router.get("/readyz", response_model=Readiness, responses=ERRORS, tags=["ops"])
 async def readyz(request: Request,
-                 admin_key: Annotated[str | None, Depends(admin_key_header)] = None,
-                 api_key: Annotated[str | None, Depends(api_key_header)] = None) -> Response:
+                 admin_key: Annotated[str | None, Header(alias="X-Admin-Key")] = None,
+                 api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> Response:
     """Ready and ``degraded`` for anyone; model versions for a tenant key (its own) or admin."""
     st = request.app.state
     scope = None
