@@ -13,6 +13,7 @@ from flows.commands import (  # noqa: F401  (register commands)
     ingest,
     report,
     routing,
+    serve,
 )
 
 __all__ = ["app"]

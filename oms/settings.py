@@ -86,6 +86,18 @@ class Settings(BaseSettings):
     def _absolute(cls, v: Path) -> Path:
         return v if v.is_absolute() else (Path.cwd() / v).resolve()
 
+    # --- serving (``oms-ml serve``): keys are secrets, set them through the environment, e.g.
+    # OMS_ML_SERVING_API_KEYS='{"demo": "<key>"}' OMS_ML_SERVING_ADMIN_KEY='<key>'
+    serving_api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
+    serving_admin_key: str | None = Field(default=None, repr=False)
+    serving_host: str = "127.0.0.1"
+    serving_port: int = 8080
+    serving_poll_seconds: float = 30.0
+    serving_max_body_bytes: int = 1_000_000
+    serving_max_batch_body_bytes: int = 64_000_000
+    serving_max_batch_orders: int = 10_000
+    serving_max_reroute_orders: int = 200_000
+
     @property
     def lake(self) -> str:
         """URI of the validated lake."""

@@ -1,0 +1,171 @@
+"""Champion models per tenant and family: load by alias, warm up, poll, hot-swap.
+
+A :class:`ModelStore` holds one slot per (tenant, family). ``refresh()`` asks the registry
+which version ``models:/<family>__<tenant>@champion`` points at (names from
+``oms.tenancy`` only) and loads every slot whose version changed, then swaps the slot in one
+assignment under a lock. Requests read a slot without the lock: they see either the old or
+the new model, never a half-loaded one, so a swap fails no request. A failed load keeps the
+previous model and records the error (``/readyz``, the reload counter).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from oms.tenancy import CHAMPION, registered_name
+
+log = logging.getLogger(__name__)
+
+ROUTER = "warehouse_router"
+CHURN = "churn_classifier"
+FAMILIES = (ROUTER, CHURN)
+
+
+@dataclass
+class Slot:
+    """One loaded model version.
+
+    Attributes:
+        tenant: Tenant id.
+        family: Model family (``warehouse_router``, ``churn_classifier``).
+        name: Registered model name (``<family>__<tenant>``).
+        version: Registered version, or ``None`` when nothing is loaded.
+        model: The loaded pyfunc.
+        fast: For routers: the vectorised :class:`~models.routing.fastpath.FastRouter`.
+        fast_path: Whether the fast path matched ``route_frame`` at load (else pyfunc rows).
+        error: The last load error, if any.
+        loaded_at: Unix time of the load.
+    """
+
+    tenant: str
+    family: str
+    name: str
+    version: str | None = None
+    model: Any = None
+    fast: Any = None
+    fast_path: bool | None = None
+    error: str | None = None
+    loaded_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _load_router(uri: str) -> tuple[Any, Any, bool]:
+    """Load a router pyfunc, build its fast path, check parity and warm it up."""
+    import mlflow
+
+    from models.routing.fastpath import FastRouter, check_parity
+
+    model = mlflow.pyfunc.load_model(uri)
+    adapter = model.unwrap_python_model()
+    fast = FastRouter(adapter._router, adapter.network, adapter.config)
+    ok = check_parity(fast)  # also the warm-up: every code path runs once
+    if not ok:
+        log.warning("fast routing path disagrees with route_frame for %s; serving rows", uri)
+    return model, fast, ok
+
+
+def _load_churn(uri: str) -> tuple[Any, Any, bool]:
+    """Load a churn pyfunc (its input names come from the logged signature)."""
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(uri)
+    return model, None, False
+
+
+LOADERS = {ROUTER: _load_router, CHURN: _load_churn}
+
+
+class ModelStore:
+    """Champion slots for every tenant × family, refreshed from the registry.
+
+    Args:
+        tracking_uri: MLflow tracking/registry URI.
+        tenants: Tenants to serve.
+        families: Model families to load.
+    """
+
+    def __init__(self, tracking_uri: str, tenants: list[str],
+                 families: tuple[str, ...] = FAMILIES) -> None:
+        self.tracking_uri = tracking_uri
+        self.slots: dict[tuple[str, str], Slot] = {
+            (t, f): Slot(t, f, registered_name(f, t)) for t in tenants for f in families}
+        self._lock = threading.Lock()
+        self._mlflow: Any = None
+        self.reloads = 0
+        self.on_reload: Any = None  # callback(slot, outcome) for metrics
+
+    def _client(self) -> Any:
+        """One registry client for the store's life (no new DB engine per poll)."""
+        if self._mlflow is None:
+            import mlflow
+            from mlflow import MlflowClient
+
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            self._mlflow = MlflowClient(tracking_uri=self.tracking_uri,
+                                        registry_uri=self.tracking_uri)
+        return self._mlflow
+
+    def champion_version(self, client: Any, name: str) -> str | None:
+        """Version the champion alias points at, ``None`` if the alias or model is missing."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(client.get_model_version_by_alias(name, CHAMPION).version)
+        except MlflowException:
+            return None
+
+    def refresh(self, force: bool = False) -> list[str]:
+        """Reload every slot whose champion moved (all of them with ``force``).
+
+        Returns:
+            ``"<name>: <old> -> <new>"`` for each swap made.
+        """
+        with self._lock:  # one refresh at a time; readers never take this lock
+            client = self._client()
+            changes = []
+            for key, slot in list(self.slots.items()):
+                want = self.champion_version(client, slot.name)
+                if want is None:
+                    if slot.version is None:
+                        self.slots[key] = _with_error(slot, f"no {CHAMPION} alias on {slot.name}")
+                    continue
+                if want == slot.version and not force:
+                    continue
+                changes += self._swap(key, slot, want)
+            return changes
+
+    def _swap(self, key: tuple[str, str], slot: Slot, version: str) -> list[str]:
+        uri = f"models:/{slot.name}/{version}"
+        try:
+            model, fast, ok = LOADERS[slot.family](uri)
+        except Exception as e:  # noqa: BLE001 — any load failure keeps the previous model
+            log.warning("loading %s failed: %s", uri, e)
+            self.slots[key] = _with_error(slot, f"loading version {version} failed: "
+                                                f"{type(e).__name__}")
+            self._count(self.slots[key], "error")
+            return []
+        new = Slot(slot.tenant, slot.family, slot.name, version, model, fast, ok,
+                   None, time.time())
+        self.slots[key] = new  # the swap: one reference assignment
+        self.reloads += 1
+        self._count(new, "ok")
+        return [f"{slot.name}: {slot.version} -> {version}"]
+
+    def _count(self, slot: Slot, outcome: str) -> None:
+        if self.on_reload is not None:
+            self.on_reload(slot, outcome)
+
+    def get(self, tenant: str, family: str) -> Slot | None:
+        """The loaded slot, or ``None`` when no version of it is loaded."""
+        slot = self.slots.get((tenant, family))
+        return slot if slot is not None and slot.model is not None else None
+
+
+def _with_error(slot: Slot, error: str) -> Slot:
+    return Slot(slot.tenant, slot.family, slot.name, slot.version, slot.model, slot.fast,
+                slot.fast_path, error, slot.loaded_at)
