@@ -122,6 +122,7 @@ class SupportTriage(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Most likely intent per message."""
+        check_is_fitted(self, "pipeline_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def decide(self, X) -> pd.DataFrame:
