@@ -164,7 +164,11 @@ class OrderAnomalyDetector(BaseEstimator):
         return self._raw(order_risk_features(feed, self.sku_median_).to_numpy(float))
 
     def decide(self, feed: pd.DataFrame, top: int = 2) -> pd.DataFrame:
-        """``order_id, score, flagged, reasons`` — reasons are the most unusual features."""
+        """``order_id, score, flagged, reasons``.
+
+        Reasons name up to ``top`` features more than 2 IQRs from the training median in the
+        suspicious direction (also for unflagged orders, for the review board).
+        """
         check_is_fitted(self, "threshold_")
         X = order_risk_features(feed, self.sku_median_).to_numpy(float)
         s = self._raw(X)
@@ -172,8 +176,5 @@ class OrderAnomalyDetector(BaseEstimator):
         names = np.array([REASONS[f] for f in FEATURES])
         best = np.argsort(-z, axis=1)[:, :top]
         reasons = [";".join(names[b][z[i, b] > 2]) for i, b in enumerate(best)]
-        flagged = s >= self.threshold_
         return pd.DataFrame({"order_id": feed["order_id"].to_numpy(), "score": s,
-                             "flagged": flagged,
-                             "reasons": [r if f else "" for r, f in zip(reasons, flagged,
-                                                                      strict=True)]})
+                             "flagged": s >= self.threshold_, "reasons": reasons})

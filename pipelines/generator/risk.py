@@ -192,3 +192,22 @@ def generate_risk(orders: pd.DataFrame, lines: pd.DataFrame, customers: pd.DataF
     feed, abnormal = abnormal_orders(orders, lines, customers, abnormal_rate, seed)
     req, credit, truth = refund_requests(orders, customers, refund_rate, seed)
     return RiskData(feed, abnormal, req, truth, credit)
+
+
+RISK_TABLES = {"risk_orders": "risk/risk_orders.parquet",
+               "refund_requests": "risk/refund_requests.parquet",
+               "customer_credit": "risk/customer_credit.parquet",
+               "abnormal_truth": "_truth/abnormal_orders.parquet",
+               "refund_truth": "_truth/refund_abuse.parquet"}
+
+
+def write_risk_tables(data: RiskData, root: str) -> dict[str, int]:
+    """Write the risk tables and their truth under ``root`` (atomic single files)."""
+    from oms.lake import write_frame
+
+    frames = {"risk_orders": data.risk_orders, "refund_requests": data.refund_requests,
+              "customer_credit": data.credit, "abnormal_truth": data.abnormal_truth,
+              "refund_truth": data.refund_truth}
+    for name, df in frames.items():
+        write_frame(df, f"{str(root).rstrip('/')}/{RISK_TABLES[name]}")
+    return {k: len(v) for k, v in frames.items()}
