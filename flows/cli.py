@@ -11,6 +11,7 @@ from flows.commands import (  # noqa: F401  (register commands)
     generate,
     importer,
     ingest,
+    risk,
     routing,
 )
 
