@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -17,6 +18,7 @@ from pipelines.train_risk import fit_triage, register
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_triage_registered_gated_and_loaded_in_fresh_process(mlflow_uri, tmp_path):
     msgs = generate_support_messages(300, seed=5)
     res = fit_triage(msgs, n_train=800)
@@ -27,10 +29,10 @@ def test_triage_registered_gated_and_loaded_in_fresh_process(mlflow_uri, tmp_pat
     worse.metrics["accuracy"] = res.metrics["accuracy"] - 0.1  # a genuinely different value
     second = register(worse, "t1", example, "message")
     assert not second.promoted and "not better" in second.reason
-    code = ("import mlflow, pandas as pd; mlflow.set_tracking_uri(%r); "
+    code = (f"import mlflow, pandas as pd; mlflow.set_tracking_uri({mlflow_uri!r}); "
             "m = mlflow.pyfunc.load_model('models:/support_triage__t1@champion'); "
             "d = m.predict(pd.DataFrame({'message': ['我要投诉,服务太差', '']})); "
-            "print(list(d['route']))") % mlflow_uri
+            "print(list(d['route']))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, cwd=tmp_path, timeout=300)
