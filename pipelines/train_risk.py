@@ -1,4 +1,6 @@
-"""Train, evaluate, register and gate the risk families: triage, abnormal orders, refunds.
+"""Train, evaluate, register and gate the risk and after-sales families.
+
+Families: support triage, abnormal orders, refunds, delivery ETA and returns.
 
 Each ``fit_*`` function is a pure step (frames in, fitted model and metrics out) that the
 bench and the CLI share; :func:`register` is the only place these models meet MLflow.
@@ -30,7 +32,7 @@ from pipelines.generator.risk import RISK_TABLES
 from pipelines.generator.support import generate_support_messages
 
 FAMILIES = {"triage": "support_triage", "anomaly": "abnormal_orders",
-            "refunds": "refund_approval"}
+            "refunds": "refund_approval", "eta": "delivery_eta", "returns": "return_probability"}
 
 
 @dataclass
@@ -192,3 +194,47 @@ def register(res: FitResult, tenant: str, input_example: pd.DataFrame,
 def fixture_messages(path: str | Path) -> pd.DataFrame:
     """Read a labelled message CSV (``message, intent, order_id, lang``)."""
     return pd.read_csv(path, keep_default_na=False)
+
+
+def fit_eta(orders: pd.DataFrame, customers: pd.DataFrame, warehouses: pd.DataFrame,
+            context: pd.DataFrame, test_weeks: int = 8, seed: int = 0) -> FitResult:
+    """ETA quantiles vs a distance-only baseline on the last ``test_weeks`` weeks."""
+    from models.risk.eta import DistanceBaseline, EtaQuantiles, eta_features
+
+    o = orders[orders["delivery_hours"].notna() & orders["warehouse_id"].notna()
+               & orders["customer_id"].notna()].sort_values("order_ts", kind="stable")
+    d = eta_features(o.reset_index(drop=True), customers, warehouses, context)
+    y = d["delivery_hours"].astype(float).to_numpy()
+    test = (d["order_date"] > d["order_date"].max() - pd.Timedelta(weeks=test_weeks)).to_numpy()
+    model = EtaQuantiles(random_state=seed).fit(d[~test], y[~test])
+    pred = model.predict(d[test])
+    base = DistanceBaseline().fit(d[~test], y[~test]).predict(d[test])
+    yt = y[test]
+    m = {"test_orders": float(test.sum()),
+         "mae_p50": float(np.abs(pred["p50_hours"].to_numpy() - yt).mean()),
+         "mae_distance_baseline": float(np.abs(base - yt).mean()),
+         "p90_coverage": float((yt <= pred["p90_hours"].to_numpy()).mean()),
+         "p50_coverage": float((yt <= pred["p50_hours"].to_numpy()).mean()),
+         "conformal_shift_hours": model.conformal_shift_}
+    m["neg_mae_p50"] = -m["mae_p50"]
+    return FitResult("eta", model, "neg_mae_p50", m,
+                     {"abs_err": np.abs(pred["p50_hours"].to_numpy() - yt),
+                      "abs_err_base": np.abs(base - yt)})
+
+
+def fit_returns(orders: pd.DataFrame, lines: pd.DataFrame, products: pd.DataFrame,
+                events: pd.DataFrame, test_fraction: float = 0.3, seed: int = 0) -> FitResult:
+    """Return model vs the per-SKU historical rate (training span) on later lines."""
+    from models.risk.returns import ReturnModel, return_lines
+
+    d = return_lines(orders, lines, products, events)
+    y = d["returned"].to_numpy(bool)
+    cut = _time_split(len(d), test_fraction)
+    model = ReturnModel(random_state=seed).fit(d.iloc[:cut], y[:cut])
+    p = model.predict_proba(d.iloc[cut:])[:, 1]
+    rate = d.iloc[:cut].groupby("sku")["returned"].mean()
+    base = d.iloc[cut:]["sku"].map(rate).astype(float).fillna(float(y[:cut].mean())).to_numpy()
+    m = {"test_lines": float(len(p)), "test_return_rate": float(y[cut:].mean()),
+         "roc_auc": float(roc_auc_score(y[cut:], p)),
+         "sku_rate_roc_auc": float(roc_auc_score(y[cut:], base))}
+    return FitResult("returns", model, "roc_auc", m, {"y": y[cut:], "p": p, "base": base})
