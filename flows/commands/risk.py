@@ -6,7 +6,7 @@ import typer
 
 from flows.apps import app, score_app, train_app
 
-FAMILY_CHOICES = ("all", "triage", "anomaly", "refunds")
+FAMILY_CHOICES = ("all", "triage", "anomaly", "refunds", "eta", "returns")
 
 
 def _fail(e: Exception) -> None:
@@ -40,7 +40,7 @@ def generate_risk_command(
 def train_risk_command(
     root: str = typer.Option(..., help="Root holding the risk tables (`generate-risk`)."),
     tenant: str = typer.Option("demo", help="Tenant whose models are registered."),
-    family: str = typer.Option("all", help="all, triage, anomaly or refunds."),
+    family: str = typer.Option("all", help="all, triage, anomaly, refunds, eta or returns."),
     eval_messages: str = typer.Option(None, help="Labelled CSV to evaluate triage on."),
 ) -> None:
     """Train the risk families, register each as <family>__<tenant> and run the gate."""
@@ -55,8 +55,9 @@ def train_risk_command(
     configure_mlflow()
     c = Console()
     try:
-        inp = tr.load_risk_inputs(root) if family != "triage" else None
-        for res, example, col in _fit_all(tr, inp, family, eval_messages):
+        needs = family in ("all", "anomaly", "refunds")
+        inp = tr.load_risk_inputs(root) if needs else None
+        for res, example, col in _fit_all(tr, root, inp, family, eval_messages):
             gate = tr.register(res, tenant, example, col)
             c.print(f"{gate.name} v{gate.version}: {res.gate_metric}="
                     f"{res.metrics[res.gate_metric]:.4f} → "
@@ -65,7 +66,7 @@ def train_risk_command(
         _fail(e)
 
 
-def _fit_all(tr, inp, family: str, eval_messages: str | None):
+def _fit_all(tr, root: str, inp, family: str, eval_messages: str | None):
     """Yield (fit result, input example, text column) per requested family."""
     if family in ("all", "triage"):
         msgs = tr.fixture_messages(eval_messages) if eval_messages else None
@@ -78,6 +79,34 @@ def _fit_all(tr, inp, family: str, eval_messages: str | None):
         from models.risk.refunds import refund_features
 
         ex = refund_features(inp.requests.head(5), inp.orders, inp.customers, inp.credit)
+        yield res, ex, None
+    if family in ("all", "eta", "returns"):
+        yield from _fit_after_sales(tr, _contract_tables(root), family)
+
+
+def _contract_tables(root: str) -> dict:
+    """The contract tables ETA and returns read, from ``root``."""
+    from oms.lake import read_table
+
+    names = ("orders", "order_lines", "customers", "products", "warehouses", "order_events",
+             "daily_context")
+    return {n: read_table(f"{root}/{n}", table=n) for n in names}
+
+
+def _fit_after_sales(tr, t: dict, family: str):
+    if family in ("all", "eta"):
+        res = tr.fit_eta(t["orders"], t["customers"], t["warehouses"], t["daily_context"])
+        from models.risk.eta import eta_features
+
+        o = t["orders"][t["orders"]["warehouse_id"].notna()].head(5)
+        ex = eta_features(o, t["customers"], t["warehouses"], t["daily_context"])
+        yield res, ex, None
+    if family in ("all", "returns"):
+        from models.risk.returns import return_lines
+
+        res = tr.fit_returns(t["orders"], t["order_lines"], t["products"], t["order_events"])
+        ex = return_lines(t["orders"].head(50), t["order_lines"], t["products"],
+                          t["order_events"]).head(5)
         yield res, ex, None
 
 
