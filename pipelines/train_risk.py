@@ -168,6 +168,15 @@ def load_risk_inputs(root: str) -> RiskInputs:
                       read_table(f"{r}/customers", table="customers"))
 
 
+def naive_utc(df: pd.DataFrame) -> pd.DataFrame:
+    """Timezone-aware columns as naive UTC (MLflow signatures accept only naive datetimes)."""
+    out = df.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].dt.tz_convert("UTC").dt.tz_localize(None)
+    return out
+
+
 def register(res: FitResult, tenant: str, input_example: pd.DataFrame,
              text_column: str | None = None, higher_is_better: bool = True):
     """Log ``res`` to MLflow, register it as ``<family>__<tenant>`` and run the champion gate.
@@ -185,7 +194,8 @@ def register(res: FitResult, tenant: str, input_example: pd.DataFrame,
         mlflow.log_params({k: v for k, v in res.model.get_params().items()
                            if isinstance(v, (int, float, str, bool))})
         mlflow.log_metrics(res.metrics)
-        version = log_pyfunc(RiskDecisionModel(res.model, text_column), name, input_example)
+        version = log_pyfunc(RiskDecisionModel(res.model, text_column), name,
+                             naive_utc(input_example))
         gate = promote_if_better(name, version, res.gate_metric, res.metrics[res.gate_metric],
                                  higher_is_better=higher_is_better)
     return gate

@@ -135,9 +135,11 @@ def score_risk_command(
         inp = tr.load_risk_inputs(root)
         from models.risk.refunds import refund_features
 
-        flags = load_champion(registered_name(tr.FAMILIES["anomaly"], tenant)).predict(inp.feed)
+        anomaly = load_champion(registered_name(tr.FAMILIES["anomaly"], tenant))
+        flags = anomaly.predict(tr.naive_utc(inp.feed))
         feats = refund_features(inp.requests, inp.orders, inp.customers, inp.credit)
-        refunds = load_champion(registered_name(tr.FAMILIES["refunds"], tenant)).predict(feats)
+        refund_model = load_champion(registered_name(tr.FAMILIES["refunds"], tenant))
+        refunds = refund_model.predict(tr.naive_utc(feats))
     except (LakeError, LookupError, ValueError) as e:
         _fail(e)
     write_frame(flags, f"{out}/abnormal_order_flags.parquet")
