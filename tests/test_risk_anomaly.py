@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
+from _risk_data import toy_orders
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -13,31 +12,9 @@ from pipelines.generator.risk import PATTERNS, abnormal_orders
 from pipelines.train_risk import recall_at_rate
 
 
-def _orders(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, ...]:
-    """A small synthetic order set in the contract's shape (no generator run needed)."""
-    rng = np.random.default_rng(seed)
-    cust = [f"C{i:09d}" for i in range(300)]
-    ts = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(
-        np.sort(rng.uniform(0, 200 * 86400, n)), unit="s")
-    orders = pd.DataFrame({
-        "tenant_id": "demo", "order_id": [f"O{i:010d}" for i in range(n)],
-        "customer_id": rng.choice(cust, n), "is_guest": False, "order_ts": ts,
-        "order_date": ts.tz_localize(None).normalize(),
-        "total_amount": np.round(rng.lognormal(5, 0.6, n), 2),
-        "status": rng.choice(["delivered", "returned", "cancelled"], n, p=[0.9, 0.05, 0.05])})
-    lines = pd.DataFrame({"order_id": orders["order_id"], "sku": rng.choice(
-        [f"SKU{i:06d}" for i in range(40)], n), "quantity": rng.integers(1, 4, n),
-        "line_amount": orders["total_amount"], "is_product": True})
-    customers = pd.DataFrame({"customer_id": cust, "signup_date": pd.Timestamp("2023-01-01")
-                              + pd.to_timedelta(rng.integers(0, 300, 300), unit="D"),
-                              "lat": 31 + rng.normal(0, 2, 300), "lon": 118 + rng.normal(0, 3, 300),
-                              "tier": rng.choice(["bronze", "silver", "gold"], 300)})
-    return orders, lines, customers
-
-
 @pytest.fixture(scope="module")
 def data():
-    feed, truth = abnormal_orders(*_orders(), rate=0.03, seed=1)
+    feed, truth = abnormal_orders(*toy_orders(), rate=0.03, seed=1)
     return feed, truth["is_abnormal"].to_numpy()
 
 
@@ -46,7 +23,7 @@ def test_generator_truth(data):
     assert len(feed) == 3000 and feed["order_ts"].is_monotonic_increasing
     assert 0.02 < y.mean() < 0.12
     with pytest.raises(ValueError, match="rate"):
-        abnormal_orders(*_orders(200), rate=0.9)
+        abnormal_orders(*toy_orders(200), rate=0.9)
     assert set(PATTERNS) >= {"subtle", "burst"}
 
 

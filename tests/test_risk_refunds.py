@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _risk_data import toy_orders
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -17,12 +18,11 @@ from models.risk.refunds import (
     refund_features,
 )
 from pipelines.generator.risk import refund_requests
-from tests.test_risk_anomaly import _orders
 
 
 @pytest.fixture(scope="module")
 def data():
-    orders, _, customers = _orders(6000, seed=2)
+    orders, _, customers = toy_orders(6000, seed=2)
     req, credit, truth = refund_requests(orders, customers, rate=0.25, seed=2)
     d = refund_features(req, orders, customers, credit)
     y = req[["request_id"]].merge(truth)["is_abuse"].to_numpy(bool)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from sklearn.base import clone
@@ -9,7 +11,8 @@ from sklearn.exceptions import NotFittedError
 
 from models.risk.triage import HUMAN, SupportTriage, extract_order_ids
 from pipelines.generator.support import INTENTS, generate_support_messages
-from tests.conftest import FIXTURES
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
