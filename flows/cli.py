@@ -12,6 +12,7 @@ from flows.commands import (  # noqa: F401  (register commands)
     importer,
     ingest,
     report,
+    risk,
     routing,
     serve,
 )

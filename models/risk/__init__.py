@@ -1,0 +1,1 @@
+"""Order risk and after-sales model families: support triage, abnormal orders, refunds."""

@@ -1,0 +1,94 @@
+"""Refund auto-approval: design rule, calibrated approver, bad input never auto-approved."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _risk_data import toy_orders
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from models.risk.refunds import (
+    APPROVE,
+    REVIEW,
+    RefundApprover,
+    design_rule,
+    loss_rate,
+    refund_features,
+)
+from pipelines.generator.risk import refund_requests
+
+
+@pytest.fixture(scope="module")
+def data():
+    orders, _, customers = toy_orders(6000, seed=2)
+    req, credit, truth = refund_requests(orders, customers, rate=0.25, seed=2)
+    d = refund_features(req, orders, customers, credit)
+    y = req[["request_id"]].merge(truth)["is_abuse"].to_numpy(bool)
+    return orders, customers, credit, req, d, y
+
+
+def test_generator_labels_depend_on_history(data):
+    *_, d, y = data
+    assert len(d) > 500 and 0.03 < y.mean() < 0.5
+    low = d["credit_score"] < d["credit_score"].median()
+    assert y[low.to_numpy()].mean() > y[~low.to_numpy()].mean()
+
+
+def test_design_rule(data):
+    *_, d, _ = data
+    r = design_rule(d)
+    approved = d[r["decision"].to_numpy() == APPROVE]
+    assert (approved["credit_score"] >= 60).all() and (approved["amount"] <= 500).all()
+    assert (approved["evidence_missing"] == 0).all()
+
+
+def test_approver_fits_and_respects_threshold(data):
+    *_, d, y = data
+    m = RefundApprover(target_loss_rate=0.02, max_iter=50).fit(d, y)
+    dec = m.decide(d)
+    approved = dec[dec["decision"] == APPROVE]
+    assert len(approved) and (approved["expected_loss"] < m.threshold_).all()
+    assert (approved["p_abuse"] < m.max_probability).all()
+    assert loss_rate(dec["decision"].to_numpy(), y, d["amount"].to_numpy(float)) < 0.06
+    # direction: the same request with evidence is never more suspicious than without
+    q = d[d["reason"].isin(["DAMAGED", "QUALITY_ISSUE"])].head(50)
+    with_ev = q.assign(has_evidence=1.0, evidence_missing=0.0)
+    without = q.assign(has_evidence=0.0, evidence_missing=1.0)
+    assert m.predict_proba(with_ev)[:, 1].mean() <= m.predict_proba(without)[:, 1].mean()
+
+
+def _bad_requests(data) -> pd.DataFrame:
+    orders, customers, credit, req, _, _ = data
+    good = req.iloc[[0, 1, 2, 3]].copy()
+    never = orders.loc[orders["status"] == "cancelled", "order_id"].iloc[0]
+    good.loc[good.index[0], "order_id"] = "O9999999999"
+    good.loc[good.index[1], "order_id"] = never
+    good.loc[good.index[2], "amount"] = -10.0
+    good.loc[good.index[3], "amount"] = 10**7
+    return refund_features(good, orders, customers, credit)
+
+
+def test_bad_input_goes_to_human_review(data):
+    *_, d, y = data
+    bad = _bad_requests(data)
+    m = RefundApprover(target_loss_rate=1.0, max_iter=20).fit(d, y)  # approve-all threshold
+    for out in (m.decide(bad), design_rule(bad)):
+        assert (out["decision"] == REVIEW).all()
+        reasons = " ".join(out["reason"])
+        for why in ("unknown order", "never delivered", "not positive", "exceeds the order"):
+            assert why in reasons
+
+
+def test_contract(data):
+    *_, d, y = data
+    est = RefundApprover(target_loss_rate=0.01, random_state=4)
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    with pytest.raises(NotFittedError):
+        c.decide(d)
+    assert c.set_params(max_iter=20).fit(d, y) is c
+    with pytest.raises(ValueError, match="too few"):
+        RefundApprover().fit(d.head(30), y[:30])
+    assert np.isfinite(c.predict_proba(d)).all()
