@@ -107,19 +107,22 @@ def churn_lake(root) -> str:
 
 def test_score_churn_for_one_tenant_keeps_the_other_tenants_outputs(mlflow_uri, tmp_path):
     from models.churn import ChurnClassifier
+    from models.churn.strategy import RetentionConfig
     from pipelines.score_churn import score_churn
     from pipelines.train_churn import train_churn
 
     lake, out = churn_lake(tmp_path), str(tmp_path / "out")
     fast = {"max_iter": 40, "learning_rate": 0.1}
+    # every customer gets recommendations, so the tenant check below sees every tenant's SKUs
+    everyone = RetentionConfig(coupon_threshold=1.0, recommend_threshold=0.0)
     for tenant in ("t1", "t2"):
         res = train_churn(lake, 90, n_train=2, tenant_id=tenant,
                           classifier=ChurnClassifier(**fast))
         assert res.name == f"churn_classifier__{tenant}" and res.promoted
-        score_churn(lake, out, tenant_id=tenant)
+        score_churn(lake, out, tenant_id=tenant, config=everyone)
     kinds = ("churn_scores", "churn_exclusions", "churn_segments")
     t1_before = {k: pd.read_parquet(output_path(k, "t1", root=out)) for k in kinds}
-    score_churn(lake, out, tenant_id="t2")  # again, for t2 only
+    score_churn(lake, out, tenant_id="t2", config=everyone)  # again, for t2 only
     for k in kinds:
         pd.testing.assert_frame_equal(pd.read_parquet(output_path(k, "t1", root=out)),
                                       t1_before[k])
