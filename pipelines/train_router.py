@@ -103,7 +103,7 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
     router = make_router(algo, total_timesteps=total_timesteps, env_config=config,
                          **router_kwargs)
     with mlflow.start_run(run_name=f"{algo}-router") as run, tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_params({f"algo.{k}": v for k, v in router.get_params().items()})
+        mlflow.log_params({f"algo.{k}": v for k, v in router.flat_params().items()})
         mlflow.log_params({f"env.{k}": v for k, v in asdict(config).items()
                            if k != "sampler"})
         mlflow.log_params({f"sampler.{k}": v for k, v in asdict(config.sampler).items()})

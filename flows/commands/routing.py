@@ -41,7 +41,7 @@ def train_router_cmd(
     from oms.settings import get_settings
     from pipelines.train_router import train_router
 
-    res = train_router(algo, total_timesteps=timesteps, register=not no_register, seed=seed,
+    res = train_router(algo, total_timesteps=timesteps, register=not no_register, random_state=seed,
                        torch_threads=min(2, get_settings().torch_threads))
     _print_frame(res.summary, f"{algo} on the gate episodes (run {res.run_id})")
     if res.decision is not None:

@@ -19,8 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from envs.physics import band_sizes, reward
 from envs.scenarios import EpisodeSpec
-from envs.warehouse_routing import RoutingConfig, base_hours_and_cost, reward_matrix
+from envs.warehouse_routing import RoutingConfig, base_hours_and_cost
 
 
 @dataclass
@@ -40,13 +41,6 @@ class HindsightResult:
     optimal: bool
 
 
-def band_sizes(capacity: int, n_bands: int) -> np.ndarray:
-    """How many of a day's ``capacity`` slots fall in each queue band."""
-    k = np.arange(int(capacity))
-    return np.bincount(np.minimum(k * n_bands // max(int(capacity), 1), n_bands - 1),
-                       minlength=n_bands)
-
-
 def _variables(spec: EpisodeSpec, cfg: RoutingConfig, cost_scale: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Enumerate (order, warehouse, band) variables with their rewards."""
@@ -55,8 +49,8 @@ def _variables(spec: EpisodeSpec, cfg: RoutingConfig, cost_scale: float
     i, w = np.nonzero(~spec.down)
     b = np.repeat(np.arange(len(bands))[None, :], len(i), axis=0).ravel()
     i, w = np.repeat(i, len(bands)), np.repeat(w, len(bands))
-    r = reward_matrix(cost[i, w], hours[i, w] + bands[b], spec.promised_hours[i], cfg,
-                      cost_scale)
+    h = hours[i, w] + bands[b]
+    r = reward(cost[i, w], h, h <= spec.promised_hours[i], cfg, cost_scale)
     return i, w, b, r
 
 
