@@ -122,7 +122,7 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
     if kind == BASELINE:
         return SeasonalNaive(**overrides)
     if kind == "prophet":
-        kw: dict[str, Any] = dict(regressors=list(exog), seed=seed, n_jobs=None,
+        kw: dict[str, Any] = dict(regressors=list(exog), random_state=seed, n_jobs=None,
                                   holidays=holidays,
                                   transform="log1p", seasonality_mode="additive",
                                   interval_method="residuals")
@@ -130,7 +130,7 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
             kw |= dict(changepoint_range=0.95, changepoint_prior_scale=0.5)
         return ProphetForecaster(**(kw | overrides))
     if kind == "lstm":
-        kw = dict(horizon=horizon, exog=list(exog), seed=seed, input_size=28,
+        kw = dict(horizon=horizon, exog=list(exog), random_state=seed, input_size=28,
                   max_steps=600 if target == "volume" else 1500,
                   batch_size=64 if target == "volume" else 512, hidden_size=32,
                   calibration_days=56 if target == "volume" else 28,
@@ -340,7 +340,7 @@ def sales_trend_forecast(
     volume: pd.DataFrame, h: int = 30, column: str = "revenue", level: int = 80,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """A 30-day trend forecast of daily sales: ``unique_id, ds, yhat, yhat_lower, yhat_upper``.
+    """A 30-day trend forecast of daily sales: ``unique_id, ds, yhat, yhat-lo-80, yhat-hi-80``.
 
     Prophet (trend + weekly/yearly seasonality, on log sales) per tenant; the band is the
     ``level``% interval.
@@ -348,9 +348,8 @@ def sales_trend_forecast(
     if column not in volume.columns:
         raise ForecastInputError(f"sales trend needs a {column!r} column")
     df = volume[[ID, DS, column]].rename(columns={column: Y})
-    model = ProphetForecaster(transform="log1p", seed=seed, n_jobs=1)
-    fc = model.fit(df).predict(h, level=(level,))
-    return fc.rename(columns={f"yhat-lo-{level}": "yhat_lower", f"yhat-hi-{level}": "yhat_upper"})
+    model = ProphetForecaster(transform="log1p", random_state=seed, n_jobs=1)
+    return model.fit(df).predict(h, level=(level,))
 
 
 # ----------------------------------------------------------------------------- lake I/O

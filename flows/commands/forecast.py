@@ -47,7 +47,7 @@ def train_forecast_command(
             f"{'champion' if res.gate.promoted else 'challenger'} — {res.gate.reason}")
     c.print(f"forecast written to {res.output_path}")
     if trend is not None:
-        c.print(f"30-day sales trend (yhat, yhat_lower, yhat_upper) written to {trend}")
+        c.print(f"30-day sales trend (yhat, yhat-lo-80, yhat-hi-80) written to {trend}")
 
 
 @app.command("forecast")
