@@ -76,7 +76,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     load_start, started = os.getloadavg(), dt.datetime.now(dt.UTC)
-    df = make_panel(n_series=a.series, n_days=a.days + H, level=(0.5, 50.0), seed=7)
+    df = make_panel(n_series=a.series, n_days=a.days + H, level=(0.5, 50.0), random_state=7)
     train, test = split_last(df, H)
     rows = []
     runners = {"lstm": (lambda: run_lstm(train, test, a.threads), "yhat"),

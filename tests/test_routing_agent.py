@@ -73,7 +73,7 @@ def test_train_register_and_serve_champion_in_fresh_process(mlflow_uri, tmp_path
         from models.routing.rows import example_rows
         from envs.warehouse_routing import WarehouseRoutingEnv
         net = WarehouseRoutingEnv().network
-        df = example_rows(net, n=40, seed=1)
+        df = example_rows(net, n=40, random_state=1)
         ids = net.warehouse_ids
         df.loc[0, [f"up__{{w}}" for w in ids]] = 0
         df.loc[1, [f"stock__{{w}}" for w in ids]] = 0

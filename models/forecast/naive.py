@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-
 from sklearn.utils.validation import check_is_fitted
 
 from models.forecast.base import (

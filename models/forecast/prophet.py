@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from sklearn.utils.validation import check_is_fitted
 
 from models.forecast.base import (
@@ -39,6 +38,7 @@ from models.forecast.base import (
     lo_col,
     validate_series,
 )
+
 _NON_FACTORS = {"ds", "trend_lower", "trend_upper", "yhat", "yhat_lower", "yhat_upper",
                 "additive_terms", "multiplicative_terms", "extra_regressors_additive",
                 "extra_regressors_multiplicative", "holidays"}
