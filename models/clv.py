@@ -20,12 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
+from sklearn.exceptions import NotFittedError
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T")
-
-
-class NotFittedError(RuntimeError):
-    """A model was used before ``fit``."""
 
 
 def summary_data(
