@@ -32,7 +32,8 @@ def features(
     try:
         report = build_features(
             lake or s.lake, out or table_uri(s.outputs, "features"), engine=engine,
-            cutoff=cutoff, horizon_days=horizon_days, top_n=top_n, progress=True,
+            cutoff=cutoff, horizon_days=horizon_days, top_n=top_n,
+            progress=lambda line: Console().print(line, markup=False, highlight=False),
         )
     except (LakeError, ValueError) as e:
         typer.secho(f"error: {e}", fg="red", err=True)
