@@ -178,21 +178,29 @@ def min_cost_assign(cost: np.ndarray, valid: np.ndarray, sku: np.ndarray,
     if n * nw < exact_below:
         out = _flow_exact(cost, valid, sku, capacity, stock)
     else:
-        out = _flow_grouped(cost, valid, sku, capacity, stock)
-        short = (out < 0) & valid.any(axis=1)
-        if short.any():
-            # re-solve every order of the SKUs that came up short, exactly, with what the
-            # other SKUs' orders leave of the capacity
-            redo = np.isin(sku, np.unique(sku[short]))
-            kept = ~redo & (out >= 0)
-            cap_left = capacity - np.bincount(out[kept], minlength=nw)
-            # the short orders get every valid warehouse; the others of their SKUs keep
-            # their few cheapest options, enough to make room by moving one step further
-            arcs = valid[redo] & (short[redo][:, None] | _cheapest(cost[redo], valid[redo],
-                                                                    self_k))
-            out[redo] = _flow_exact(cost[redo], arcs, sku[redo], cap_left, stock)
+        out = _repair_short(_flow_grouped(cost, valid, sku, capacity, stock), cost, valid,
+                            sku, capacity, stock, self_k)
     served = np.flatnonzero(out >= 0)
     return Assignment(out, float(cost[served, out[served]].sum()), "min-cost-flow")
+
+
+def _repair_short(out: np.ndarray, cost: np.ndarray, valid: np.ndarray, sku: np.ndarray,
+                  capacity: np.ndarray, stock: np.ndarray, self_k: int) -> np.ndarray:
+    """Re-solve exactly every order of the SKUs the pruned flow left servable but unserved.
+
+    They get what the other SKUs' orders leave of the capacity; the short orders get every
+    valid warehouse, the others of their SKUs keep their ``self_k`` cheapest options, enough
+    to make room by moving one step further.
+    """
+    short = (out < 0) & valid.any(axis=1)
+    if not short.any():
+        return out
+    redo = np.isin(sku, np.unique(sku[short]))
+    kept = ~redo & (out >= 0)
+    cap_left = capacity - np.bincount(out[kept], minlength=cost.shape[1])
+    arcs = valid[redo] & (short[redo][:, None] | _cheapest(cost[redo], valid[redo], self_k))
+    out[redo] = _flow_exact(cost[redo], arcs, sku[redo], cap_left, stock)
+    return out
 
 
 def _cheapest(cost: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
