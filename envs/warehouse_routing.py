@@ -79,7 +79,7 @@ class WarehouseRoutingEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(0, 1, (13 + 7·W,), float32)``, laid out by :class:`envs.observation.ObservationSpec`
+    ``Box(0, 1, (11 + 7·W,), float32)``, laid out by :class:`envs.observation.ObservationSpec`
     (the order's value, tier, promise, hour, promotion, quantity and weather, then per
     warehouse: distance, cost, load, stock, up, delivery hours and on-time flag).
 

@@ -46,11 +46,11 @@ CASES = {
     "dqn": (DQNRouter(total_timesteps=64, eval_freq=10_000, progress_bar=False, net_arch=(8,),
                       algo_kwargs=TINY_DQN),
             {"algo_kwargs": {"gamma": 0.5}}, lambda: None,
-            lambda m: m.predict(np.zeros((1, 48), np.float32))),
+            lambda m: m.predict(np.zeros((1, 46), np.float32))),
     "maskable_ppo": (MaskablePPORouter(total_timesteps=64, eval_freq=10_000, progress_bar=False,
                                        net_arch=(8,), algo_kwargs=TINY_PPO),
                      {"random_state": 7}, lambda: None,
-                     lambda m: m.predict(np.zeros((1, 48), np.float32))),
+                     lambda m: m.predict(np.zeros((1, 46), np.float32))),
     "churn": (ChurnClassifier(max_iter=20), {"calibration": "sigmoid"}, _customers,
               lambda m: m.predict_proba(_customers())),
 }
