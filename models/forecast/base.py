@@ -110,7 +110,9 @@ def validate_series(
             f"y has {int(bad.sum())} NaN/inf/non-numeric value(s), e.g. {rows}"
         )
     if (y < 0).any():
-        raise ForecastInputError(f"y has {int((y < 0).sum())} negative value(s); counts are >= 0")
+        rows = out.loc[y < 0, [ID, DS]].head(3).to_dict("records")
+        raise ForecastInputError(
+            f"y has {int((y < 0).sum())} negative value(s), e.g. {rows}; counts are >= 0")
     out[Y] = y
     _check_exog_values(out, exog, "training frame")
     dup = out.duplicated([ID, DS])
