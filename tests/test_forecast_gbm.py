@@ -136,3 +136,22 @@ def test_gbm_interval_coverage_on_a_holdout() -> None:
     for lv in (80, 95):
         cov = ((j["y"] >= j[lo_col(lv)]) & (j["y"] <= j[hi_col(lv)])).mean()
         assert abs(cov - lv / 100) <= 0.06, (lv, cov)
+
+
+def test_conformalized_wrapper_calibrates_any_model() -> None:
+    from models.forecast import SeasonalNaive
+    from models.forecast.conformal import Conformalized
+
+    df = panel(n=60, days=200, seed=9).drop(columns="promo")
+    train = df[df["ds"] <= df["ds"].max() - pd.Timedelta(days=7)]
+    m = Conformalized(SeasonalNaive(), h=7, n_windows=4)
+    assert m.fit(train) is m and m.residuals_.shape == (240, 7)
+    assert clone(m).get_params()["n_windows"] == 4
+    fc = m.predict(7)
+    assert list(fc.columns) == output_columns((80, 95))
+    j = fc.merge(df, on=["unique_id", "ds"])
+    for lv in (80, 95):
+        cov = ((j["y"] >= j[lo_col(lv)]) & (j["y"] <= j[hi_col(lv)])).mean()
+        assert abs(cov - lv / 100) <= 0.05, (lv, cov)
+    with pytest.raises(ForecastInputError, match="conformal holdout"):
+        Conformalized(SeasonalNaive(), h=7).fit(df[df["ds"] < "2024-01-15"])

@@ -5,6 +5,7 @@
 """
 
 from models.forecast.base import BaseForecaster, ForecastInputError, NotFittedError
+from models.forecast.conformal import Conformalized
 from models.forecast.gbm import GBMForecaster
 from models.forecast.lstm import LSTMForecaster
 from models.forecast.naive import SeasonalNaive
@@ -21,6 +22,7 @@ MODELS: dict[str, type[BaseForecaster]] = {
 __all__ = [
     "MODELS",
     "BaseForecaster",
+    "Conformalized",
     "GBMForecaster",
     "ForecastInputError",
     "LSTMForecaster",

@@ -258,6 +258,8 @@ class GBMForecaster(BaseForecaster):
     def _intervals(self, out: pd.DataFrame, pred: np.ndarray, sc: np.ndarray, h: int,
                    levels: Sequence[int]) -> pd.DataFrame:
         res = self.step_residuals_
+        if not levels:
+            return out
         if res is None:
             raise ForecastInputError(
                 "no calibration residuals: every series is shorter than "
