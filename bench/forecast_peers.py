@@ -161,10 +161,11 @@ def run_mlforecast(df: pd.DataFrame, cuts: list, h: int, exog: list[str]
 
 
 def run_package(df: pd.DataFrame, n_windows: int, step: int, h: int, exog: list[str],
-                extra: list[str]) -> dict[str, tuple[pd.DataFrame, float]]:
+                extra: list[str], cal_windows: int = 1) -> dict[str, tuple[pd.DataFrame, float]]:
     """The package's own forecasters through ``pipelines.backtest.cross_validation``."""
     models = {"seasonal_naive": SeasonalNaive(),
-              "gbm": GBMForecaster(exog=exog, calibration_days=h)}
+              "gbm": GBMForecaster(exog=exog, calibration_days=h,
+                                   calibration_windows=cal_windows)}
     if "lstm" in extra:
         from models.forecast import LSTMForecaster
 
@@ -240,7 +241,7 @@ def paired_lines(units: dict, champ: str, names: list[str]) -> list[str]:
 def run_panel(df: pd.DataFrame, exog: list[str], a) -> tuple[pd.DataFrame, dict, dict]:
     cuts = cutoffs(df, H, a.windows, a.step)
     extra = [x for x in a.extra.split(",") if x]
-    res = run_package(df, a.windows, a.step, H, exog, extra)
+    res = run_package(df, a.windows, a.step, H, exog, extra, a.gbm_calibration_windows)
     if not a.no_peers:
         res |= run_stats(df, cuts, H)
         res["mlforecast_lgbm"] = run_mlforecast(df, cuts, H, exog)
@@ -264,6 +265,8 @@ def main() -> None:
     p.add_argument("--step", type=int, default=7)
     p.add_argument("--extra", default="", help="lstm,prophet: the package's other models")
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--gbm-calibration-windows", type=int, default=1,
+                   help="holdout windows of 30 days for the GBM's conformal intervals")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()

@@ -8,8 +8,9 @@ with a Tweedie objective (zero-inflated counts, as in the M5 winners); forecasts
 step ``k`` uses the predictions of steps ``< k`` as lags.
 
 Intervals are split-conformal per horizon step (:func:`models.forecast.conformal.step_intervals`):
-a copy of the model is fitted without the last ``calibration_days`` of each series, forecasts
-them recursively, and the quantiles of its scaled signed residuals at each step set the bands.
+a copy of the model is fitted without the last ``calibration_days`` of each series (repeated
+for ``calibration_windows`` consecutive windows), forecasts them recursively, and the
+quantiles of its scaled signed residuals at each step set the bands.
 
 Fallback (documented): a series shorter than ``season_length`` days or with no demand at all is
 forecast by :class:`~models.forecast.naive.SeasonalNaive` (a zero series gets zero forecasts
@@ -77,7 +78,9 @@ class GBMForecaster(BaseForecaster):
         min_child_samples: Minimum rows per leaf.
         objective: LightGBM objective (``tweedie`` for intermittent counts, ``l1``, ``l2``).
         calibration_days: Days held out at the end of each series for the conformal intervals
-            (0: intervals from in-sample one-step residuals, widened by sqrt of the step).
+            (0: no intervals; ``predict`` then needs ``level=None``).
+        calibration_windows: Consecutive holdout windows of ``calibration_days`` (one refit
+            each): more residuals per step, at the cost of training time.
         closed_days: Forecast 0 on weekdays with zero demand in each of the last 8 weeks.
         n_jobs: LightGBM threads.
         random_state: Seed of LightGBM's bagging/feature sampling.
@@ -95,6 +98,7 @@ class GBMForecaster(BaseForecaster):
         min_child_samples: int = 20,
         objective: str = "tweedie",
         calibration_days: int = 28,
+        calibration_windows: int = 1,
         closed_days: bool = True,
         n_jobs: int = 1,
         random_state: int | None = 0,
@@ -109,6 +113,7 @@ class GBMForecaster(BaseForecaster):
         self.min_child_samples = min_child_samples
         self.objective = objective
         self.calibration_days = calibration_days
+        self.calibration_windows = calibration_windows
         self.closed_days = closed_days
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -188,13 +193,25 @@ class GBMForecaster(BaseForecaster):
         return out
 
     def _calibrate(self, data: pd.DataFrame) -> np.ndarray | None:
-        """Scaled residuals (n_series, calibration_days) of a refit without the last days."""
+        """Scaled residuals (n_cases, calibration_days) of refits without the last days.
+
+        Window ``w`` (``0 .. calibration_windows - 1``) holds out days
+        ``n - c (w + 1) .. n - c w`` of each series (``c = calibration_days``).
+        """
         c = int(self.calibration_days)
         if c <= 0:
             return None
         n = data.groupby(ID, sort=False)[DS].transform("size")
         pos = data.groupby(ID, sort=False).cumcount()
-        train = data[pos < n - c]
+        res = [self._holdout(data, pos, n - c * w, c)
+               for w in range(max(1, int(self.calibration_windows)))]
+        res = [r for r in res if r is not None]
+        return np.vstack(res) if res else None
+
+    def _holdout(self, data: pd.DataFrame, pos: pd.Series, end: pd.Series, c: int
+                 ) -> np.ndarray | None:
+        """Residuals of a refit on days ``< end - c`` forecasting days ``end - c .. end``."""
+        train = data[pos < end - c]
         sizes = train.groupby(ID, sort=False).size()
         ok = sizes.index[sizes >= max(int(self.season_length), 2 * c)]
         if len(ok) == 0:
@@ -202,7 +219,7 @@ class GBMForecaster(BaseForecaster):
         train = train[train[ID].isin(set(ok))]
         booster, scale = self._train(train)
         hist = self._buffers(train, scale)
-        test = data[data[ID].isin(set(ok)) & (pos >= n - c)]
+        test = data[data[ID].isin(set(ok)) & (pos >= end - c) & (pos < end)]
         grid = test[[ID, DS, *self.exog]].reset_index(drop=True)
         pred = self._recursive(booster, hist, scale, list(ok), grid, c)
         actual = test[Y].to_numpy(float) / test[ID].map(scale).to_numpy(float)
