@@ -161,7 +161,7 @@ def run_mlforecast(df: pd.DataFrame, cuts: list, h: int, exog: list[str]
 
 
 def run_package(df: pd.DataFrame, n_windows: int, step: int, h: int, exog: list[str],
-                extra: list[str], cal_windows: int = 1) -> dict[str, tuple[pd.DataFrame, float]]:
+                extra: list[str], cal_windows: int = 3) -> dict[str, tuple[pd.DataFrame, float]]:
     """The package's own forecasters through ``pipelines.backtest.cross_validation``."""
     models = {"seasonal_naive": SeasonalNaive(),
               "gbm": GBMForecaster(exog=exog, calibration_days=h,
@@ -265,7 +265,7 @@ def main() -> None:
     p.add_argument("--step", type=int, default=7)
     p.add_argument("--extra", default="", help="lstm,prophet: the package's other models")
     p.add_argument("--no-peers", action="store_true")
-    p.add_argument("--gbm-calibration-windows", type=int, default=1,
+    p.add_argument("--gbm-calibration-windows", type=int, default=3,
                    help="holdout windows of 30 days for the GBM's conformal intervals")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()

@@ -98,7 +98,7 @@ class GBMForecaster(BaseForecaster):
         min_child_samples: int = 20,
         objective: str = "tweedie",
         calibration_days: int = 28,
-        calibration_windows: int = 1,
+        calibration_windows: int = 3,
         closed_days: bool = True,
         n_jobs: int = 1,
         random_state: int | None = 0,
