@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._common import met  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "features.md"
 GEN_TARGET_S = 600.0
 GEN_TARGET_MB = 4096.0
@@ -61,7 +63,7 @@ def worker_features(args: dict) -> dict:
     from pipelines.features import build_features
 
     t0 = time.perf_counter()
-    rep = build_features(args["data"], args["out"], engine=args["engine"], progress=True)
+    rep = build_features(args["data"], args["out"], engine=args["engine"], progress=print)
     wall = time.perf_counter() - t0
     return {"seconds": wall, "rows_in": rep.rows_in, "rows_out": rep.rows_out,
             "cutoff": rep.cutoff, "peak_rss_mb": _self_peak_mb()}
@@ -80,12 +82,12 @@ def _cutoff(data: str) -> str:
 def worker_ref_pandas(args: dict) -> dict:
     from features.customers import rfm_scores, rfm_values
     from features.demand import daily_order_volume
-    from pipelines.features import CONTEXT_COLUMNS, _read_arrow, _to_pandas
+    from pipelines.features import CONTEXT_COLUMNS, read_arrow, to_pandas
 
     cols = ["tenant_id", "customer_id", "is_guest", "order_date", "total_amount"]
     t0 = time.perf_counter()
-    orders = _to_pandas(_read_arrow(args["data"], "orders", cols))
-    ctx = _to_pandas(_read_arrow(args["data"], "daily_context", CONTEXT_COLUMNS))
+    orders = to_pandas(read_arrow(args["data"], "orders", cols))
+    ctx = to_pandas(read_arrow(args["data"], "daily_context", CONTEXT_COLUMNS))
     dv = daily_order_volume(orders, ctx)
     rfm = rfm_scores(rfm_values(orders, args["cutoff"]))
     wall = time.perf_counter() - t0
@@ -276,10 +278,6 @@ def main() -> None:
     write_report(a, data, res, load_start, started)
 
 
-def _met(ok: bool) -> str:
-    return "met" if ok else "**not met**"
-
-
 def write_report(a, data: Path, res: dict, load_start, started: dt.datetime) -> None:
     """Write the markdown results (every number comes from ``res``)."""
     cmd = "python bench/features.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
@@ -315,13 +313,13 @@ def _generation_rows(g: dict | None) -> list[str]:
     lines_rate = g["rows"].get("order_lines", 0) / g["seconds"]
     return [
         f"| generation: order lines | {g['rows'].get('order_lines', 0):,} | ≥ 20,000,000 "
-        f"(large) | {_met(g['rows'].get('order_lines', 0) >= 20_000_000)} |",
+        f"(large) | {met(g['rows'].get('order_lines', 0) >= 20_000_000)} |",
         f"| generation: wall time | {g['seconds']:.0f} s | < 600 s | "
-        f"{_met(g['seconds'] < GEN_TARGET_S)} |",
+        f"{met(g['seconds'] < GEN_TARGET_S)} |",
         f"| generation: rate | {g['total_rows'] / g['seconds']:,.0f} rows/s (all tables); "
         f"{lines_rate:,.0f} order lines/s | — | — |",
         f"| generation: peak RSS | {g['peak_rss_mb']:,.0f} MB (sampled tree "
-        f"{g['peak_tree_mb']:,.0f} MB) | < 4,096 MB | {_met(g['peak_rss_mb'] < GEN_TARGET_MB)} |",
+        f"{g['peak_tree_mb']:,.0f} MB) | < 4,096 MB | {met(g['peak_rss_mb'] < GEN_TARGET_MB)} |",
     ]
 
 
@@ -355,9 +353,9 @@ def _reference_rows(pd_: dict | None, duck: dict | None) -> list[str]:
         f"| same aggregates: DuckDB ({duck['threads']} threads) | median {duck['seconds']:.1f} s "
         f"of {duck['all_seconds']}, peak {duck['peak_rss_mb']:,.0f} MB | — | — |",
         f"| pandas / DuckDB wall time | {ratio:.2f}× | ≤ 2× | "
-        f"{_met(ratio <= DUCKDB_RATIO_TARGET)} |",
+        f"{met(ratio <= DUCKDB_RATIO_TARGET)} |",
         f"| pandas and DuckDB give the same numbers | {'yes' if same else 'NO'} "
-        f"(row counts, sums, RFM score checksums) | identical | {_met(same)} |",
+        f"(row counts, sums, RFM score checksums) | identical | {met(same)} |",
     ]
 
 

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
+from bench._common import met, write_atomic  # noqa: E402
 from models.forecast.synthetic import make_panel, split_last  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "forecast_speed.md"
@@ -76,7 +77,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     load_start, started = os.getloadavg(), dt.datetime.now(dt.UTC)
-    df = make_panel(n_series=a.series, n_days=a.days + H, level=(0.5, 50.0), seed=7)
+    df = make_panel(n_series=a.series, n_days=a.days + H, level=(0.5, 50.0), random_state=7)
     train, test = split_last(df, H)
     rows = []
     runners = {"lstm": (lambda: run_lstm(train, test, a.threads), "yhat"),
@@ -112,12 +113,10 @@ def write_report(a, rows, load_start, started) -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for name, secs, n, w, l1 in rows:
-        target = (f"< {LSTM_TARGET_S:.0f} s: {'**met**' if secs < LSTM_TARGET_S else '**not met**'}"
-                  if name == "lstm" else "—")
+        target = f"< {LSTM_TARGET_S:.0f} s: {met(secs < LSTM_TARGET_S)}" if name == "lstm" else "—"
         lines.append(f"| {labels[name]} | {secs:.1f} | {a.series / secs:.1f} | {n:,} | "
                      f"{w:.3f} | {l1:.1f} | {target} |")
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text("\n".join(lines) + "\n")
+    write_atomic(a.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

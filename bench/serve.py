@@ -127,7 +127,7 @@ def bodies(network) -> tuple[str, str]:
     """The same one-order request for ``mlflow models serve`` and for ``oms-ml serve``."""
     from models.routing.rows import example_rows
 
-    row = example_rows(network, n=1, seed=5).iloc[0].to_dict()
+    row = example_rows(network, n=1, random_state=5).iloc[0].to_dict()
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
     ours = {"order_id": "bench-1", "order_value": row["order_value"],
             "customer_tier": row["customer_tier"], "promised_hours": row["promised_hours"],

@@ -1,23 +1,8 @@
 """``oms/WarehouseRouting-v0``: route each arriving order to a warehouse.
 
-Each step one order arrives and the action picks a warehouse (actions ``0..W-1``) or
-declares it unroutable (action ``W``, valid only when no warehouse can serve it).
-
-Dynamics that make the future matter:
-
-* **capacity per period** — each warehouse ships at most ``capacity`` orders a day;
-* **queues** — the more a warehouse already has in its day's queue, the longer the next
-  order waits (``band_delay_hours`` per quarter of capacity used);
-* **stock** that depletes and is replenished at the start of each day on a schedule;
-* **promotion waves** and **outages** come from the episode spec (sampled or replayed).
-
-Reward per order (weights configurable)::
-
-    -w_cost * cost / cost_scale + w_sat * satisfaction - w_hours * hours / hours_scale
-
-with satisfaction 1.0 when delivered within the promise and 0.5 when late. Taking a masked
-(invalid) action costs ``invalid_penalty`` and the order is lost; declaring unroutable
-when nothing can serve costs ``unroutable_penalty``.
+The physics (cost, delivery hours, queue delay, reward) live in :mod:`envs.physics`; the
+observation layout in :mod:`envs.observation`. The environment's own documentation, in
+gymnasium's sections, is the docstring of :class:`WarehouseRoutingEnv`.
 """
 
 from __future__ import annotations
@@ -29,72 +14,107 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.observation import HOURS_FACTOR, ObservationSpec
+from envs.physics import (
+    Physics,
+    RewardWeights,
+    delivery_hours,
+    queue_delay,
+    reward,
+    shipping_cost,
+)
 from envs.scenarios import EpisodeSpec, Network, SamplerConfig, sample_episode, sample_network
 from oms.contract import WEATHER
 
 N_TIERS = 4
-QTY_FEATURE = 5  # index of the normalised quantity in the observation
-ORDER_FEATURES = 6 + len(WEATHER)  # order block, then one block of W values per name below
-WAREHOUSE_BLOCKS = ("dist", "cost", "load", "stock", "up", "hours", "on_time")
 
 
 @dataclass(frozen=True)
-class RoutingConfig:
-    """Reward weights and physical constants of the routing environment."""
+class RoutingConfig(RewardWeights, Physics):
+    """Reward weights, physics and observation scales of the routing environment.
 
-    w_cost: float = 0.3
-    w_sat: float = 0.5
-    w_hours: float = 0.2
-    hours_scale: float = 48.0
-    invalid_penalty: float = -1.0
-    unroutable_penalty: float = -1.0
-    handling_hours: float = 2.0
-    band_delay_hours: tuple[float, ...] = (0.0, 4.0, 10.0, 20.0)
-    cutoff_hour: float = 20.0
-    next_shift_hour: float = 6.0
-    speed_kmh: float = 60.0
-    cost_per_km: float = 0.01
-    weather_slowdown: tuple[float, ...] = (1.0, 1.0, 1.2, 1.5, 1.8)
+    Inherits every field of :class:`~envs.physics.Physics` and
+    :class:`~envs.physics.RewardWeights`.
+
+    Attributes:
+        value_scale: Order value normalisation in the observation.
+        stock_scale: Stock and quantity normalisation in the observation.
+        max_dist_km: Distance normalisation in the observation (and of ``cost_scale``).
+        sampler: Synthetic episode sampler.
+    """
+
     value_scale: float = 300.0
     stock_scale: float = 10.0
+    max_dist_km: float = 1500.0
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
 
 
-def queue_band(assigned: np.ndarray, capacity: np.ndarray, n_bands: int) -> np.ndarray:
-    """Queue band of the next order: which fraction of today's capacity is already used."""
-    return np.minimum(np.asarray(assigned) * n_bands // np.maximum(capacity, 1), n_bands - 1)
-
-
 def base_hours_and_cost(spec: EpisodeSpec, cfg: RoutingConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Per order × warehouse: delivery hours before queueing delay, and shipping cost.
-
-    Hours are handling + wait for the next shift (orders after the cut-off) + travel slowed
-    by the day's weather; cost is handling cost + distance cost. Both shape (N, W).
-    """
-    wait = np.where(spec.hour >= cfg.cutoff_hour, 24.0 - spec.hour + cfg.next_shift_hour, 0.0)
-    slow = np.asarray(cfg.weather_slowdown)[spec.weather] if spec.n_orders else np.zeros(0)
-    travel = spec.dist_km / cfg.speed_kmh * slow[:, None]
-    hours = cfg.handling_hours + wait[:, None] + travel
-    cost = spec.network.cost_per_order[None, :] + cfg.cost_per_km * spec.dist_km
-    return hours, cost
+    """Per order × warehouse of an episode: delivery hours before queueing, and cost (N, W)."""
+    hours = delivery_hours(spec.dist_km, cfg, spec.hour, spec.weather)
+    cost = shipping_cost(spec.network.cost_per_order[None, :], spec.dist_km, cfg)
+    return np.asarray(hours, dtype=float), np.asarray(cost, dtype=float)
 
 
-def reward_matrix(cost: np.ndarray, hours: np.ndarray, promised: np.ndarray,
-                  cfg: RoutingConfig, cost_scale: float) -> np.ndarray:
-    """Vectorised reward formula; ``promised`` broadcasts against ``hours``."""
-    sat = np.where(hours <= promised, 1.0, 0.5)
-    return -cfg.w_cost * cost / cost_scale + cfg.w_sat * sat - cfg.w_hours * hours / cfg.hours_scale
+def cost_scale(network: Network, cfg: RoutingConfig) -> float:
+    """Cost normalisation: the dearest order the network can ship (within ``max_dist_km``)."""
+    return float(shipping_cost(network.cost_per_order.max(), cfg.max_dist_km, cfg))
 
 
 class WarehouseRoutingEnv(gym.Env):
-    """Gymnasium environment: one order per step, pick the warehouse that fulfils it.
+    """Route each arriving order to the warehouse that fulfils it, one order per step.
+
+    Dynamics that make the future matter: each warehouse ships at most ``capacity`` orders
+    a day; the more it already has in today's queue, the longer the next order waits
+    (``band_delay_hours`` per quarter of capacity used); stock depletes and is replenished
+    at the start of each day on a schedule; promotion waves and outages come from the
+    episode spec (sampled or replayed).
+
+    ## Action Space
+
+    ``Discrete(W + 1)``: ``0..W-1`` ship from that warehouse; ``W`` declares the order
+    unroutable (valid only when no warehouse can serve it). ``action_masks()`` gives the
+    valid actions: a warehouse is valid when it is up, has the SKU's quantity in stock and
+    is under today's capacity.
+
+    ## Observation Space
+
+    ``Box(0, 1, (11 + 7·W,), float32)``, laid out by :class:`envs.observation.ObservationSpec`
+    (the order's value, tier, promise, hour, promotion, quantity and weather, then per
+    warehouse: distance, cost, load, stock, up, delivery hours and on-time flag).
+
+    ## Rewards
+
+    Per served order :func:`envs.physics.reward`:
+    ``-w_cost·cost/cost_scale + w_sat·satisfaction - w_hours·hours/hours_scale`` with
+    satisfaction 1 on time and ``late_satisfaction`` (0.5) when late. A masked (invalid)
+    action earns ``invalid_penalty`` and the order is lost; declaring unroutable when
+    nothing can serve earns ``unroutable_penalty``. Rewards are Python floats.
+
+    ## Starting State
+
+    ``reset`` replays ``options["spec"]`` or the fixed ``spec`` if given, else samples an
+    episode (network fixed at construction; orders, stock, outages) with
+    ``self.np_random``. Stock starts at the spec's initial stock plus day 0's arrivals;
+    queues are empty.
+
+    ## Episode End
+
+    Terminates after the last order of the episode; never truncates.
+
+    ## Arguments
 
     Args:
-        config: Reward weights and constants (``RoutingConfig``).
+        config: Reward weights, physics and scales (``RoutingConfig``).
         spec: A fixed episode to replay on every reset; ``None`` samples a new episode per
             reset from ``config.sampler`` with ``self.np_random``. ``reset(options={"spec":
             s})`` replays ``s`` for that episode only.
         network: Network used by the sampler (defaults to the sampler's fixed network).
+
+    ## Version History
+
+    * v0: initial version (queues, stock, outages, masks; physics and observation layout
+      in their own modules).
     """
 
     metadata = {"render_modes": []}
@@ -107,12 +127,12 @@ class WarehouseRoutingEnv(gym.Env):
             network or sample_network(self.config.sampler))
         w = self.network.n
         self.n_warehouses = w
+        self.obs_spec = ObservationSpec(w)
         self.action_space = spaces.Discrete(w + 1)
-        self.obs_dim = ORDER_FEATURES + len(WAREHOUSE_BLOCKS) * w
+        self.obs_dim = self.obs_spec.size
         self.observation_space = spaces.Box(0.0, 1.0, shape=(self.obs_dim,), dtype=np.float32)
-        self.max_dist_km = 1500.0
-        self.cost_scale = float(self.network.cost_per_order.max()
-                                + self.config.cost_per_km * self.max_dist_km)
+        self.max_dist_km = self.config.max_dist_km
+        self.cost_scale = cost_scale(self.network, self.config)
         self.episode: EpisodeSpec | None = None
         self.t = 0
 
@@ -150,26 +170,23 @@ class WarehouseRoutingEnv(gym.Env):
     def delivery_hours(self, w: np.ndarray | int) -> np.ndarray:
         """Hours to deliver the current order from warehouse(s) ``w`` given today's queues."""
         w = np.asarray(w)
-        bands = np.asarray(self.config.band_delay_hours)
-        band = queue_band(self.assigned[w], self.network.capacity[w], len(bands))
-        return self._base_hours[self.t, w] + bands[band]
+        delay = queue_delay(self.assigned[w], self.network.capacity[w], self.config)
+        return self._base_hours[self.t, w] + delay
 
     def order_cost(self, w: np.ndarray | int) -> np.ndarray:
         """Handling plus distance cost of shipping the current order from ``w``."""
         return self._cost[self.t, w]
 
     def reward_of(self, cost: float, hours: float, on_time: bool) -> float:
-        """The reward formula for one served order (exposed for tests and baselines)."""
-        cfg = self.config
-        sat = 1.0 if on_time else 0.5
-        return float(-cfg.w_cost * cost / self.cost_scale + cfg.w_sat * sat
-                     - cfg.w_hours * hours / cfg.hours_scale)
+        """The reward of one served order (exposed for tests and baselines)."""
+        return float(reward(cost, hours, on_time, self.config, self.cost_scale))
 
     def immediate_rewards(self) -> np.ndarray:
         """Reward each warehouse would earn for the current order now (NaN where invalid)."""
         w = np.arange(self.n_warehouses)
-        r = reward_matrix(self.order_cost(w), self.delivery_hours(w),
-                          self.episode.promised_hours[self.t], self.config, self.cost_scale)
+        hours = self.delivery_hours(w)
+        r = reward(self.order_cost(w), hours, hours <= self.episode.promised_hours[self.t],
+                   self.config, self.cost_scale)
         return np.where(self.action_masks()[:-1], r, np.nan)
 
     def action_masks(self) -> np.ndarray:
@@ -234,23 +251,23 @@ class WarehouseRoutingEnv(gym.Env):
         if self.t >= spec.n_orders:
             return np.zeros(self.obs_dim, dtype=np.float32)
         i, w = self.t, np.arange(self.n_warehouses)
-        weather = np.zeros(len(WEATHER))
-        weather[spec.weather[i]] = 1.0
         hours = self.delivery_hours(w)
-        order = [spec.value[i] / cfg.value_scale, spec.tier[i] / (N_TIERS - 1),
-                 spec.promised_hours[i] / cfg.hours_scale, spec.hour[i] / 24.0, spec.promo[i],
-                 spec.qty[i] / cfg.stock_scale]
-        per_wh = [
-            spec.dist_km[i] / self.max_dist_km,
-            self.order_cost(w) / self.cost_scale,
-            self.assigned / np.maximum(self.network.capacity, 1),
-            self.stock[:, spec.sku[i]] / cfg.stock_scale,
-            (~spec.down[i]).astype(float),
-            hours / (2 * cfg.hours_scale),
-            (hours <= spec.promised_hours[i]).astype(float),
-        ]
-        obs = np.concatenate([order, weather, *per_wh])
-        return np.clip(obs, 0.0, 1.0).astype(np.float32)
+        return self.obs_spec.assemble({
+            "value": spec.value[i] / cfg.value_scale,
+            "tier": spec.tier[i] / (N_TIERS - 1),
+            "promised_hours": spec.promised_hours[i] / cfg.hours_scale,
+            "hour": spec.hour[i] / 24.0,
+            "promo": spec.promo[i],
+            "qty": spec.qty[i] / cfg.stock_scale,
+            "weather": np.eye(len(WEATHER))[spec.weather[i]],
+            "dist": spec.dist_km[i] / self.max_dist_km,
+            "cost": self.order_cost(w) / self.cost_scale,
+            "load": self.assigned / np.maximum(self.network.capacity, 1),
+            "stock": self.stock[:, spec.sku[i]] / cfg.stock_scale,
+            "up": (~spec.down[i]).astype(float),
+            "hours": hours / (HOURS_FACTOR * cfg.hours_scale),
+            "on_time": (hours <= spec.promised_hours[i]).astype(float),
+        })
 
     def _info(self) -> dict[str, Any]:
         return {"t": int(self.t), "period": int(self.current_period),

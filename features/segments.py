@@ -51,13 +51,6 @@ def _check_scores(df: pd.DataFrame) -> None:
             )
 
 
-def segment_of(r_score: int, f_score: int) -> str:
-    """Segment of one customer from its R and F scores."""
-    if r_score >= HIGH_SCORE:
-        return "important_value" if f_score >= HIGH_SCORE else "important_development"
-    return "important_retention" if f_score >= HIGH_SCORE else "general"
-
-
 def assign_segments(scores: pd.DataFrame) -> pd.DataFrame:
     """Add a ``segment`` column to a frame holding ``r_score`` and ``f_score``.
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
+from sklearn.exceptions import NotFittedError
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T")
 LOG_BOUND = 12.0  # parameters are optimised in [exp(-12), exp(12)] (in the fitting unit)
@@ -44,10 +45,6 @@ def _at_bound(names: tuple[str, ...], logp: np.ndarray, model: str) -> list[str]
         log.info("%s optimum on the boundary for %s: the data do not identify them "
                     "(e.g. a -> 0 means no measurable dropout)", model, ", ".join(hit))
     return hit
-
-
-class NotFittedError(RuntimeError):
-    """A model was used before ``fit``."""
 
 
 def summary_data(

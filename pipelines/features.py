@@ -13,7 +13,9 @@ integer codes in arrow, so 20M order lines fit in a few GB; the Spark path runs 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -82,8 +84,9 @@ def _dataset(lake: str, table: str, required: bool = True) -> ds.Dataset | None:
         raise LakeError(f"cannot read parquet at {uri}: {e}") from e
 
 
-def _read_arrow(lake: str, table: str, columns: list[str], required: bool = True,
+def read_arrow(lake: str, table: str, columns: list[str], required: bool = True,
                 filter: ds.Expression | None = None) -> pa.Table | None:  # noqa: A002
+    """``columns`` of a lake table as Arrow (None if optional and absent); clear LakeErrors."""
     dataset = _dataset(lake, table, required)
     if dataset is None:
         return None
@@ -96,7 +99,7 @@ def _read_arrow(lake: str, table: str, columns: list[str], required: bool = True
         raise LakeError(f"cannot read parquet at {table_uri(lake, table)}: {e}") from e
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
+def to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow → pandas: ns dates, categoricals for strings that repeat, nullable booleans."""
     for name in _ENCODE:
         if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
@@ -176,32 +179,32 @@ def _pandas_features(lake: str, cutoff, horizon_days: int, label: bool | None,
     from features.customers import customer_features
     from features.demand import daily_order_volume, sku_demand_panel
 
-    orders = _read_arrow(lake, "orders", ORDER_COLUMNS)
+    orders = read_arrow(lake, "orders", ORDER_COLUMNS)
     if len(orders) == 0:
         raise LakeError(f"the orders table at {table_uri(lake, 'orders')} is empty")
     dates = pc.min_max(orders["order_date"])
     first, last = (pd.Timestamp(dates["min"].as_py()), pd.Timestamp(dates["max"].as_py()))
     cut, labelled = _resolve_cutoff(cutoff, label, first, last, horizon_days)
-    events = _read_arrow(lake, "order_events", EVENT_COLUMNS, required=False,
+    events = read_arrow(lake, "order_events", EVENT_COLUMNS, required=False,
                          filter=(ds.field("event_type") == "Returned")
                          & (ds.field("event_date") <= pa.scalar(cut.to_pydatetime(),
                                                                 pa.timestamp("us"))))
-    ctx = _read_arrow(lake, "daily_context", CONTEXT_COLUMNS, required=False)
-    ctx_pd = _to_pandas(ctx) if ctx is not None else None
+    ctx = read_arrow(lake, "daily_context", CONTEXT_COLUMNS, required=False)
+    ctx_pd = to_pandas(ctx) if ctx is not None else None
     rows_in = {"orders": len(orders), "daily_context": 0 if ctx is None else len(ctx)}
     rows_in["order_events(Returned)"] = 0 if events is None else len(events)
     orders, events = _order_codes(orders, events)
-    orders_pd = _to_pandas(orders)
+    orders_pd = to_pandas(orders)
     del orders
     progress("daily volume")
     out = {"daily_volume": daily_order_volume(orders_pd, ctx_pd)}
     progress("customer features")
     out["customer_features"] = customer_features(
-        orders_pd, _to_pandas(events) if events is not None else None, cut, horizon_days,
+        orders_pd, to_pandas(events) if events is not None else None, cut, horizon_days,
         label=labelled)
     del orders_pd
     progress("SKU demand panel")
-    lines = _to_pandas(_read_arrow(lake, "order_lines", LINE_COLUMNS))
+    lines = to_pandas(read_arrow(lake, "order_lines", LINE_COLUMNS))
     rows_in["order_lines"] = len(lines)
     out["sku_demand"] = sku_demand_panel(lines, ctx_pd, top_n=top_n)
     return out, rows_in, (cut, labelled)
@@ -275,7 +278,7 @@ def build_features(
     label: bool | None = None,
     top_n: int | None = None,
     spark=None,
-    progress: bool = False,
+    progress: bool | Callable[[str], None] = False,
 ) -> FeatureReport:
     """Compute the three feature sets from the lake and publish them as one version of ``out``.
 
@@ -290,7 +293,8 @@ def build_features(
             always (a clear error if the data is too short); False = never.
         top_n: Keep only the N SKUs with most units in the SKU panel (None = all).
         spark: An existing SparkSession (default: ``features.spark.get_spark()``).
-        progress: Print a line per step.
+        progress: Report each step: a callable receives a line per step (e.g. a console's
+            ``print``); True logs it at INFO; False is silent.
 
     Returns:
         A :class:`FeatureReport`.
@@ -329,11 +333,13 @@ def build_features(
     )
 
 
-def _progress(enabled: bool, engine: str):
+def _progress(progress: bool | Callable[[str], None], engine: str) -> Callable[[str], None]:
+    """A step reporter: the caller's callable, the module's logger, or nothing."""
     start = time.perf_counter()
+    sink = progress if callable(progress) else logging.getLogger(__name__).info
 
     def say(step: str) -> None:
-        if enabled:
-            print(f"[features/{engine} {time.perf_counter() - start:7.1f}s] {step}", flush=True)
+        if progress:
+            sink(f"[features/{engine} {time.perf_counter() - start:7.1f}s] {step}")
 
     return say

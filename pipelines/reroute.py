@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from envs.scenarios import haversine_km
+from envs.physics import Physics, delivery_hours, shipping_cost
 from models.routing.mincostflow import min_cost_assign
+from oms.geo import haversine_km
 from oms.lake import write_frame
 
 ORDER_COLUMNS = ("order_id", "warehouse_id", "sku", "lat", "lon")
@@ -27,21 +28,19 @@ STOCK_COLUMNS = ("warehouse_id", "sku", "on_hand")
 
 
 @dataclass(frozen=True)
-class RerouteParams:
-    """Cost model of the rerouting batch.
+class RerouteParams(Physics):
+    """Cost model of the rerouting batch: the routing physics plus the batch's penalties.
+
+    Shipping cost and expected delivery hours come from :mod:`envs.physics` (the same
+    ``cost_per_km``, ``speed_kmh`` and ``handling_hours`` as the routing environment; open
+    orders are already past the cut-off question, so no shift wait or weather applies).
 
     Attributes:
-        cost_per_km: Shipping cost per km.
-        speed_kmh: Average line-haul speed, for expected delivery hours.
-        handling_hours: Hours from assignment to dispatch.
         late_penalty: Cost added when the expected delivery breaks the promise.
         move_penalty: Cost of moving an order away from a warehouse that is still up.
         score_weight: Cost reduction per unit of router score (``scores`` input).
     """
 
-    cost_per_km: float = 0.01
-    speed_kmh: float = 60.0
-    handling_hours: float = 2.0
     late_penalty: float = 5.0
     move_penalty: float = 0.5
     score_weight: float = 0.0
@@ -81,14 +80,14 @@ def _check_inputs(orders: pd.DataFrame, warehouses: pd.DataFrame, stock: pd.Data
         raise ValueError("duplicate order_id in open orders")
 
 
-def _cost_matrix(orders: pd.DataFrame, wh: pd.DataFrame, p: RerouteParams,
+def cost_matrix(orders: pd.DataFrame, wh: pd.DataFrame, p: RerouteParams,
                  scores: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Base cost, expected hours and penalised cost per order × warehouse."""
     dist = haversine_km(orders["lat"].to_numpy(float)[:, None],
                         orders["lon"].to_numpy(float)[:, None],
                         wh["lat"].to_numpy(float)[None, :], wh["lon"].to_numpy(float)[None, :])
-    base = wh["cost_per_order"].to_numpy(float)[None, :] + p.cost_per_km * dist
-    hours = p.handling_hours + dist / p.speed_kmh
+    base = shipping_cost(wh["cost_per_order"].to_numpy(float)[None, :], dist, p)
+    hours = delivery_hours(dist, p)
     penal = base.copy()
     if "promised_hours" in orders.columns:
         promise = orders["promised_hours"].to_numpy(float)[:, None]
@@ -151,7 +150,7 @@ def reroute(orders: pd.DataFrame, warehouses: pd.DataFrame, stock: pd.DataFrame,
     known_sku = sku.notna().to_numpy()
     sku = sku.fillna(0).to_numpy(np.int64)
     bad_xy = orders[["lat", "lon"]].isna().any(axis=1).to_numpy()
-    base, hours, penal = _cost_matrix(orders, wh, p, scores)
+    base, hours, penal = cost_matrix(orders, wh, p, scores)
     has = stock_m[:, sku].T > 0
     valid = up[None, :] & known_sku[:, None] & ~bad_xy[:, None] & has
     qty = orders["quantity"].to_numpy(np.int64) if "quantity" in orders.columns else None

@@ -107,7 +107,7 @@ def sales_trend_forecast(
     if column not in volume.columns:
         raise ForecastInputError(f"sales trend needs a {column!r} column")
     df = volume[[ID, DS, column]].rename(columns={column: Y})
-    model = ProphetForecaster(transform="log1p", seed=seed, n_jobs=1)
+    model = ProphetForecaster(transform="log1p", random_state=seed, n_jobs=1)
     return model.fit(df).predict(h, level=(level,))
 
 

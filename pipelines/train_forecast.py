@@ -87,7 +87,7 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
     if kind == BASELINE:
         return SeasonalNaive(**overrides)
     if kind == "prophet":
-        kw: dict[str, Any] = dict(regressors=list(exog), seed=seed, n_jobs=None,
+        kw: dict[str, Any] = dict(regressors=list(exog), random_state=seed, n_jobs=None,
                                   holidays=holidays,
                                   transform="log1p", seasonality_mode="additive",
                                   interval_method="residuals")
@@ -95,7 +95,7 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
             kw |= dict(changepoint_range=0.95, changepoint_prior_scale=0.5)
         return ProphetForecaster(**(kw | overrides))
     if kind == "lstm":
-        kw = dict(horizon=horizon, exog=list(exog), seed=seed, input_size=28,
+        kw = dict(horizon=horizon, exog=list(exog), random_state=seed, input_size=28,
                   max_steps=600 if target == "volume" else 1500,
                   batch_size=64 if target == "volume" else 512, hidden_size=32,
                   calibration_days=56 if target == "volume" else 28,

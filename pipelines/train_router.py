@@ -115,7 +115,7 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
     with mlflow.start_run(run_name=f"{algo}-router-{tenant}") as run, \
             tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tags({"tenant": tenant, "family": FAMILY})
-        mlflow.log_params({f"algo.{k}": v for k, v in router.get_params().items()})
+        mlflow.log_params({f"algo.{k}": v for k, v in router.flat_params().items()})
         mlflow.log_params({f"env.{k}": v for k, v in asdict(config).items()
                            if k != "sampler"})
         mlflow.log_params({f"sampler.{k}": v for k, v in asdict(config.sampler).items()})

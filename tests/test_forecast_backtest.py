@@ -21,7 +21,7 @@ from pipelines.backtest import (
 
 @pytest.fixture(scope="module")
 def panel():
-    return make_panel(n_series=2, n_days=150, level=(20.0, 80.0), seed=5)
+    return make_panel(n_series=2, n_days=150, level=(20.0, 80.0), random_state=5)
 
 
 def test_cutoffs_are_step_apart_and_last_window_ends_on_last_date(panel):

@@ -15,7 +15,7 @@ EXOG = ["is_holiday", "promotion_intensity"]
 def data():
     # 360 days, a holiday every 10 days; the last 7 days contain one (day 357)
     df = make_panel(n_series=3, n_days=360, level=(150.0, 400.0), holiday_every=10,
-                    holiday_lift=1.5, promo_lift=0.0, seed=3)
+                    holiday_lift=1.5, promo_lift=0.0, random_state=3)
     train, test = split_last(df, 7)
     assert test["is_holiday"].sum() == 3  # one holiday day per series
     return df, train, test
@@ -62,7 +62,7 @@ def test_prophet_learns_weekly_pattern_and_holiday_spike(data):
 def test_lstm_learns_weekly_pattern_and_holiday_spike(data):
     _, train, test = data
     model = LSTMForecaster(horizon=7, exog=EXOG, input_size=28, max_steps=400, batch_size=64,
-                           hidden_size=32, calibration_days=14, num_threads=1, seed=0)
+                           hidden_size=32, calibration_days=14, num_threads=1, random_state=0)
     fc = model.fit(train).predict(7, X_future=test, level=())
     prof = weekly_profile(fc, test)
     np.testing.assert_allclose(prof.to_numpy(), truth_profile(prof.index.to_numpy()), atol=0.1)

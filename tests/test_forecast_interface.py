@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from models.forecast import LSTMForecaster, ProphetForecaster, SeasonalNaive
-from models.forecast.base import ForecastInputError, NotFittedError, output_columns
+from models.forecast.base import ForecastInputError, output_columns
 from models.forecast.synthetic import make_panel, split_last
 
 EXOG = ["is_holiday", "promotion_intensity"]
@@ -28,7 +30,7 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def panel():
-    return make_panel(n_series=2, n_days=120, level=(5.0, 50.0), seed=1)
+    return make_panel(n_series=2, n_days=120, level=(5.0, 50.0), random_state=1)
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +74,15 @@ def test_reproducible_under_seed(panel, kind):
 
 def test_lstm_seed_changes_the_model(panel):
     train, test = split_last(panel, 7)
-    a = tiny_lstm(seed=0).fit(train).predict(7, X_future=test)
-    b = tiny_lstm(seed=1).fit(train).predict(7, X_future=test)
+    a = tiny_lstm(random_state=0).fit(train).predict(7, X_future=test)
+    b = tiny_lstm(random_state=1).fit(train).predict(7, X_future=test)
     assert not np.allclose(a["yhat"], b["yhat"])
 
 
 def test_clone_is_unfitted_with_same_params(fitted):
     model = fitted[0]["lstm"]
-    c = model.clone()
-    assert c.get_params() == model.get_params() and not c.is_fitted
+    c = clone(model)
+    assert c.get_params() == model.get_params() and not hasattr(c, "ids_")
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -156,7 +158,7 @@ def test_cold_start_and_all_zero_series_fall_back_to_naive(panel):
     short = panel[panel["unique_id"] == "s0000"].tail(5).assign(unique_id="new")
     zero = panel[panel["unique_id"] == "s0000"].assign(unique_id="zero", y=0.0)
     df = pd.concat([panel, short, zero], ignore_index=True)
-    future = make_panel(n_series=1, n_days=127, seed=1).tail(7)
+    future = make_panel(n_series=1, n_days=127, random_state=1).tail(7)
     future = pd.concat([future.assign(unique_id=u) for u in ("s0000", "s0001", "new", "zero")])
     naive = SeasonalNaive().fit(df)
     assert naive.cold_start_ids_ == ["new"]

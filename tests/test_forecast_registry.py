@@ -26,7 +26,7 @@ def lstm():
 
 @pytest.fixture
 def volume():
-    return make_panel(n_series=1, n_days=200, level=500.0, holiday_every=20, seed=11)
+    return make_panel(n_series=1, n_days=200, level=500.0, holiday_every=20, random_state=11)
 
 
 def test_gate_promotes_only_better_models_and_champion_loads_in_fresh_process(
@@ -64,7 +64,7 @@ def test_gate_promotes_only_better_models_and_champion_loads_in_fresh_process(
 
     # plain mlflow.pyfunc.load_model in a fresh process returns forecasts
     future = r2.report.forecast[["unique_id", "ds"]].merge(
-        make_panel(n_series=1, n_days=207, level=500.0, holiday_every=20, seed=11)
+        make_panel(n_series=1, n_days=207, level=500.0, holiday_every=20, random_state=11)
         .drop(columns="y"), on=["unique_id", "ds"])
     future.to_parquet(tmp_path / "future.parquet")
     code = (

@@ -15,10 +15,10 @@ EXOG = ["is_holiday", "promotion_intensity"]
 
 @pytest.mark.spark
 def test_spark_apply_in_pandas_matches_local(spark):
-    df = make_panel(n_series=2, n_days=120, level=(20.0, 60.0), seed=2)
+    df = make_panel(n_series=2, n_days=120, level=(20.0, 60.0), random_state=2)
     short = df[df["unique_id"] == "s0000"].tail(10).assign(unique_id="cold")
     train, test = split_last(pd.concat([df, short], ignore_index=True), 7)
-    params = dict(transform="log1p", seed=0)
+    params = dict(transform="log1p", random_state=0)
     local = ProphetForecaster(regressors=EXOG, **params).fit(train).predict(7, X_future=test)
 
     rows = pd.concat([train, test.assign(y=np.nan)], ignore_index=True)

@@ -13,9 +13,10 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from sklearn.exceptions import NotFittedError
 
 from envs.warehouse_routing import WarehouseRoutingEnv
-from models.routing.agent import DQNRouter, MaskablePPORouter, NotFittedError
+from models.routing.agent import DQNRouter, MaskablePPORouter
 from models.routing.rows import current_row, route_frame
 from oms.tenancy import registered_name
 from pipelines.train_router import FAMILY, train_router
@@ -23,20 +24,23 @@ from pipelines.train_router import FAMILY, train_router
 REGISTERED_NAME = registered_name(FAMILY, "demo")
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_DQN = {"learning_starts": 100, "train_freq": 64, "gradient_steps": 16,
-            "buffer_size": 5_000, "eval_freq": 200, "n_eval_episodes": 2,
-            "net_arch": (32, 32), "progress_bar": False}
+TINY_DQN = {"algo_kwargs": {"learning_starts": 100, "train_freq": 64, "gradient_steps": 16,
+                            "buffer_size": 5_000},
+            "eval_freq": 200, "n_eval_episodes": 2, "net_arch": (32, 32), "progress_bar": False}
+FAST_DQN = {"algo_kwargs": {"learning_starts": 32, "train_freq": 32, "gradient_steps": 1},
+            "total_timesteps": 64, "eval_freq": 10_000, "progress_bar": False, "net_arch": (8,)}
 
 
 def test_unfitted_router_refuses_to_predict():
-    with pytest.raises(NotFittedError, match="fit"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         DQNRouter().predict(np.zeros((1, 46), np.float32))
     with pytest.raises(ValueError, match="positive"):
         DQNRouter(total_timesteps=0).fit()
 
 
 def test_maskable_ppo_respects_masks():
-    router = MaskablePPORouter(total_timesteps=128, n_steps=64, batch_size=32, n_epochs=1,
+    router = MaskablePPORouter(total_timesteps=128, algo_kwargs={"n_steps": 64, "batch_size": 32,
+                                                                   "n_epochs": 1},
                                eval_freq=10_000, progress_bar=False, net_arch=(16,)).fit()
     env = WarehouseRoutingEnv(network=router.network_)
     obs, _ = env.reset(seed=5)
@@ -74,7 +78,7 @@ def test_train_register_and_serve_champion_in_fresh_process(mlflow_uri, tmp_path
         from models.routing.rows import example_rows
         from envs.warehouse_routing import WarehouseRoutingEnv
         net = WarehouseRoutingEnv().network
-        df = example_rows(net, n=40, seed=1)
+        df = example_rows(net, n=40, random_state=1)
         ids = net.warehouse_ids
         df.loc[0, [f"up__{{w}}" for w in ids]] = 0
         df.loc[1, [f"stock__{{w}}" for w in ids]] = 0
@@ -107,8 +111,7 @@ def test_train_register_and_serve_champion_in_fresh_process(mlflow_uri, tmp_path
 def test_route_frame_rejects_unknown_warehouse_and_bad_tier():
     from models.routing.rows import example_rows
 
-    router = DQNRouter(total_timesteps=64, learning_starts=32, train_freq=32, gradient_steps=1,
-                       eval_freq=10_000, progress_bar=False, net_arch=(8,)).fit()
+    router = DQNRouter(**FAST_DQN).fit()
     net, cfg = router.network_, router.env_config_
     df = example_rows(net, n=2)
     with pytest.raises(ValueError, match="unknown warehouse"):
@@ -122,14 +125,14 @@ def test_route_frame_rejects_unknown_warehouse_and_bad_tier():
 def test_greedy_prior_equals_the_immediate_reward():
     import torch
 
-    from models.routing.agent import immediate_reward_prior
+    from models.routing.qnet import immediate_reward_prior, reward_weights
 
     env = WarehouseRoutingEnv()
     obs, _ = env.reset(seed=4)
     for _ in range(40):
         r, ok = env.immediate_rewards(), env.action_masks()[:-1]
-        p = immediate_reward_prior(torch.as_tensor(obs[None]), env.n_warehouses, 0.3, 0.5, 0.2,
-                                   -1.0)[0].numpy()
+        p = immediate_reward_prior(torch.as_tensor(obs[None]), env.n_warehouses,
+                                   reward_weights(env.config))[0].numpy()
         assert np.allclose(p[:-1][ok], r[ok], atol=1e-5) and (p[:-1][~ok] == -1.0).all()
         obs, *_ = env.step(int(np.nanargmax(r)) if ok.any() else env.n_warehouses)
 
@@ -137,10 +140,9 @@ def test_greedy_prior_equals_the_immediate_reward():
 def test_shared_head_with_zero_residual_is_the_greedy_prior():
     import torch
 
-    from models.routing.agent import immediate_reward_prior
+    from models.routing.qnet import immediate_reward_prior
 
-    router = DQNRouter(total_timesteps=64, learning_starts=32, train_freq=32, gradient_steps=1,
-                       eval_freq=10_000, progress_bar=False, net_arch=(8,)).fit()
+    router = DQNRouter(**FAST_DQN).fit()
     q_net = router.model_.q_net
     with torch.no_grad():
         q_net.shared[-1].weight.zero_()

@@ -228,3 +228,20 @@ def test_nan_coordinates_are_refused():
                     lon=spec.lon, sku=spec.sku, qty=spec.qty,
                     promised_hours=spec.promised_hours, weather=spec.weather,
                     promo=spec.promo, down=spec.down)
+
+
+def test_observation_spec_names_every_slice_of_the_observation():
+    from envs.observation import ObservationSpec
+
+    env = WarehouseRoutingEnv()
+    obs, _ = env.reset(seed=2)
+    spec = ObservationSpec(env.n_warehouses)
+    sl = list(spec.slices.values())
+    assert sl[0].start == 0 and sl[-1].stop == spec.size == env.observation_space.shape[0]
+    assert all(a.stop == b.start for a, b in zip(sl[:-1], sl[1:], strict=True))
+    ep, i = env.episode, env.t
+    batch = obs[None]
+    assert np.isclose(spec.read(batch, "qty")[0, 0], ep.qty[i] / env.config.stock_scale)
+    assert np.allclose(spec.read(batch, "up")[0], ~ep.down[i])
+    blocks = spec.warehouse_blocks(batch)  # (1, W, K)
+    assert np.allclose(blocks[0, :, 1], spec.read(batch, "cost")[0])

@@ -41,7 +41,8 @@ def features_command(
 
         report = build_features(
             lake or s.lake, table_uri(out or s.outputs, "features"), engine=engine.value,
-            cutoff=cutoff, horizon_days=horizon_days, top_n=top_n, progress=True,
+            cutoff=cutoff, horizon_days=horizon_days, top_n=top_n,
+            progress=lambda line: Console().print(line, markup=False, highlight=False),
         )
     table = Table(title=f"features ({report.engine}, {report.seconds:.1f}s)")
     table.add_column("dataset")

@@ -59,7 +59,7 @@ def train_router_command(
         from pipelines.train_router import train_router
 
         res = train_router(algo.value, total_timesteps=timesteps, register=register,
-                           seed=seed, torch_threads=min(2, get_settings().torch_threads),
+                           random_state=seed, torch_threads=min(2, get_settings().torch_threads),
                            tenant=tenant)
     _print_frame(res.report.summary, f"{algo.value} on the gate episodes (run {res.run_id})")
     Console().print(res.summary())

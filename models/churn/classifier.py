@@ -23,12 +23,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import NotFittedError  # noqa: F401  (re-exported: the one such error)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +40,6 @@ CANDIDATES = ("hgb", "logreg")
 # more recent activity never makes churn more likely (shallow trees, monotone in these)
 DECREASING = ("frequency", "orders_30d", "orders_90d", "orders_180d", "orders_365d",
               "active_months", "bg_expected_90d")
-
-
-class NotFittedError(RuntimeError):
-    """The classifier was used before ``fit``."""
 
 
 def _signed_log1p(x: np.ndarray) -> np.ndarray:
@@ -212,8 +210,7 @@ class ChurnClassifier(BaseEstimator, ClassifierMixin):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated ``[P(retained), P(churned)]`` per row."""
-        if not hasattr(self, "calibrated_"):
-            raise NotFittedError("ChurnClassifier is not fitted; call fit(...) first")
+        check_is_fitted(self, "calibrated_")
         return self.calibrated_.predict_proba(self._check_X(X))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -5,12 +5,25 @@
 """
 
 from models.forecast.base import BaseForecaster, ForecastInputError, NotFittedError
+from models.forecast.conformal import Conformalized
+from models.forecast.gbm import GBMForecaster
 from models.forecast.lstm import LSTMForecaster
 from models.forecast.naive import SeasonalNaive
 from models.forecast.prophet import ProphetForecaster
 
+#: Model name -> class, for the backtest candidates and the champion gate.
+MODELS: dict[str, type[BaseForecaster]] = {
+    "seasonal_naive": SeasonalNaive,
+    "prophet": ProphetForecaster,
+    "lstm": LSTMForecaster,
+    "gbm": GBMForecaster,
+}
+
 __all__ = [
+    "MODELS",
     "BaseForecaster",
+    "Conformalized",
+    "GBMForecaster",
     "ForecastInputError",
     "LSTMForecaster",
     "NotFittedError",

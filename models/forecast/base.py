@@ -1,20 +1,25 @@
-"""The one forecaster interface, input checks and output helpers shared by every model.
+"""The one forecaster interface and the plumbing every model shares, written once.
 
 Series are in the long format of Nixtla's statsforecast/mlforecast: ``unique_id, ds, y`` plus
 optional exogenous columns. ``fit(df)`` returns ``self``; ``predict(h, X_future, level)``
 returns ``unique_id, ds, yhat, yhat-lo-80, yhat-hi-80, yhat-lo-95, yhat-hi-95``. Forecasts of
 counts are clipped at zero and intervals always satisfy ``lo <= yhat <= hi``.
+
+Shared here (as statsforecast keeps them in its core): input checks, the future-date grid,
+the empirical residual-quantile intervals (:func:`add_intervals`), the seasonal-naive
+fallback for short series and the output assembly in the order of the requested ids
+(:meth:`BaseForecaster._assemble`).
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
 
 ID, DS, Y, YHAT = "unique_id", "ds", "y", "yhat"
 DEFAULT_LEVELS: tuple[int, ...] = (80, 95)
@@ -24,8 +29,7 @@ class ForecastInputError(ValueError):
     """Input a forecaster cannot use; the message says what is wrong and where."""
 
 
-class NotFittedError(RuntimeError):
-    """``predict`` (or similar) was called before ``fit``."""
+__all__ = ["NotFittedError"]  # scikit-learn's, re-exported: the one "not fitted" error
 
 
 def lo_col(level: int) -> str:
@@ -106,7 +110,9 @@ def validate_series(
             f"y has {int(bad.sum())} NaN/inf/non-numeric value(s), e.g. {rows}"
         )
     if (y < 0).any():
-        raise ForecastInputError(f"y has {int((y < 0).sum())} negative value(s); counts are >= 0")
+        rows = out.loc[y < 0, [ID, DS]].head(3).to_dict("records")
+        raise ForecastInputError(
+            f"y has {int((y < 0).sum())} negative value(s), e.g. {rows}; counts are >= 0")
     out[Y] = y
     _check_exog_values(out, exog, "training frame")
     dup = out.duplicated([ID, DS])
@@ -244,48 +250,108 @@ def finalize(out: pd.DataFrame, levels: Sequence[int], nonnegative: bool = True)
     return out[output_columns(levels)].reset_index(drop=True)
 
 
-class BaseForecaster:
-    """Shared scikit-learn-style plumbing: params, cloning, fitted checks.
+def residual_offsets(residuals: np.ndarray, level: int, symmetric: bool = False
+                     ) -> tuple[float, float]:
+    """Lower and upper offsets of the ``level`` % interval from empirical residuals.
 
-    Subclasses store constructor arguments unchanged as attributes, implement ``fit`` and
-    ``predict``, and set ``ids_`` (an Index of series ids) when fitted.
+    Signed residuals give their ``(100 - level) / 200`` and ``1 - (100 - level) / 200``
+    quantiles; ``symmetric`` uses ± the ``level`` % quantile of ``|residuals|``.
+    """
+    if symmetric:
+        q = float(np.quantile(np.abs(residuals), level / 100))
+        return -q, q
+    a = (100 - level) / 200
+    return float(np.quantile(residuals, a)), float(np.quantile(residuals, 1 - a))
+
+
+def add_intervals(
+    out: pd.DataFrame,
+    center: np.ndarray,
+    levels: Sequence[int],
+    residuals: np.ndarray | Sequence[np.ndarray],
+    group_size: int | None = None,
+    scale: np.ndarray | float = 1.0,
+    symmetric: bool = False,
+    inverse: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """Add ``yhat-lo-L``/``yhat-hi-L`` from empirical residual quantiles (every model's).
+
+    Bounds are ``inverse(center + scale * offset)`` with the offsets of
+    :func:`residual_offsets`.
+
+    Args:
+        out: Forecast frame, one row per entry of ``center``; columns are added in place.
+        center: Point forecast on the residuals' scale, shape (n,).
+        levels: Interval levels in percent.
+        residuals: One residual array for every row, or a list of arrays, one per
+            consecutive block of ``group_size`` rows (e.g. one per series).
+        group_size: Rows per block when ``residuals`` is a list.
+        scale: Multiplies the offsets (a per-window scale, or a widening with the horizon).
+        symmetric: Symmetric intervals from ``|residuals|``.
+        inverse: Back-transform to the forecast scale (e.g. ``expm1``).
+    """
+    inv = inverse or (lambda v: v)
+    for lv in levels:
+        if isinstance(residuals, np.ndarray):
+            lo, hi = residual_offsets(residuals, lv, symmetric)
+        else:
+            pairs = [residual_offsets(r, lv, symmetric) for r in residuals]
+            lo = np.repeat([p[0] for p in pairs], group_size)
+            hi = np.repeat([p[1] for p in pairs], group_size)
+        out[lo_col(lv)] = inv(center + scale * lo)
+        out[hi_col(lv)] = inv(center + scale * hi)
+    return out
+
+
+def order_by_ids(out: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
+    """Rows in the order of the requested ``ids``, dates ascending within each."""
+    order = {u: i for i, u in enumerate(ids)}
+    return out.sort_values([ID, DS], key=lambda s: s.map(order) if s.name == ID else s,
+                           ignore_index=True)
+
+
+class BaseForecaster(BaseEstimator):
+    """scikit-learn's estimator contract plus the assembly every forecaster shares.
+
+    Subclasses store constructor arguments unchanged, implement ``fit`` (returning self)
+    and ``predict``, and set ``ids_`` (an Index of series ids) when fitted. Models that
+    need history set ``naive_``/``fallback_ids_`` with :meth:`_fit_fallback`.
     """
 
     #: Whether ``predict`` accepts ``new_df`` (fresh history without refitting).
     supports_new_df: bool = False
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, as passed."""
-        sig = inspect.signature(type(self).__init__)
-        return {k: getattr(self, k) for k in sig.parameters if k != "self"}
-
-    def set_params(self, **params: Any) -> BaseForecaster:
-        """Set constructor parameters (unfits nothing; call ``fit`` again)."""
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {k!r}")
-            setattr(self, k, v)
-        return self
-
     def clone(self) -> BaseForecaster:
-        """An unfitted copy with the same parameters."""
-        return type(self)(**copy.deepcopy(self.get_params()))
+        """An unfitted copy with the same parameters (``sklearn.base.clone``)."""
+        return clone(self)
 
-    @property
-    def is_fitted(self) -> bool:
-        """Whether ``fit`` has been called."""
-        return hasattr(self, "ids_")
+    @staticmethod
+    def _fallback(data: pd.DataFrame, ids: Sequence[str]) -> Any:
+        """Seasonal naive fitted on the series ``ids`` of ``data`` (None if there are none).
 
-    def _check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise NotFittedError(
-                f"{type(self).__name__} is not fitted yet; call fit(df) before predict"
-            )
+        The one fallback for series a model cannot forecast (too short, all zeros).
+        """
+        if not len(ids):
+            return None
+        from models.forecast.naive import SeasonalNaive  # naive builds on this module
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+        return SeasonalNaive().fit(data[data[ID].isin(list(ids))])
+
+    def _fit_fallback(self, data: pd.DataFrame, ids: Sequence[str]) -> None:
+        self.fallback_ids_ = list(ids)
+        self.naive_ = self._fallback(data, ids)
+
+    @staticmethod
+    def _assemble(
+        frames: list[pd.DataFrame], ids: Sequence[str], modelled: Any, naive: Any, h: int,
+        levels: Sequence[int], closed: dict[str, set[int]], nonnegative: bool = True,
+    ) -> pd.DataFrame:
+        """Model forecasts + the fallback's for ids not in ``modelled``, finalised in id order."""
+        rest = [u for u in ids if u not in modelled]
+        if rest:
+            frames = [*frames, naive.predict(h, level=levels, ids=rest)]
+        out = finalize(pd.concat(frames, ignore_index=True), levels, nonnegative)
+        return order_by_ids(zero_closed_days(out, closed), ids)
 
 
 def closed_weekdays(df: pd.DataFrame, weeks: int = 8) -> dict[str, set[int]]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_is_fitted
 
 from models.forecast.base import (
     DEFAULT_LEVELS,
@@ -14,13 +15,12 @@ from models.forecast.base import (
     YHAT,
     BaseForecaster,
     Y,
+    add_intervals,
     check_horizon,
     check_ids,
     check_levels,
     finalize,
     future_dates,
-    hi_col,
-    lo_col,
     validate_series,
 )
 
@@ -89,7 +89,7 @@ class SeasonalNaive(BaseForecaster):
             ids: Restrict to these series (all by default).
             new_df: Fresh history to forecast from instead of the training data (no refit).
         """
-        self._check_fitted()
+        check_is_fitted(self, "ids_")
         h, levels = check_horizon(h), check_levels(level)
         if new_df is not None:
             state = SeasonalNaive(self.season_length, self.nonnegative)
@@ -102,10 +102,6 @@ class SeasonalNaive(BaseForecaster):
         step = np.tile(np.arange(h), len(ids))
         yhat = np.concatenate([np.resize(self.seasons_[u], m)[np.arange(h) % m] for u in ids])
         grid[YHAT] = yhat
-        widen = np.sqrt(step // m + 1)
-        for lv in levels:
-            half = np.concatenate(
-                [np.full(h, np.quantile(self.abs_errors_[u], lv / 100)) for u in ids]
-            ) * widen
-            grid[lo_col(lv)], grid[hi_col(lv)] = yhat - half, yhat + half
+        add_intervals(grid, yhat, levels, [self.abs_errors_[u] for u in ids], group_size=h,
+                      scale=np.sqrt(step // m + 1), symmetric=True)
         return finalize(grid, levels, self.nonnegative)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_is_fitted
 
 from models.forecast.base import (
     DEFAULT_LEVELS,
@@ -25,6 +26,7 @@ from models.forecast.base import (
     YHAT,
     BaseForecaster,
     Y,
+    add_intervals,
     check_future,
     check_horizon,
     check_ids,
@@ -35,11 +37,8 @@ from models.forecast.base import (
     hi_col,
     lo_col,
     validate_series,
-    zero_closed_days,
 )
-from models.forecast.naive import SeasonalNaive
 
-QGRID = tuple(round(q, 3) for q in np.linspace(0, 1, 201))  # residual quantile grid (0.005)
 _NON_FACTORS = {"ds", "trend_lower", "trend_upper", "yhat", "yhat_lower", "yhat_upper",
                 "additive_terms", "multiplicative_terms", "extra_regressors_additive",
                 "extra_regressors_multiplicative", "holidays"}
@@ -80,48 +79,55 @@ def _inv(y: np.ndarray, transform: str) -> np.ndarray:
     return np.expm1(y) if transform == "log1p" else y
 
 
-def fit_one(g: pd.DataFrame, params: dict[str, Any], regressors: Sequence[str]) -> Any:
-    """Fit one Prophet model on one series (``ds, y`` + regressors); returns the model.
+def fit_one(g: pd.DataFrame, params: dict[str, Any], regressors: Sequence[str]
+            ) -> tuple[Any, np.ndarray | None]:
+    """Fit one Prophet model on one series (``ds, y`` + regressors).
 
     Regressors that are constant in this series' history carry no information (and would
     break Prophet's standardisation), so they are left out of this series' model.
+
+    Returns:
+        The model and its in-sample residuals on the model's scale (for ``residuals``
+        intervals; None with ``samples`` intervals).
     """
     regressors = [r for r in regressors if g[r].nunique() > 1]
     m = _new_prophet(params, regressors)
     hist = g[[DS, *regressors]].copy()
     hist["y"] = _fwd(g[Y].to_numpy(), params.get("transform", "none"))
-    seed = params.get("seed")
-    if seed is not None:
-        np.random.seed(int(seed))
+    _seed(params)
     m.fit(hist, algorithm="LBFGS", iter=params.get("iter", 10000))
-    if params.get("interval_method", "residuals") == "residuals":
-        n, m.uncertainty_samples = m.uncertainty_samples, 0
-        fitted = m.predict(hist.drop(columns=["y"]))["yhat"].to_numpy()
-        m.uncertainty_samples = n
-        resid = hist["y"].to_numpy() - fitted
-        m.oms_residual_quantiles = dict(zip(QGRID, np.quantile(resid, QGRID), strict=True))
-    return m
+    if params.get("interval_method", "residuals") != "residuals":
+        return m, None
+    n, m.uncertainty_samples = m.uncertainty_samples, 0
+    fitted = m.predict(hist.drop(columns=["y"]))["yhat"].to_numpy()
+    m.uncertainty_samples = n
+    return m, hist["y"].to_numpy() - fitted
+
+
+def _seed(params: dict[str, Any]) -> None:
+    # Prophet and cmdstanpy draw from numpy's global generator
+    if params.get("random_state") is not None:
+        np.random.seed(int(params["random_state"]))
 
 
 def predict_one(
-    m: Any, fut: pd.DataFrame, levels: Sequence[int], params: dict[str, Any], components: bool
+    m: Any, fut: pd.DataFrame, levels: Sequence[int], params: dict[str, Any], components: bool,
+    residuals: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Forecast one fitted model on ``fut`` (``ds`` + regressors); optional component frame."""
+    """Forecast one fitted model on ``fut`` (``ds`` + regressors); optional component frame.
+
+    Intervals come from ``residuals`` (the model's in-sample residuals, see :func:`fit_one`)
+    when given, else from Prophet's posterior-predictive samples.
+    """
     transform = params.get("transform", "none")
-    seed = params.get("seed")
-    if seed is not None:
-        np.random.seed(int(seed))
+    _seed(params)
     n_samples, m.uncertainty_samples = m.uncertainty_samples, 0
     point = m.predict(fut)  # components only, no sampling
     m.uncertainty_samples = n_samples
     out = pd.DataFrame({DS: fut[DS].to_numpy(), YHAT: _inv(point["yhat"].to_numpy(), transform)})
-    resid_q = getattr(m, "oms_residual_quantiles", None)
-    if levels and params.get("interval_method", "residuals") == "residuals" and resid_q:
-        for lv in levels:
-            a = round((100 - lv) / 200, 3)
-            out[lo_col(lv)] = _inv(point["yhat"].to_numpy() + resid_q[a], transform)
-            out[hi_col(lv)] = _inv(point["yhat"].to_numpy() + resid_q[round(1 - a, 3)],
-                                   transform)
+    if levels and residuals is not None:
+        add_intervals(out, point["yhat"].to_numpy(), levels, residuals,
+                      inverse=lambda v: _inv(v, transform))
     elif levels and n_samples > 0:
         samples = _inv(m.predictive_samples(fut)["yhat"], transform)
         for lv in levels:
@@ -152,13 +158,13 @@ def fit_predict_frame(
     g = g.sort_values(DS)
     hist, fut = g[g[Y].notna()], g[g[Y].isna()].head(h)
     if len(hist) < params.get("min_obs", 28) or not (hist[Y] > 0).any():
-        out = SeasonalNaive().fit(hist[[ID, DS, Y]]).predict(h, level=levels)
+        out = BaseForecaster._fallback(hist[[ID, DS, Y]], [uid]).predict(h, level=levels)
     else:
-        m = fit_one(hist, params, regressors)
+        m, resid = fit_one(hist, params, regressors)
         if len(fut) < h:
             grid = future_dates(pd.Series({uid: hist[DS].iloc[-1]}), h)
             fut = grid.merge(fut.drop(columns=[ID]), on=DS, how="left").ffill()
-        out, _ = predict_one(m, fut[[DS, *regressors]], levels, params, False)
+        out, _ = predict_one(m, fut[[DS, *regressors]], levels, params, False, resid)
         out.insert(0, ID, uid)
     return finalize(out, levels)
 
@@ -170,12 +176,12 @@ def _fit_chunk(
 
 
 def _predict_chunk(
-    items: list[tuple[str, Any, pd.DataFrame]], levels: Sequence[int], params: dict[str, Any],
-    components: bool,
+    items: list[tuple[str, Any, np.ndarray | None, pd.DataFrame]], levels: Sequence[int],
+    params: dict[str, Any], components: bool,
 ) -> list[tuple[str, pd.DataFrame, pd.DataFrame | None]]:
     out = []
-    for uid, m, fut in items:
-        f, c = predict_one(m, fut, levels, params, components)
+    for uid, m, resid, fut in items:
+        f, c = predict_one(m, fut, levels, params, components, resid)
         out.append((uid, f, c))
     return out
 
@@ -215,7 +221,7 @@ class ProphetForecaster(BaseForecaster):
         closed_days: Forecast 0 on weekdays with zero demand in each of the last 8 weeks
             (a shop closed on Saturdays), see ``base.closed_weekdays``.
         n_jobs: Worker processes for per-series fitting (None = settings' ``n_jobs``).
-        seed: Seed for the interval sampling (deterministic intervals).
+        random_state: Seed of Prophet's sampling (deterministic fits and intervals).
     """
 
     def __init__(
@@ -232,7 +238,7 @@ class ProphetForecaster(BaseForecaster):
         min_obs: int = 28,
         closed_days: bool = True,
         n_jobs: int | None = 1,
-        seed: int | None = 0,
+        random_state: int | None = 0,
     ) -> None:
         self.regressors = regressors
         self.holidays = holidays
@@ -246,7 +252,7 @@ class ProphetForecaster(BaseForecaster):
         self.min_obs = min_obs
         self.closed_days = closed_days
         self.n_jobs = n_jobs
-        self.seed = seed
+        self.random_state = random_state
 
     def _params(self) -> dict[str, Any]:
         if self.transform not in ("none", "log1p"):
@@ -273,13 +279,13 @@ class ProphetForecaster(BaseForecaster):
         sizes = data.groupby(ID, sort=False)[Y].agg(["size", "max"])
         fallback = sizes.index[(sizes["size"] < self.min_obs) | (sizes["max"] <= 0)]
         self.ids_ = pd.Index(sizes.index)
-        self.fallback_ids_ = list(fallback)
-        self.naive_ = (SeasonalNaive().fit(data[data[ID].isin(fallback)])
-                       if len(fallback) else None)
+        self._fit_fallback(data, fallback)
         groups = [(u, g) for u, g in data.groupby(ID, sort=False) if u not in set(fallback)]
-        self.models_: dict[str, Any] = {}
+        fitted: dict[str, tuple[Any, np.ndarray | None]] = {}
         for part in _run(_fit_chunk, _chunks(groups, self._jobs()), self._jobs(), params, regs):
-            self.models_.update(part)
+            fitted.update(part)
+        self.models_ = {u: m for u, (m, _) in fitted.items()}
+        self.residuals_ = {u: r for u, (_, r) in fitted.items()}
         self.last_ds_ = data.groupby(ID, sort=False)[DS].max()
         self.closed_weekdays_ = closed_weekdays(data) if self.closed_days else {}
         return self
@@ -310,7 +316,7 @@ class ProphetForecaster(BaseForecaster):
         Averaged over up to ``max_series`` series (trend excluded; it is the level, not a
         factor). Returns ``feature, importance`` sorted descending, summing to 1.
         """
-        self._check_fitted()
+        check_is_fitted(self, "ids_")
         _quiet()
         rows = []
         for uid in list(self.models_)[:max_series]:
@@ -331,12 +337,13 @@ class ProphetForecaster(BaseForecaster):
         self, h: int, X_future: pd.DataFrame | None, level: Sequence[int] | None,
         ids: Sequence[str] | None, components: bool,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        self._check_fitted()
+        check_is_fitted(self, "ids_")
         h, levels = check_horizon(h), check_levels(level)
         ids = check_ids(ids, self.ids_)
         regs = list(self.regressors)
         grid = check_future(X_future, regs, future_dates(self.last_ds_.loc[ids], h))
-        items = [(u, self.models_[u], g.drop(columns=[ID]).reset_index(drop=True))
+        items = [(u, self.models_[u], self.residuals_[u],
+                  g.drop(columns=[ID]).reset_index(drop=True))
                  for u, g in grid.groupby(ID, sort=False) if u in self.models_]
         frames, comps = [], []
         jobs = self._jobs()
@@ -346,16 +353,11 @@ class ProphetForecaster(BaseForecaster):
                 frames.append(f.assign(**{ID: uid}))
                 if c is not None:
                     comps.append(c.melt(id_vars=[DS], var_name="component").assign(**{ID: uid}))
-        naive_ids = [u for u in ids if u not in self.models_]
-        if naive_ids:
-            frames.append(self.naive_.predict(h, level=levels, ids=naive_ids))
-        out = finalize(pd.concat(frames, ignore_index=True), levels)
-        out = zero_closed_days(out, self.closed_weekdays_)
-        order = {u: i for i, u in enumerate(ids)}
-        out = out.sort_values([ID, DS], key=lambda s: s.map(order) if s.name == ID else s)
+        out = self._assemble(frames, ids, self.models_, self.naive_, h, levels,
+                             self.closed_weekdays_)
         comp = (pd.concat(comps, ignore_index=True)[[ID, DS, "component", "value"]] if comps
                 else pd.DataFrame(columns=[ID, DS, "component", "value"]))
-        return out.reset_index(drop=True), comp
+        return out, comp
 
 
 def spark_fit_predict(

@@ -12,8 +12,16 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from sklearn.base import clone
 
-from models.forecast.base import DS, ID, BaseForecaster, ForecastInputError, check_horizon
+from models.forecast.base import (
+    DS,
+    ID,
+    BaseForecaster,
+    ForecastInputError,
+    check_horizon,
+    future_dates,
+)
 
 
 class ForecastPyfunc(mlflow.pyfunc.PythonModel):
@@ -34,7 +42,7 @@ class ForecastPyfunc(mlflow.pyfunc.PythonModel):
         self.forecaster = forecaster
         self.exog = list(exog)
         self.max_horizon = int(max_horizon)
-        self.spec = spec if spec is not None else forecaster.clone()
+        self.spec = spec if spec is not None else clone(forecaster)
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -60,10 +68,7 @@ class ForecastPyfunc(mlflow.pyfunc.PythonModel):
 
     def _future(self, df: pd.DataFrame, ids: list[str], h: int) -> pd.DataFrame:
         """Exogenous values for every day 1..h (days not in the input take the nearest)."""
-        last = self.forecaster.last_ds_.loc[ids]
-        grid = pd.DataFrame({ID: [u for u in ids for _ in range(h)],
-                             DS: [last[u] + pd.Timedelta(days=k) for u in ids
-                                  for k in range(1, h + 1)]})
+        grid = future_dates(self.forecaster.last_ds_.loc[ids], h)
         full = grid.merge(df[[ID, DS, *self.exog]].drop_duplicates([ID, DS]), on=[ID, DS],
                           how="left")
         full[self.exog] = full.groupby(ID)[self.exog].transform(lambda s: s.ffill().bfill())

@@ -22,7 +22,7 @@ def make_panel(
     promo_lift: float = 0.4,
     holiday_every: int = 30,
     noise: bool = True,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> pd.DataFrame:
     """A panel ``unique_id, ds, y, is_holiday, promotion_intensity, temperature_c``.
 
@@ -35,9 +35,9 @@ def make_panel(
         promo_lift: Relative lift at promotion intensity 1.
         holiday_every: One holiday every this many days (offset so they hit all weekdays).
         noise: Poisson noise if True, else the exact expectation.
-        seed: Random seed.
+        random_state: Random seed.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     ds = pd.date_range(start, periods=n_days, freq="D")
     dow = ds.dayofweek.to_numpy()
     is_hol = (np.arange(n_days) % holiday_every) == holiday_every - 3

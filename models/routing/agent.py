@@ -1,6 +1,6 @@
 """Learned routing policies: stable-baselines3 DQN and sb3-contrib MaskablePPO.
 
-Both follow scikit-learn conventions: ``__init__`` stores hyperparameters, ``fit`` trains
+Both are scikit-learn estimators: ``__init__`` stores hyperparameters, ``fit`` trains
 on sampled episodes of ``WarehouseRoutingEnv`` and sets trailing-underscore attributes
 (``model_``, ``learning_curve_``, ``train_seconds_``), ``predict`` maps observations (and
 optional action masks) to actions. Masked prediction never returns an invalid action.
@@ -9,7 +9,7 @@ DQN hyperparameters start from rl-baselines3-zoo's CartPole-v1 settings (a small
 task of similar episode length), with a smaller network for this 46-feature observation,
 gamma 0.9, a constant reward offset of 0.35 during training and a Q-network that adds the
 immediate reward (computed from the observation) to a learned residual. Those three changes
-were chosen on validation episodes (seed stream of ``seed + 10_007``), never the bench's
+were chosen on validation episodes (seed stream of ``random_state + 10_007``), never the bench's
 held-out seeds: with the zoo settings as-is DQN scored clearly below the greedy baseline.
 """
 
@@ -18,21 +18,16 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from envs.warehouse_routing import (
-    ORDER_FEATURES,
-    QTY_FEATURE,
-    WAREHOUSE_BLOCKS,
-    RoutingConfig,
-    WarehouseRoutingEnv,
-)
+from envs.warehouse_routing import RoutingConfig, WarehouseRoutingEnv
+from models.routing.qnet import GreedyPriorDQNPolicy, reward_weights
 
 DQN_DEFAULTS: dict[str, Any] = {
     "learning_rate": 2.3e-3,
@@ -57,91 +52,6 @@ PPO_DEFAULTS: dict[str, Any] = {
 }
 
 
-def immediate_reward_prior(obs: torch.Tensor, n_warehouses: int, w_cost: float, w_sat: float,
-                           w_hours: float, penalty: float) -> torch.Tensor:
-    """Each action's immediate reward, recomputed from the observation (torch).
-
-    Uses the per-warehouse blocks of ``WarehouseRoutingEnv``'s observation: normalised
-    cost, capacity used, stock, up flag, delivery hours (÷ 2 × hours_scale) and on-time
-    flag; invalid warehouses and "unroutable" get ``penalty``.
-    """
-    w = n_warehouses
-    blocks = {name: obs[:, ORDER_FEATURES + k * w: ORDER_FEATURES + (k + 1) * w]
-              for k, name in enumerate(WAREHOUSE_BLOCKS)}
-    qty = obs[:, QTY_FEATURE: QTY_FEATURE + 1]
-    r = (-w_cost * blocks["cost"] + w_sat * (0.5 + 0.5 * blocks["on_time"])
-         - 2.0 * w_hours * blocks["hours"])
-    valid = (blocks["up"] > 0.5) & (blocks["stock"] >= qty - 1e-6) & (blocks["load"] < 1 - 1e-6)
-    r = torch.where(valid, r, torch.full_like(r, penalty))
-    return torch.cat([r, torch.full_like(r[:, :1], penalty)], dim=1)
-
-
-class _PriorQNetwork(QNetwork):
-    """Q(s, a) = immediate reward of a (known from s) + a learned residual (the future)."""
-
-    def __init__(self, *args: Any, prior: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.prior = prior
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Residual Q-values plus the immediate-reward prior."""
-        return super().forward(obs) + immediate_reward_prior(obs, **self.prior)
-
-
-class _SharedHeadQNetwork(_PriorQNetwork):
-    """Prior + a residual from one MLP shared by all warehouses.
-
-    The residual of warehouse ``a`` sees the order features, ``a``'s own block values and
-    the network-wide mean of every block, so what is learned about one warehouse's queue or
-    stock transfers to all of them; "unroutable" gets a learned constant residual.
-    """
-
-    def __init__(self, *args: Any, prior: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(*args, prior=prior, **kwargs)
-        arch = [int(h) for h in kwargs.get("net_arch", [64, 64])]
-        dims = [ORDER_FEATURES + 2 * len(WAREHOUSE_BLOCKS), *arch]
-        layers: list[torch.nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:], strict=True):
-            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-        self.shared = torch.nn.Sequential(*layers, torch.nn.Linear(dims[-1], 1))
-        self.unroutable = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Shared per-warehouse residuals plus the immediate-reward prior."""
-        w, k = self.prior["n_warehouses"], len(WAREHOUSE_BLOCKS)
-        blocks = obs[:, ORDER_FEATURES:].reshape(-1, k, w).transpose(1, 2)  # (N, W, K)
-        mean = blocks.mean(dim=1, keepdim=True).expand(-1, w, -1)
-        order = obs[:, None, :ORDER_FEATURES].expand(-1, w, -1)
-        res = self.shared(torch.cat([order, blocks, mean], dim=2)).squeeze(2)
-        res = torch.cat([res, self.unroutable.expand(obs.shape[0], 1)], dim=1)
-        return res + immediate_reward_prior(obs, **self.prior)
-
-
-class GreedyPriorDQNPolicy(DQNPolicy):
-    """DQN policy whose Q-network starts from the myopic-greedy values and learns the rest.
-
-    The network only has to learn how an action changes the *future* (queues, stock,
-    capacity left for later orders) instead of re-deriving today's cost and promise
-    arithmetic from scratch; with zero residual it is exactly the greedy policy.
-    """
-
-    def __init__(self, *args: Any, prior: dict[str, Any] | None = None,
-                 shared_head: bool = False, **kwargs: Any) -> None:
-        self.prior = prior or {}
-        self.shared_head = shared_head
-        super().__init__(*args, **kwargs)
-
-    def make_q_net(self) -> QNetwork:
-        """Build the prior-augmented Q-network."""
-        net_args = self._update_features_extractor(self.net_args, features_extractor=None)
-        cls = _SharedHeadQNetwork if self.shared_head else _PriorQNetwork
-        return cls(**net_args, prior=self.prior).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return super()._get_constructor_parameters() | {"prior": self.prior,
-                                                         "shared_head": self.shared_head}
-
-
 def _fixed_episodes(base: type) -> type:
     """An EvalCallback class that evaluates on the same seeded episodes every time.
 
@@ -163,41 +73,26 @@ def _fixed_episodes(base: type) -> type:
     return FixedEpisodesEval
 
 
-class NotFittedError(RuntimeError):
-    """The router was used before ``fit``."""
+class _SB3Router(BaseEstimator):
+    """Shared fit/predict plumbing for the SB3 routers (subclasses list the parameters).
 
-
-class _SB3Router:
-    """Shared fit/predict plumbing for the SB3 routers."""
+    Subclasses' ``__init__`` store their arguments unchanged (scikit-learn's contract);
+    ``algo_kwargs`` overrides the algorithm's defaults (``DQN_DEFAULTS``/``PPO_DEFAULTS``).
+    """
 
     algo_name = "base"
+    defaults: dict[str, Any] = {}
 
-    def __init__(self, total_timesteps: int = 100_000, net_arch: tuple[int, ...] = (128, 128),
-                 eval_freq: int = 10_000, n_eval_episodes: int = 10, seed: int = 0,
-                 torch_threads: int = 1, progress_bar: bool = True,
-                 env_config: RoutingConfig | None = None, reward_offset: float = 0.0,
-                 keep_best: bool = True, **hyperparams: Any) -> None:
-        self.total_timesteps = total_timesteps
-        self.net_arch = net_arch
-        self.eval_freq = eval_freq
-        self.n_eval_episodes = n_eval_episodes
-        self.seed = seed
-        self.torch_threads = torch_threads
-        self.progress_bar = progress_bar
-        self.env_config = env_config
-        self.reward_offset = reward_offset
-        self.keep_best = keep_best
-        self.hyperparams = hyperparams
+    def algo_params(self) -> dict[str, Any]:
+        """Keyword arguments of the SB3 algorithm: its defaults updated by ``algo_kwargs``."""
+        return self.defaults | dict(self.algo_kwargs or {})
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a flat dict (for logging)."""
-        params = {k: v for k, v in vars(self).items() if not k.endswith("_")
-                  and k not in ("hyperparams", "env_config")}
+    def flat_params(self) -> dict[str, Any]:
+        """Scalar hyperparameters and algorithm arguments as one flat dict (for logging)."""
+        params = {k: v for k, v in self.get_params().items()
+                  if k not in ("algo_kwargs", "env_config")}
         params["net_arch"] = list(self.net_arch)
-        return params | self._algo_params()
-
-    def _algo_params(self) -> dict[str, Any]:
-        raise NotImplementedError
+        return params | self.algo_params()
 
     def _build(self, env: WarehouseRoutingEnv) -> Any:
         raise NotImplementedError
@@ -209,7 +104,7 @@ class _SB3Router:
         return _fixed_episodes(EvalCallback)(
             eval_env, n_eval_episodes=self.n_eval_episodes, eval_freq=self.eval_freq,
             deterministic=True, verbose=0, log_path=log_path, best_model_save_path=log_path,
-            eval_seed=self.seed + 10_007)
+            eval_seed=self.random_state + 10_007)
 
     def fit(self, env: WarehouseRoutingEnv | None = None) -> _SB3Router:
         """Train on episodes sampled by ``env`` (a fresh default env if omitted).
@@ -225,9 +120,9 @@ class _SB3Router:
         torch.set_num_threads(max(1, int(self.torch_threads)))
         cfg = self.env_config or RoutingConfig()
         env = env or WarehouseRoutingEnv(cfg)
-        env.reset(seed=self.seed)
+        env.reset(seed=self.random_state)
         eval_env = Monitor(WarehouseRoutingEnv(env.config, network=env.network))
-        eval_env.reset(seed=self.seed + 10_007)
+        eval_env.reset(seed=self.random_state + 10_007)
         train_env: Any = Monitor(env)
         if self.reward_offset:
             # a constant per-order shift leaves the optimal policy unchanged (every episode
@@ -261,10 +156,6 @@ class _SB3Router:
         self.network_ = env.network
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() first")
-
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """Per-action scores (higher is better), shape (N, n_actions)."""
         raise NotImplementedError
@@ -281,7 +172,7 @@ class _SB3Router:
         Returns:
             Actions, shape (N,).
         """
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         obs = np.atleast_2d(np.asarray(obs, dtype=np.float32))
         if obs.shape[1] != self.obs_dim_:
             raise ValueError(f"observations must have {self.obs_dim_} features, "
@@ -298,12 +189,12 @@ class _SB3Router:
 
     def as_policy(self, masked: bool = True, name: str | None = None) -> RouterPolicy:
         """Adapter for :func:`models.routing.baselines.evaluate`."""
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         return RouterPolicy(self, masked, name or f"{self.algo_name}{'' if masked else '-raw'}")
 
     def save(self, path: str) -> None:
         """Save the SB3 model (zip) to ``path``."""
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         self.model_.save(path)
 
     @staticmethod
@@ -325,14 +216,14 @@ class _SB3Router:
 
 
 class DQNRouter(_SB3Router):
-    """Deep Q-network router (stable-baselines3 DQN).
+    """Deep Q-network router (stable-baselines3 DQN) on the greedy prior.
 
     Args:
         total_timesteps: Environment steps to train for.
-        net_arch: Hidden layer sizes of the Q-network.
+        net_arch: Hidden layer sizes of the Q-network (residual).
         eval_freq: Steps between evaluations (the learning curve).
         n_eval_episodes: Episodes per evaluation.
-        seed: Seed of the algorithm and the training episodes.
+        random_state: Seed of the algorithm and the training episodes.
         torch_threads: Intra-op threads (keep 1–2 on shared machines).
         progress_bar: Show a rich progress bar while training.
         env_config: Environment configuration (default ``RoutingConfig()``).
@@ -341,23 +232,34 @@ class DQNRouter(_SB3Router):
             episodes rather than the last one.
         greedy_prior: Learn Q as immediate reward + residual (``GreedyPriorDQNPolicy``).
         shared_head: With ``greedy_prior``, compute every warehouse's residual with one
-            MLP shared across warehouses (``_SharedHeadQNetwork``) instead of one MLP over
+            MLP shared across warehouses (``SharedHeadQNetwork``) instead of one MLP over
             the whole observation; chosen on validation episodes (the unshared residual
             lost to greedy there, the shared one did not).
-        **hyperparams: Overrides of ``DQN_DEFAULTS``.
+        algo_kwargs: Overrides of ``DQN_DEFAULTS`` (SB3 ``DQN`` arguments).
     """
 
     algo_name = "dqn"
+    defaults = DQN_DEFAULTS
 
-    def __init__(self, *args: Any, greedy_prior: bool = True, reward_offset: float = 0.35,
-                 shared_head: bool = True, **kwargs: Any) -> None:
-        kwargs.setdefault("net_arch", (64, 64))
-        super().__init__(*args, reward_offset=reward_offset, **kwargs)
+    def __init__(self, total_timesteps: int = 100_000, net_arch: tuple[int, ...] = (64, 64),
+                 eval_freq: int = 10_000, n_eval_episodes: int = 10, random_state: int = 0,
+                 torch_threads: int = 1, progress_bar: bool = True,
+                 env_config: RoutingConfig | None = None, reward_offset: float = 0.35,
+                 keep_best: bool = True, greedy_prior: bool = True, shared_head: bool = True,
+                 algo_kwargs: dict[str, Any] | None = None) -> None:
+        self.total_timesteps = total_timesteps
+        self.net_arch = net_arch
+        self.eval_freq = eval_freq
+        self.n_eval_episodes = n_eval_episodes
+        self.random_state = random_state
+        self.torch_threads = torch_threads
+        self.progress_bar = progress_bar
+        self.env_config = env_config
+        self.reward_offset = reward_offset
+        self.keep_best = keep_best
         self.greedy_prior = greedy_prior
         self.shared_head = shared_head
-
-    def _algo_params(self) -> dict[str, Any]:
-        return DQN_DEFAULTS | self.hyperparams
+        self.algo_kwargs = algo_kwargs
 
     @staticmethod
     def _sb3_class() -> Any:
@@ -371,30 +273,57 @@ class DQNRouter(_SB3Router):
         kwargs: dict[str, Any] = {"net_arch": list(self.net_arch)}
         policy: Any = "MlpPolicy"
         if self.greedy_prior:
-            cfg = env.unwrapped.config
             policy = GreedyPriorDQNPolicy
             kwargs["prior"] = {"n_warehouses": int(env.unwrapped.n_warehouses),
-                               "w_cost": cfg.w_cost, "w_sat": cfg.w_sat, "w_hours": cfg.w_hours,
-                               "penalty": min(cfg.invalid_penalty, cfg.unroutable_penalty)}
+                               "weights": reward_weights(env.unwrapped.config)}
             kwargs["shared_head"] = bool(self.shared_head)
-        return DQN(policy, env, seed=self.seed, verbose=0, device="cpu",
-                   policy_kwargs=kwargs, **self._algo_params())
+        return DQN(policy, env, seed=self.random_state, verbose=0, device="cpu",
+                   policy_kwargs=kwargs, **self.algo_params())
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """Q-values per action."""
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         with torch.no_grad():
             q = self.model_.q_net(torch.as_tensor(obs, dtype=torch.float32))
         return q.numpy().astype(float)
 
 
 class MaskablePPORouter(_SB3Router):
-    """Maskable PPO router (sb3-contrib): invalid actions are masked during training too."""
+    """Maskable PPO router (sb3-contrib): invalid actions are masked during training too.
+
+    Args:
+        total_timesteps: Environment steps to train for.
+        net_arch: Hidden layer sizes of the policy and value networks.
+        eval_freq: Steps between evaluations (the learning curve).
+        n_eval_episodes: Episodes per evaluation.
+        random_state: Seed of the algorithm and the training episodes.
+        torch_threads: Intra-op threads.
+        progress_bar: Show a rich progress bar while training.
+        env_config: Environment configuration (default ``RoutingConfig()``).
+        reward_offset: Constant subtracted from every training reward.
+        keep_best: Keep the best checkpoint on the fixed validation episodes.
+        algo_kwargs: Overrides of ``PPO_DEFAULTS`` (``MaskablePPO`` arguments).
+    """
 
     algo_name = "maskable-ppo"
+    defaults = PPO_DEFAULTS
 
-    def _algo_params(self) -> dict[str, Any]:
-        return PPO_DEFAULTS | self.hyperparams
+    def __init__(self, total_timesteps: int = 100_000, net_arch: tuple[int, ...] = (128, 128),
+                 eval_freq: int = 10_000, n_eval_episodes: int = 10, random_state: int = 0,
+                 torch_threads: int = 1, progress_bar: bool = True,
+                 env_config: RoutingConfig | None = None, reward_offset: float = 0.0,
+                 keep_best: bool = True, algo_kwargs: dict[str, Any] | None = None) -> None:
+        self.total_timesteps = total_timesteps
+        self.net_arch = net_arch
+        self.eval_freq = eval_freq
+        self.n_eval_episodes = n_eval_episodes
+        self.random_state = random_state
+        self.torch_threads = torch_threads
+        self.progress_bar = progress_bar
+        self.env_config = env_config
+        self.reward_offset = reward_offset
+        self.keep_best = keep_best
+        self.algo_kwargs = algo_kwargs
 
     @staticmethod
     def _sb3_class() -> Any:
@@ -405,9 +334,9 @@ class MaskablePPORouter(_SB3Router):
     def _build(self, env: Any) -> Any:
         from sb3_contrib import MaskablePPO
 
-        return MaskablePPO("MlpPolicy", env, seed=self.seed, verbose=0, device="cpu",
+        return MaskablePPO("MlpPolicy", env, seed=self.random_state, verbose=0, device="cpu",
                            policy_kwargs={"net_arch": list(self.net_arch)},
-                           **self._algo_params())
+                           **self.algo_params())
 
     def _eval_callback(self, eval_env: Any, log_path: str) -> Any:
         from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
@@ -415,11 +344,11 @@ class MaskablePPORouter(_SB3Router):
         return _fixed_episodes(MaskableEvalCallback)(
             eval_env, n_eval_episodes=self.n_eval_episodes, eval_freq=self.eval_freq,
             deterministic=True, verbose=0, log_path=log_path, best_model_save_path=log_path,
-            eval_seed=self.seed + 10_007)
+            eval_seed=self.random_state + 10_007)
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """Action logits of the policy."""
-        self._check_fitted()
+        check_is_fitted(self, "model_")
         policy = self.model_.policy
         with torch.no_grad():
             dist = policy.get_distribution(torch.as_tensor(obs, dtype=torch.float32))
@@ -436,8 +365,3 @@ class RouterPolicy:
         """The router's action for the current order (masked if configured)."""
         masks = env.action_masks()[None, :] if self.masked else None
         return int(self.router.predict(obs[None, :], masks)[0])
-
-
-def config_dict(cfg: RoutingConfig) -> dict[str, Any]:
-    """A routing config as a flat JSON-friendly dict (for logging)."""
-    return asdict(cfg)

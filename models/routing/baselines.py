@@ -36,8 +36,8 @@ class RandomValid:
 
     name = "random-valid"
 
-    def __init__(self, seed: int = 0) -> None:
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, random_state: int = 0) -> None:
+        self.rng = np.random.default_rng(random_state)
 
     def act(self, env: WarehouseRoutingEnv, obs: np.ndarray) -> int:
         """A random valid warehouse, or unroutable when none is valid."""

@@ -210,7 +210,7 @@ def check_parity(fast: FastRouter, n: int = 64, seed: int = 0) -> bool:
     from envs.scenarios import TIER_INDEX, WEATHER_INDEX
     from models.routing.rows import example_rows, route_frame
 
-    df = example_rows(fast.network, n=n, seed=seed)
+    df = example_rows(fast.network, n=n, random_state=seed)
     ids = fast.network.warehouse_ids
     ref = route_frame(fast.router, fast.network, fast.config, df)
 

@@ -19,8 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from envs.physics import band_sizes, reward
 from envs.scenarios import EpisodeSpec
-from envs.warehouse_routing import RoutingConfig, base_hours_and_cost, reward_matrix
+from envs.warehouse_routing import RoutingConfig, base_hours_and_cost
 
 
 @dataclass
@@ -40,13 +41,6 @@ class HindsightResult:
     optimal: bool
 
 
-def band_sizes(capacity: int, n_bands: int) -> np.ndarray:
-    """How many of a day's ``capacity`` slots fall in each queue band."""
-    k = np.arange(int(capacity))
-    return np.bincount(np.minimum(k * n_bands // max(int(capacity), 1), n_bands - 1),
-                       minlength=n_bands)
-
-
 def _variables(spec: EpisodeSpec, cfg: RoutingConfig, cost_scale: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Enumerate (order, warehouse, band) variables with their rewards."""
@@ -55,8 +49,8 @@ def _variables(spec: EpisodeSpec, cfg: RoutingConfig, cost_scale: float
     i, w = np.nonzero(~spec.down)
     b = np.repeat(np.arange(len(bands))[None, :], len(i), axis=0).ravel()
     i, w = np.repeat(i, len(bands)), np.repeat(w, len(bands))
-    r = reward_matrix(cost[i, w], hours[i, w] + bands[b], spec.promised_hours[i], cfg,
-                      cost_scale)
+    h = hours[i, w] + bands[b]
+    r = reward(cost[i, w], h, h <= spec.promised_hours[i], cfg, cost_scale)
     return i, w, b, r
 
 
@@ -184,21 +178,29 @@ def min_cost_assign(cost: np.ndarray, valid: np.ndarray, sku: np.ndarray,
     if n * nw < exact_below:
         out = _flow_exact(cost, valid, sku, capacity, stock)
     else:
-        out = _flow_grouped(cost, valid, sku, capacity, stock)
-        short = (out < 0) & valid.any(axis=1)
-        if short.any():
-            # re-solve every order of the SKUs that came up short, exactly, with what the
-            # other SKUs' orders leave of the capacity
-            redo = np.isin(sku, np.unique(sku[short]))
-            kept = ~redo & (out >= 0)
-            cap_left = capacity - np.bincount(out[kept], minlength=nw)
-            # the short orders get every valid warehouse; the others of their SKUs keep
-            # their few cheapest options, enough to make room by moving one step further
-            arcs = valid[redo] & (short[redo][:, None] | _cheapest(cost[redo], valid[redo],
-                                                                    self_k))
-            out[redo] = _flow_exact(cost[redo], arcs, sku[redo], cap_left, stock)
+        out = _repair_short(_flow_grouped(cost, valid, sku, capacity, stock), cost, valid,
+                            sku, capacity, stock, self_k)
     served = np.flatnonzero(out >= 0)
     return Assignment(out, float(cost[served, out[served]].sum()), "min-cost-flow")
+
+
+def _repair_short(out: np.ndarray, cost: np.ndarray, valid: np.ndarray, sku: np.ndarray,
+                  capacity: np.ndarray, stock: np.ndarray, self_k: int) -> np.ndarray:
+    """Re-solve exactly every order of the SKUs the pruned flow left servable but unserved.
+
+    They get what the other SKUs' orders leave of the capacity; the short orders get every
+    valid warehouse, the others of their SKUs keep their ``self_k`` cheapest options, enough
+    to make room by moving one step further.
+    """
+    short = (out < 0) & valid.any(axis=1)
+    if not short.any():
+        return out
+    redo = np.isin(sku, np.unique(sku[short]))
+    kept = ~redo & (out >= 0)
+    cap_left = capacity - np.bincount(out[kept], minlength=cost.shape[1])
+    arcs = valid[redo] & (short[redo][:, None] | _cheapest(cost[redo], valid[redo], self_k))
+    out[redo] = _flow_exact(cost[redo], arcs, sku[redo], cap_left, stock)
+    return out
 
 
 def _cheapest(cost: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:

@@ -146,9 +146,9 @@ def route_frame(router: Any, network: Network, cfg: RoutingConfig, df: pd.DataFr
     return out
 
 
-def example_rows(network: Network, n: int = 3, seed: int = 0) -> pd.DataFrame:
+def example_rows(network: Network, n: int = 3, random_state: int = 0) -> pd.DataFrame:
     """A small valid input frame for a network (signature and input example)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     df = pd.DataFrame({
         "order_id": [f"ex{i}" for i in range(n)],
         "order_value": rng.uniform(20, 300, n).round(2),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from oms.geo import haversine_km
 from pipelines.generator.arrowcols import const_col, str_col
 from pipelines.generator.scales import Scale
 
@@ -67,15 +68,6 @@ FEE_CODES = (
 SHIP_FEE = 8.0
 FREE_SHIPPING_FROM = 99.0
 GIFTWRAP_FEE = 6.0
-
-
-def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
-                 lon2: np.ndarray) -> np.ndarray:
-    """Great-circle distance in km (broadcasting numpy arrays)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 @dataclass

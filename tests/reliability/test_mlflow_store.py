@@ -170,7 +170,7 @@ def test_artifacts_go_under_the_data_dir_never_cwd_mlruns(settings, mlflow_uri, 
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
-    res = train_forecast(make_panel(n_series=1, n_days=80, seed=1), "volume",
+    res = train_forecast(make_panel(n_series=1, n_days=80, random_state=1), "volume",
                          models={"naive": SeasonalNaive()}, n_windows=1, progress=False,
                          output_uri="")
     root = get_settings().data_dir / "mlartifacts"

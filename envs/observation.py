@@ -1,0 +1,89 @@
+"""The routing observation layout: one ordered spec (name → slice) for every reader.
+
+The environment assembles its observation from named parts in this order; the DQN's greedy
+prior and shared residual head read the same parts back by name, so no reader hard-codes an
+offset. Every value is scaled into [0, 1] (then clipped):
+
+==============  ======  =========================================================
+name            size    value
+==============  ======  =========================================================
+value           1       order value ÷ ``value_scale``
+tier            1       customer tier index ÷ 3 (bronze 0 … platinum 1)
+promised_hours  1       promised hours ÷ ``hours_scale``
+hour            1       hour of day ÷ 24
+promo           1       promotion intensity
+qty             1       units ordered ÷ ``stock_scale``
+weather         5       one-hot weather (``oms.contract.WEATHER``)
+dist            W       distance to each warehouse ÷ ``max_dist_km``
+cost            W       shipping cost ÷ the env's ``cost_scale``
+load            W       orders already assigned today ÷ capacity
+stock           W       units of the order's SKU on hand ÷ ``stock_scale``
+up              W       1 if the warehouse is running
+hours           W       delivery hours now (with queue delay) ÷ (``HOURS_FACTOR`` × hours_scale)
+on_time         W       1 if that delivery keeps the promise
+==============  ======  =========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from oms.contract import WEATHER
+
+ORDER_FIELDS: tuple[tuple[str, int], ...] = (
+    ("value", 1), ("tier", 1), ("promised_hours", 1), ("hour", 1), ("promo", 1), ("qty", 1),
+    ("weather", len(WEATHER)),
+)
+WAREHOUSE_FIELDS: tuple[str, ...] = ("dist", "cost", "load", "stock", "up", "hours", "on_time")
+HOURS_FACTOR = 2.0  # the hours block is divided by 2 × hours_scale (late deliveries fit in 1)
+
+
+@dataclass(frozen=True)
+class ObservationSpec:
+    """Layout of the observation for a network of ``n_warehouses``."""
+
+    n_warehouses: int
+
+    @property
+    def fields(self) -> tuple[tuple[str, int], ...]:
+        """(name, size) in observation order."""
+        return ORDER_FIELDS + tuple((n, self.n_warehouses) for n in WAREHOUSE_FIELDS)
+
+    @property
+    def slices(self) -> dict[str, slice]:
+        """Name → slice of the flat observation."""
+        out, start = {}, 0
+        for name, size in self.fields:
+            out[name] = slice(start, start + size)
+            start += size
+        return out
+
+    @property
+    def order_size(self) -> int:
+        """Length of the order block (everything before the per-warehouse blocks)."""
+        return sum(size for _, size in ORDER_FIELDS)
+
+    @property
+    def size(self) -> int:
+        """Length of the observation."""
+        return sum(size for _, size in self.fields)
+
+    def assemble(self, parts: dict[str, Any]) -> np.ndarray:
+        """The observation (float32, clipped to [0, 1]) from a value per field name."""
+        missing = [n for n, _ in self.fields if n not in parts]
+        if missing:
+            raise ValueError(f"observation parts missing: {missing}")
+        flat = [np.atleast_1d(np.asarray(parts[n], dtype=float)) for n, _ in self.fields]
+        return np.clip(np.concatenate(flat), 0.0, 1.0).astype(np.float32)
+
+    def read(self, obs: Any, name: str) -> Any:
+        """Field ``name`` of a batch of observations, shape (N, size of the field)."""
+        return obs[:, self.slices[name]]
+
+    def warehouse_blocks(self, obs: Any) -> Any:
+        """Per-warehouse fields of a batch as (N, W, len(WAREHOUSE_FIELDS)) (numpy or torch)."""
+        k = len(WAREHOUSE_FIELDS)
+        return obs[:, self.order_size:].reshape(-1, k, self.n_warehouses).swapaxes(1, 2)

@@ -1,0 +1,285 @@
+"""A global gradient-boosted forecaster (LightGBM): one model across all series, recursive.
+
+Features of day ``t`` of a series (demand divided by the series' scale, its mean daily demand
+in training, so SKUs of every size share one model): lags of the scaled demand, rolling means
+of the days before ``t``, calendar (weekday, day of month, month, day of year), the known-future
+regressors ``exog`` and the log of the scale. The model is fitted on every day of every series
+with a Tweedie objective (zero-inflated counts, as in the M5 winners); forecasts are recursive:
+step ``k`` uses the predictions of steps ``< k`` as lags.
+
+Intervals are split-conformal per horizon step (:func:`models.forecast.conformal.step_intervals`):
+a copy of the model is fitted without the last ``calibration_days`` of each series (repeated
+for ``calibration_windows`` consecutive windows), forecasts them recursively, and the
+quantiles of its scaled signed residuals at each step set the bands.
+
+Fallback (documented): a series shorter than ``season_length`` days or with no demand at all is
+forecast by :class:`~models.forecast.naive.SeasonalNaive` (a zero series gets zero forecasts
+with zero-width intervals); its ids are in ``fallback_ids_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+from models.forecast.base import (
+    DEFAULT_LEVELS,
+    DS,
+    ID,
+    YHAT,
+    BaseForecaster,
+    ForecastInputError,
+    Y,
+    check_future,
+    check_horizon,
+    check_ids,
+    check_levels,
+    closed_weekdays,
+    future_dates,
+    validate_series,
+)
+from models.forecast.conformal import step_intervals
+
+
+def calendar(ds: pd.Series) -> np.ndarray:
+    """Weekday, day of month, month and day of year, shape (n, 4)."""
+    d = pd.DatetimeIndex(ds)
+    return np.column_stack([d.dayofweek, d.day, d.month, d.dayofyear]).astype(float)
+
+
+def lag_features(buf: np.ndarray, lags: Sequence[int], windows: Sequence[int]) -> np.ndarray:
+    """Lags and rolling means for the day after the end of each row of ``buf`` (n, W).
+
+    ``buf`` holds the last ``W`` scaled values of each series (NaN where history is shorter).
+    """
+    cols = [buf[:, -lag] for lag in lags]
+    for w in windows:
+        part = buf[:, -w:]
+        n = np.sum(~np.isnan(part), axis=1)
+        s = np.nansum(part, axis=1)
+        cols.append(np.where(n > 0, s / np.maximum(n, 1), np.nan))
+    return np.column_stack(cols)
+
+
+class GBMForecaster(BaseForecaster):
+    """Global LightGBM on lags, rolling means, calendar and known-future features.
+
+    Args:
+        lags: Lags (days) of the scaled demand used as features.
+        windows: Rolling-mean windows (days before the forecast day).
+        exog: Known-future regressors (columns of the training frame and of ``X_future``).
+        season_length: Series shorter than this use the seasonal-naive fallback.
+        n_estimators: Boosting rounds.
+        learning_rate: Shrinkage.
+        num_leaves: Leaves per tree.
+        min_child_samples: Minimum rows per leaf.
+        objective: LightGBM objective (``tweedie`` for intermittent counts, ``l1``, ``l2``).
+        calibration_days: Days held out at the end of each series for the conformal intervals
+            (0: no intervals; ``predict`` then needs ``level=None``).
+        calibration_windows: Consecutive holdout windows of ``calibration_days`` (one refit
+            each): more residuals per step, at the cost of training time.
+        closed_days: Forecast 0 on weekdays with zero demand in each of the last 8 weeks.
+        n_jobs: LightGBM threads.
+        random_state: Seed of LightGBM's bagging/feature sampling.
+    """
+
+    def __init__(
+        self,
+        lags: Sequence[int] = (1, 2, 3, 7, 14, 21, 28),
+        windows: Sequence[int] = (7, 28),
+        exog: Sequence[str] = (),
+        season_length: int = 7,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 20,
+        objective: str = "tweedie",
+        calibration_days: int = 28,
+        calibration_windows: int = 3,
+        closed_days: bool = True,
+        n_jobs: int = 1,
+        random_state: int | None = 0,
+    ) -> None:
+        self.lags = lags
+        self.windows = windows
+        self.exog = exog
+        self.season_length = season_length
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.objective = objective
+        self.calibration_days = calibration_days
+        self.calibration_windows = calibration_windows
+        self.closed_days = closed_days
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, df: pd.DataFrame) -> GBMForecaster:
+        """Fit one LightGBM on every day of every usable series, then calibrate intervals.
+
+        Raises:
+            ForecastInputError: Bad input (see ``base.validate_series``: missing columns,
+                NaN/negative ``y`` or duplicate dates, naming the series), or no usable series.
+        """
+        self._check_params()
+        data = validate_series(df, exog=list(self.exog))
+        self.ids_ = pd.Index(data[ID].unique())
+        size = data.groupby(ID, sort=False)[Y].agg(["size", "sum"])
+        bad = size.index[(size["size"] < int(self.season_length)) | (size["sum"] <= 0)]
+        self._fit_fallback(data, list(bad))
+        use = data[~data[ID].isin(set(bad))]
+        self.closed_weekdays_ = closed_weekdays(data) if self.closed_days else {}
+        if use.empty:
+            self.booster_, self.history_ = None, {}
+            return self
+        self.booster_, self.scale_ = self._train(use)
+        self.history_ = self._buffers(use, self.scale_)
+        self.last_ds_ = use.groupby(ID, sort=False)[DS].max()
+        self.step_residuals_ = self._calibrate(use)
+        return self
+
+    def _check_params(self) -> None:
+        if not self.lags or min(self.lags) < 1:
+            raise ValueError(f"lags must be positive integers, got {self.lags}")
+        if self.windows and min(self.windows) < 1:
+            raise ValueError(f"windows must be positive integers, got {self.windows}")
+        if int(self.season_length) < 1:
+            raise ValueError(f"season_length must be >= 1, got {self.season_length}")
+
+    @property
+    def _width(self) -> int:
+        return max([*self.lags, *(self.windows or [1])])
+
+    def _design(self, data: pd.DataFrame, scale: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Training matrix: one row per day with at least one past value."""
+        y = data[Y].to_numpy(float) / data[ID].map(scale).to_numpy(float)
+        g = pd.Series(y).groupby(data[ID].to_numpy(), sort=False)
+        cols = [g.shift(lag).to_numpy() for lag in self.lags]
+        prev = g.shift(1)
+        pg = prev.groupby(data[ID].to_numpy(), sort=False)
+        for w in self.windows:
+            cols.append(pg.rolling(w, min_periods=1).mean().reset_index(level=0, drop=True)
+                        .sort_index().to_numpy())
+        X = np.column_stack([*cols, calendar(data[DS]), data[list(self.exog)].to_numpy(float),
+                             np.log(data[ID].map(scale).to_numpy(float))])
+        keep = ~np.isnan(cols[0]) if min(self.lags) == 1 else np.ones(len(y), bool)
+        return X[keep], y[keep]
+
+    def _train(self, data: pd.DataFrame):
+        import lightgbm as lgb  # the only module that needs it
+
+        scale = data.groupby(ID, sort=False)[Y].mean().clip(lower=1e-6)
+        X, y = self._design(data, scale)
+        model = lgb.LGBMRegressor(
+            objective=self.objective, n_estimators=int(self.n_estimators),
+            learning_rate=self.learning_rate, num_leaves=int(self.num_leaves),
+            min_child_samples=int(self.min_child_samples), subsample=0.8, subsample_freq=1,
+            colsample_bytree=0.9, n_jobs=int(self.n_jobs), random_state=self.random_state,
+            verbose=-1)
+        model.fit(X, y)
+        return model, scale
+
+    def _buffers(self, data: pd.DataFrame, scale: pd.Series) -> dict[str, np.ndarray]:
+        """The last ``_width`` scaled values of each series (NaN-padded on the left)."""
+        W, out = self._width, {}
+        for uid, g in data.groupby(ID, sort=False):
+            v = g[Y].to_numpy(float)[-W:] / scale[uid]
+            out[uid] = np.concatenate([np.full(W - len(v), np.nan), v])
+        return out
+
+    def _calibrate(self, data: pd.DataFrame) -> np.ndarray | None:
+        """Scaled residuals (n_cases, calibration_days) of refits without the last days.
+
+        Window ``w`` (``0 .. calibration_windows - 1``) holds out days
+        ``n - c (w + 1) .. n - c w`` of each series (``c = calibration_days``).
+        """
+        c = int(self.calibration_days)
+        if c <= 0:
+            return None
+        n = data.groupby(ID, sort=False)[DS].transform("size")
+        pos = data.groupby(ID, sort=False).cumcount()
+        res = [self._holdout(data, pos, n - c * w, c)
+               for w in range(max(1, int(self.calibration_windows)))]
+        res = [r for r in res if r is not None]
+        return np.vstack(res) if res else None
+
+    def _holdout(self, data: pd.DataFrame, pos: pd.Series, end: pd.Series, c: int
+                 ) -> np.ndarray | None:
+        """Residuals of a refit on days ``< end - c`` forecasting days ``end - c .. end``."""
+        train = data[pos < end - c]
+        sizes = train.groupby(ID, sort=False).size()
+        ok = sizes.index[sizes >= max(int(self.season_length), 2 * c)]
+        if len(ok) == 0:
+            return None
+        train = train[train[ID].isin(set(ok))]
+        booster, scale = self._train(train)
+        hist = self._buffers(train, scale)
+        test = data[data[ID].isin(set(ok)) & (pos >= end - c) & (pos < end)]
+        grid = test[[ID, DS, *self.exog]].reset_index(drop=True)
+        pred = self._recursive(booster, hist, scale, list(ok), grid, c)
+        actual = test[Y].to_numpy(float) / test[ID].map(scale).to_numpy(float)
+        return (actual - pred).reshape(len(ok), c)
+
+    # -------------------------------------------------------------- predict
+    def predict(
+        self,
+        h: int,
+        X_future: pd.DataFrame | None = None,
+        level: Sequence[int] | None = DEFAULT_LEVELS,
+        ids: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Forecast ``h`` days after each series' last date, recursively.
+
+        Args:
+            h: Horizon in days (> 0).
+            X_future: ``unique_id, ds`` + ``exog`` for every forecast day (if ``exog``).
+            level: Interval levels in percent.
+            ids: Restrict to these series (all by default).
+        """
+        check_is_fitted(self, "ids_")
+        h, levels = check_horizon(h), check_levels(level)
+        ids = check_ids(ids, self.ids_)
+        modelled = [u for u in ids if u in self.history_]
+        frames = []
+        if modelled:
+            grid = check_future(X_future, list(self.exog),
+                                future_dates(self.last_ds_.loc[modelled], h))
+            pred = self._recursive(self.booster_, self.history_, self.scale_, modelled, grid, h)
+            sc = np.repeat(self.scale_.loc[modelled].to_numpy(float), h)
+            out = grid[[ID, DS]].copy()
+            out[YHAT] = np.clip(pred, 0, None) * sc
+            frames.append(self._intervals(out, pred, sc, h, levels))
+        return self._assemble(frames, ids, set(modelled), self.naive_, h, levels,
+                              self.closed_weekdays_)
+
+    def _recursive(self, booster, hist: dict, scale: pd.Series, ids: list[str],
+                   grid: pd.DataFrame, h: int) -> np.ndarray:
+        """Scaled forecasts, rows ordered by id then step (the order of ``grid``)."""
+        buf = np.vstack([hist[u] for u in ids])
+        cal = calendar(grid[DS]).reshape(len(ids), h, 4)
+        ex = grid[list(self.exog)].to_numpy(float).reshape(len(ids), h, len(self.exog))
+        logs = np.log(scale.loc[ids].to_numpy(float))[:, None]
+        preds = np.empty((len(ids), h))
+        for k in range(h):
+            X = np.column_stack([lag_features(buf, self.lags, self.windows), cal[:, k],
+                                 ex[:, k], logs])
+            preds[:, k] = np.clip(booster.predict(X), 0, None)
+            buf = np.column_stack([buf[:, 1:], preds[:, k]])
+        return preds.ravel()
+
+    def _intervals(self, out: pd.DataFrame, pred: np.ndarray, sc: np.ndarray, h: int,
+                   levels: Sequence[int]) -> pd.DataFrame:
+        res = self.step_residuals_
+        if not levels:
+            return out
+        if res is None:
+            raise ForecastInputError(
+                "no calibration residuals: every series is shorter than "
+                f"2 x calibration_days ({2 * int(self.calibration_days)} days); "
+                "lower calibration_days or pass more history")
+        return step_intervals(out, pred, levels, res, h, scale=sc)
