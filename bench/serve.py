@@ -357,7 +357,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="oms-bench-serve-"))
     uri = f"sqlite:///{work / 'mlflow.db'}"
     r = {"load_start": load()}
-    router = DQNRouter(total_timesteps=args.timesteps, learning_starts=500, eval_freq=1_000,
+    router = DQNRouter(total_timesteps=args.timesteps, algo_kwargs={"learning_starts": 500},
+                       eval_freq=1_000,
                        n_eval_episodes=2, progress_bar=False).fit()
     register(uri, router, str(work / "artifacts"))
     theirs, ours = bodies(router.network_)

@@ -159,16 +159,28 @@ async def churn_score(body: ChurnScoreRequest, request: Request,
     if missing:
         unprocessable(["body", "features"], f"missing feature(s) {missing[:10]}")
     row = await run_in_threadpool(_score_churn, slot.model, tenant, body)
-    r, f = body.features.get("r_score"), body.features.get("f_score")
-    from features.segments import segment_of
-
-    seg = segment_of(int(r), int(f)) if r is not None and f is not None else None
+    seg = _segment(body.features.get("r_score"), body.features.get("f_score"))
     return _json(ChurnScoreResponse(
         tenant=tenant, customer_id=body.customer_id,
         churn_probability=float(row["churn_probability"]), segment=seg,
         strategy=str(row["strategy"]), coupon_amount=float(row["coupon_amount"]),
         coupon_valid_days=int(row["coupon_valid_days"]),
         model=ModelRef(name=slot.name, version=str(slot.version))))
+
+
+def _segment(r: float | None, f: float | None) -> str | None:
+    """RFM segment from R and F scores (``features.segments`` rule); None if either is absent."""
+    if r is None or f is None:
+        return None
+    import pandas as pd
+
+    from features.segments import assign_segments
+
+    try:
+        out = assign_segments(pd.DataFrame({"r_score": [int(r)], "f_score": [int(f)]}))
+    except (ValueError, OverflowError):
+        unprocessable(["body", "features", "r_score"], "r_score and f_score must be 1..5")
+    return str(out["segment"].iloc[0])
 
 
 def _score_churn(model: Any, tenant: str, body: ChurnScoreRequest) -> dict[str, Any]:

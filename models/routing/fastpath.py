@@ -6,10 +6,10 @@ computes the same observations and masks for a whole batch with numpy, using the
 environment's public pieces only:
 
 * ``envs.warehouse_routing.base_hours_and_cost`` (hours before queueing, shipping cost),
-* ``envs.warehouse_routing.queue_band`` and ``RoutingConfig.band_delay_hours`` (queue delay),
-* the observation layout constants ``ORDER_FEATURES``, ``WAREHOUSE_BLOCKS``, ``N_TIERS``,
+* ``envs.physics.queue_delay`` (the queue delay of the routing physics),
+* the observation layout ``envs.observation.ObservationSpec`` (fields assembled by name),
 * ``WarehouseRoutingEnv(config, network=...)`` attributes ``cost_scale``, ``max_dist_km``,
-  ``obs_dim`` (read once per loaded model).
+  ``obs_dim`` and ``obs_spec`` (read once per loaded model).
 
 :func:`check_parity` compares this path with ``route_frame`` on example rows; the serving
 layer runs it when a model loads and falls back to ``route_frame`` if they ever disagree
@@ -24,15 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from envs.observation import HOURS_FACTOR, ORDER_FIELDS, WAREHOUSE_FIELDS
+from envs.physics import queue_delay
 from envs.scenarios import EpisodeSpec, Network
 from envs.warehouse_routing import (
     N_TIERS,
-    ORDER_FEATURES,
-    WAREHOUSE_BLOCKS,
     RoutingConfig,
     WarehouseRoutingEnv,
     base_hours_and_cost,
-    queue_band,
 )
 from oms.contract import WEATHER
 
@@ -115,6 +114,7 @@ class FastRouter:
         self.cost_scale = float(env.cost_scale)
         self.max_dist_km = float(env.max_dist_km)
         self.obs_dim = int(env.obs_dim)
+        self.obs_spec = env.obs_spec
         self.n_warehouses = network.n
 
     def _spec(self, b: OrderBatch) -> EpisodeSpec:
@@ -131,9 +131,8 @@ class FastRouter:
         """Distances (km), delivery hours with queue delay and cost, each (N, W)."""
         spec = self._spec(b)
         base_hours, cost = base_hours_and_cost(spec, self.config)
-        bands = np.asarray(self.config.band_delay_hours)
-        band = queue_band(b.load, self.network.capacity[None, :], len(bands))
-        return spec.dist_km, base_hours + bands[band], cost
+        delay = queue_delay(b.load, self.network.capacity[None, :], self.config)
+        return spec.dist_km, base_hours + delay, cost
 
     def observations(self, b: OrderBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Observations (N, obs_dim) float32, hours (N, W) and cost (N, W)."""
@@ -141,17 +140,24 @@ class FastRouter:
         dist, hours, cost = self.physics(b)
         weather = np.zeros((b.n, len(WEATHER)))
         weather[np.arange(b.n), b.weather] = 1.0
-        order = np.column_stack([b.value / cfg.value_scale, b.tier / (N_TIERS - 1),
-                                 b.promised_hours / cfg.hours_scale, b.hour / 24.0, b.promo,
-                                 b.qty / cfg.stock_scale])
-        blocks = {
+        parts = {
+            "value": b.value / cfg.value_scale, "tier": b.tier / (N_TIERS - 1),
+            "promised_hours": b.promised_hours / cfg.hours_scale, "hour": b.hour / 24.0,
+            "promo": b.promo, "qty": b.qty / cfg.stock_scale, "weather": weather,
             "dist": dist / self.max_dist_km, "cost": cost / self.cost_scale, "load": b.load / cap,
             "stock": b.stock / cfg.stock_scale, "up": b.up.astype(float),
-            "hours": hours / (2 * cfg.hours_scale),
+            "hours": hours / (HOURS_FACTOR * cfg.hours_scale),
             "on_time": (hours <= b.promised_hours[:, None]).astype(float),
         }
-        obs = np.concatenate([order, weather, *(blocks[k] for k in WAREHOUSE_BLOCKS)], axis=1)
-        if obs.shape[1] != ORDER_FEATURES + len(WAREHOUSE_BLOCKS) * self.n_warehouses:
+        names = [n for n, _ in ORDER_FIELDS] + list(WAREHOUSE_FIELDS)
+        if [n for n, _ in self.obs_spec.fields] != names:
+            raise ValueError("observation layout changed; use route_frame")
+        if b.n:
+            obs = np.concatenate([np.asarray(parts[n], float).reshape(b.n, -1) for n in names],
+                                 axis=1)
+        else:
+            obs = np.zeros((0, self.obs_dim))
+        if obs.shape[1] != self.obs_dim:
             raise ValueError("observation layout changed; use route_frame")
         return np.clip(obs, 0.0, 1.0).astype(np.float32), hours, cost
 

@@ -23,8 +23,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"demo": "demo-key-0123456789abcdef", "acme": "acme-key-0123456789abcdef"}
 ADMIN = "admin-key-0123456789abcdef"
-TINY_DQN = {"learning_starts": 100, "train_freq": 64, "gradient_steps": 16,
-            "buffer_size": 5_000, "eval_freq": 200, "n_eval_episodes": 1,
+TINY_DQN = {"algo_kwargs": {"learning_starts": 100, "train_freq": 64, "gradient_steps": 16,
+                            "buffer_size": 5_000},
+            "eval_freq": 200, "n_eval_episodes": 1,
             "net_arch": (32, 32), "progress_bar": False}
 
 
