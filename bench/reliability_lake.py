@@ -3,6 +3,9 @@
 Used by ``bench/reliability.py`` (``CASES``). Every case starts from a copy of one small lake
 (``tiny`` generator data, 5 days from 2024-03-01, the last day held back as a "day-2" landing)
 and runs ``oms-ml`` as a user would.
+
+This module is over 400 lines: it is a catalogue of independent probe cases, one short
+function each; keeping them in one list makes the probe easy to review.
 """
 
 from __future__ import annotations

@@ -281,6 +281,17 @@ def _channel_codes(channel: pd.Series) -> np.ndarray:
     return lookup[codes]
 
 
+def _check_label_window(cut: pd.Timestamp, c: int, horizon_days: int, end: int | None) -> None:
+    """Raise :class:`LabelWindowError` unless the data reach ``cutoff + horizon``."""
+    if end is None or end < c + horizon_days:
+        last = "no orders" if end is None else f"the last order day is {_day_str(end)}"
+        raise LabelWindowError(
+            f"cannot label churn at cutoff {cut.date()} with horizon {horizon_days} days: "
+            f"the data must reach {_day_str(c + horizon_days)} but {last}; pick an earlier "
+            "cutoff or pass label=False"
+        )
+
+
 def customer_features(
     orders: pd.DataFrame,
     order_events: pd.DataFrame | None,
@@ -314,14 +325,8 @@ def customer_features(
     cut = as_cutoff_day(cutoff)
     c = int(day_numbers(pd.Series([cut]), "cutoff")[0])
     day = day_numbers(orders["order_date"], "orders.order_date")
-    end = int(day.max()) if len(day) else None
-    if label and (end is None or end < c + horizon_days):
-        last = "no orders" if end is None else f"the last order day is {_day_str(end)}"
-        raise LabelWindowError(
-            f"cannot label churn at cutoff {cut.date()} with horizon {horizon_days} days: "
-            f"the data must reach {_day_str(c + horizon_days)} but {last}; pick an earlier "
-            "cutoff or pass label=False"
-        )
+    if label:
+        _check_label_window(cut, c, horizon_days, int(day.max()) if len(day) else None)
     known = ~orders["is_guest"].astype("boolean").fillna(False).to_numpy(bool)
     known &= orders["customer_id"].notna().to_numpy()
     relevant = known & (day <= c + (horizon_days if label else 0))

@@ -315,22 +315,30 @@ def build_features(
         with Transaction(out, run="features/pandas") as txn:
             rows_out = {name: write_table(frames[name], txn.path(name)) for name in OUTPUTS}
     else:
-        from features.spark import get_spark
-
-        session = spark or get_spark()
-        frames, rows_in, (cut, labelled) = _spark_features(session, lake, cutoff, horizon_days,
-                                                           label, top_n)
-        with Transaction(out, run="features/spark") as txn:
-            for name in OUTPUTS:
-                say(f"computing and writing {name}")
-                _write_spark(frames[name], txn.path(name))
-            rows_out = {name: _count_rows(txn.path(name)) for name in OUTPUTS}
+        rows_in, rows_out, (cut, labelled) = _spark_publish(spark, lake, out, cutoff,
+                                                            horizon_days, label, top_n, say)
     paths = {name: table_uri(out, name) for name in OUTPUTS}
     return FeatureReport(
         engine=engine, lake=str(lake), out=str(out), cutoff=str(cut.date()),
         horizon_days=horizon_days, labelled=bool(labelled), rows_in=rows_in,
         rows_out=rows_out, paths=paths, seconds=round(time.perf_counter() - t0, 3),
     )
+
+
+def _spark_publish(spark, lake: str, out: str, cutoff, horizon_days: int, label: bool | None,
+                   top_n: int | None, say: Callable[[str], None]) -> tuple[dict, dict, tuple]:
+    """Compute the feature sets on Spark and publish them as one version of ``out``."""
+    from features.spark import get_spark
+
+    session = spark or get_spark()
+    frames, rows_in, cut_labelled = _spark_features(session, lake, cutoff, horizon_days, label,
+                                                    top_n)
+    with Transaction(out, run="features/spark") as txn:
+        for name in OUTPUTS:
+            say(f"computing and writing {name}")
+            _write_spark(frames[name], txn.path(name))
+        rows_out = {name: _count_rows(txn.path(name)) for name in OUTPUTS}
+    return rows_in, rows_out, cut_labelled
 
 
 def _progress(progress: bool | Callable[[str], None], engine: str) -> Callable[[str], None]:

@@ -296,8 +296,14 @@ def ingest_table(
             del res, batch
             gc.collect(1)
         rep.check()
+    return _finish_table_report(rep, reasons, infos, spec.column_names, started)
+
+
+def _finish_table_report(rep: TableReport, reasons: Counter, infos: list[FileInfo],
+                         columns: list[str], started: float) -> TableReport:
+    """Reasons (most common first), columns the contract ignores, and the wall time."""
     rep.reasons = dict(reasons.most_common())
-    extras = (c for i in infos for c in i.columns or [] if c not in spec.column_names)
+    extras = (c for i in infos for c in i.columns or [] if c not in columns)
     rep.ignored_columns = list(dict.fromkeys(extras))
     rep.seconds = time.perf_counter() - started
     return rep
@@ -388,11 +394,7 @@ def ingest(
             _validate_all(txn, sources, plans, quarantine, report, staged, progress,
                           batch_rows, now)
             checkpoint("ingest:validated")
-            for name in sources:
-                t0 = time.perf_counter()
-                _apply(report.tables[name], merge_table(
-                    txn, name, txn.scratch(name), report.tables[name].rows_valid, replace))
-                report.tables[name].merge_seconds = time.perf_counter() - t0
+            _merge_all(txn, sources, report, replace)
             checkpoint("ingest:merged")
             report.version = txn.commit()["version"]
         except BaseException:
@@ -406,6 +408,16 @@ def ingest(
             report.notes.append(f"{name}: the landing has no rows; the lake's table is unchanged "
                                 f"({r.lake_rows:,} rows)")
     return report
+
+
+def _merge_all(txn: Transaction, sources: dict[str, str], report: IngestReport,
+               replace: bool) -> None:
+    """Merge each table's staged valid rows into the run's new lake version (timed)."""
+    for name in sources:
+        t0 = time.perf_counter()
+        _apply(report.tables[name], merge_table(
+            txn, name, txn.scratch(name), report.tables[name].rows_valid, replace))
+        report.tables[name].merge_seconds = time.perf_counter() - t0
 
 
 def _publish_quarantine(report: IngestReport, staged: dict[str, str]) -> None:

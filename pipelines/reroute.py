@@ -17,33 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from envs.physics import Physics, delivery_hours, shipping_cost
 from models.routing.mincostflow import min_cost_assign
-from oms.geo import haversine_km
+from models.routing.reroute_cost import RerouteParams, reroute_costs
 from oms.lake import write_frame
 
 ORDER_COLUMNS = ("order_id", "warehouse_id", "sku", "lat", "lon")
 WAREHOUSE_COLUMNS = ("warehouse_id", "lat", "lon", "capacity", "cost_per_order")
 STOCK_COLUMNS = ("warehouse_id", "sku", "on_hand")
-
-
-@dataclass(frozen=True)
-class RerouteParams(Physics):
-    """Cost model of the rerouting batch: the routing physics plus the batch's penalties.
-
-    Shipping cost and expected delivery hours come from :mod:`envs.physics` (the same
-    ``cost_per_km``, ``speed_kmh`` and ``handling_hours`` as the routing environment; open
-    orders are already past the cut-off question, so no shift wait or weather applies).
-
-    Attributes:
-        late_penalty: Cost added when the expected delivery breaks the promise.
-        move_penalty: Cost of moving an order away from a warehouse that is still up.
-        score_weight: Cost reduction per unit of router score (``scores`` input).
-    """
-
-    late_penalty: float = 5.0
-    move_penalty: float = 0.5
-    score_weight: float = 0.0
 
 
 @dataclass
@@ -83,18 +63,13 @@ def _check_inputs(orders: pd.DataFrame, warehouses: pd.DataFrame, stock: pd.Data
 def cost_matrix(orders: pd.DataFrame, wh: pd.DataFrame, p: RerouteParams,
                  scores: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Base cost, expected hours and penalised cost per order × warehouse."""
-    dist = haversine_km(orders["lat"].to_numpy(float)[:, None],
-                        orders["lon"].to_numpy(float)[:, None],
-                        wh["lat"].to_numpy(float)[None, :], wh["lon"].to_numpy(float)[None, :])
-    base = shipping_cost(wh["cost_per_order"].to_numpy(float)[None, :], dist, p)
-    hours = delivery_hours(dist, p)
-    penal = base.copy()
-    if "promised_hours" in orders.columns:
-        promise = orders["promised_hours"].to_numpy(float)[:, None]
-        penal += np.where(np.nan_to_num(hours - promise, nan=-1.0) > 0, p.late_penalty, 0.0)
     cur = orders["warehouse_id"].map({w: i for i, w in enumerate(wh["warehouse_id"])})
-    cur = cur.fillna(-1).to_numpy(np.int64)
-    penal += p.move_penalty * (np.arange(len(wh))[None, :] != cur[:, None])
+    promised = (orders["promised_hours"].to_numpy(float) if "promised_hours" in orders.columns
+                else None)
+    base, hours, penal = reroute_costs(
+        orders["lat"].to_numpy(float), orders["lon"].to_numpy(float), wh["lat"].to_numpy(float),
+        wh["lon"].to_numpy(float), wh["cost_per_order"].to_numpy(float),
+        cur.fillna(-1).to_numpy(np.int64), promised, p)
     if scores is not None and p.score_weight:
         piv = scores.pivot_table(index="order_id", columns="warehouse_id", values="score")
         piv = piv.reindex(index=orders["order_id"], columns=wh["warehouse_id"]).fillna(0.0)

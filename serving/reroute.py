@@ -3,9 +3,8 @@
 The cost model is the batch job's (``pipelines/reroute.py``, ``RerouteParams`` defaults):
 handling + distance cost, a lateness penalty when the expected delivery breaks the promise,
 a small move penalty for leaving a warehouse that is still up. The solver is
-``models.routing.mincostflow.min_cost_assign``. Serving may not import ``pipelines``, so the
-few array lines of the cost model are repeated here; the lead may move them to
-``models/routing`` so both call one function.
+``models.routing.mincostflow.min_cost_assign``; the cost model is
+``models.routing.reroute_cost.reroute_costs``, the one the batch job calls.
 """
 
 from __future__ import annotations
@@ -15,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.scenarios import haversine_km
 from models.routing.mincostflow import min_cost_assign
+from models.routing.reroute_cost import RerouteParams, reroute_costs
 from serving.errors import unprocessable
 from serving.schemas import Reassignment, ReassignmentColumns, RerouteReport, RerouteRequest
 
-COST_PER_KM, SPEED_KMH, HANDLING_HOURS, LATE_PENALTY, MOVE_PENALTY = 0.01, 60.0, 2.0, 5.0, 0.5
+PARAMS = RerouteParams()
 
 
 @dataclass
@@ -101,11 +100,9 @@ def reroute(req: RerouteRequest) -> tuple[RerouteReport, list[Reassignment] | No
     cur, sku, stock, down = _index(req, o)
     wlat = np.array([w.lat for w in req.warehouses])
     wlon = np.array([w.lon for w in req.warehouses])
-    dist = haversine_km(o.lat[:, None], o.lon[:, None], wlat[None, :], wlon[None, :])
-    base = np.array([w.cost_per_order for w in req.warehouses])[None, :] + COST_PER_KM * dist
-    hours = HANDLING_HOURS + dist / SPEED_KMH
-    penal = base + np.where(hours > o.promised[:, None], LATE_PENALTY, 0.0)
-    penal += MOVE_PENALTY * (np.arange(len(req.warehouses))[None, :] != cur[:, None])
+    base, hours, penal = reroute_costs(
+        o.lat, o.lon, wlat, wlon, np.array([w.cost_per_order for w in req.warehouses]), cur,
+        o.promised, PARAMS)
     known = sku >= 0
     has = stock[:, np.maximum(sku, 0)].T > 0
     valid = ~down[None, :] & known[:, None] & has
