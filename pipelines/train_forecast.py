@@ -32,6 +32,7 @@ import pandas as pd
 
 from features.demand import add_regional_context, holiday_frame
 from models.forecast.base import DEFAULT_LEVELS, DS, ID, BaseForecaster, Y
+from models.forecast.gbm import GBMForecaster
 from models.forecast.lstm import LSTMForecaster
 from models.forecast.naive import SeasonalNaive
 from models.forecast.plots import plot_forecast_vs_actual, plot_importance
@@ -76,7 +77,7 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
     """A forecaster by name with the settings tuned for each target.
 
     Args:
-        kind: ``seasonal_naive``, ``prophet`` or ``lstm``.
+        kind: ``seasonal_naive``, ``prophet``, ``lstm`` or ``gbm``.
         target: ``volume`` (one long series per tenant) or ``sku`` (many intermittent series).
         horizon: Longest horizon needed.
         exog: Known-future regressors.
@@ -101,7 +102,10 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
                   calibration_days=56 if target == "volume" else 28,
                   num_threads=1 if target == "volume" else None)  # tiny batches: 1 thread
         return LSTMForecaster(**(kw | overrides))
-    raise ValueError(f"unknown model kind {kind!r}; use seasonal_naive, prophet or lstm")
+    if kind == "gbm":
+        kw = dict(exog=list(exog), random_state=seed, calibration_days=max(horizon, 7))
+        return GBMForecaster(**(kw | overrides))
+    raise ValueError(f"unknown model kind {kind!r}; use seasonal_naive, prophet, lstm or gbm")
 
 
 @dataclass

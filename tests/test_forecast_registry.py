@@ -83,3 +83,18 @@ def test_gate_promotes_only_better_models_and_champion_loads_in_fresh_process(
     in_process = load_champion(NAME).predict(future)
     expected = round(float(in_process["yhat"].sum()), 3)
     assert proc.stdout.strip().splitlines()[-1] == f"OK {expected}"
+
+
+def test_gbm_candidate_is_backtested_registered_and_loads(settings, mlflow_uri, volume, tmp_path):
+    from pipelines.train_forecast import make_model
+
+    gbm = make_model("gbm", "volume", 7, ["is_holiday", "promotion_intensity", "temperature_c"],
+                     n_estimators=40)
+    res = train_forecast(volume, models={"gbm": gbm}, register="gbm", target="volume",
+                         n_windows=2, step=7, progress=False, tenant="demo")
+    assert res.gate.promoted and res.name == NAME
+    fc = res.report.forecast
+    assert len(fc) == 7 and fc["yhat"].notna().all()
+    assert (fc["yhat-lo-80"] <= fc["yhat"]).all() and (fc["yhat"] <= fc["yhat-hi-80"]).all()
+    model = load_champion(NAME)
+    assert type(model.unwrap_python_model().forecaster).__name__ == "GBMForecaster"

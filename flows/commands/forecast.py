@@ -30,8 +30,8 @@ TARGET_HELP = "volume (daily orders of the tenant) or sku (daily units per SKU).
 @train_app.command("forecast")
 def train_forecast_command(
     target: Target = typer.Option(Target.volume, help=TARGET_HELP),
-    models: str = typer.Option("prophet,lstm",
-                               help="Candidates, comma-separated: prophet, lstm, seasonal_naive."),
+    models: str = typer.Option(
+        "prophet,lstm", help="Candidates, comma-separated: prophet, lstm, gbm, seasonal_naive."),
     n_windows: int = positive_option(8, "Rolling backtest windows."),
     step: int = positive_option(7, "Days between backtest cutoffs."),
     top_n: int = positive_option(500, "SKU target: the N SKUs with most units."),
