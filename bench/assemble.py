@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["features", "generate", "forecast_accuracy", "forecast_speed", "churn", "routing"]
+ORDER = ["features", "generate", "ingest_append", "reliability", "reliability_tenant",
+         "cli_startup", "forecast_accuracy", "forecast_peers_cal3_all",
+         "forecast_peers_generated", "forecast_speed", "churn", "clv", "routing", "inventory",
+         "risk", "serve"]
 
 HEADER = """# Benchmarks
 
