@@ -60,6 +60,12 @@ def mlflow_uri(_mlflow_template, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("OMS_ML_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "mlartifacts"))
     monkeypatch.chdir(tmp_path)  # anything still relative lands in the test's folder
+    # set_experiment() leaves its id in a module global and in MLFLOW_EXPERIMENT_ID; a fresh
+    # store has no such experiment, so forget it (else start_run() fails with "No Experiment")
+    import mlflow.tracking.fluent as fluent
+
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     get_settings.cache_clear()
     configure_mlflow(uri)
     yield uri

@@ -40,9 +40,15 @@ def bad_lake(lake, tmp_path_factory) -> str:
     wh = read_table(table_uri(str(root), "warehouses"), table="warehouses")
     wh.loc[0, "lead_time_days"] = 0
     extra = wh.iloc[[1]].assign(warehouse_id="WH-EMPTY", name="Empty DC")
-    shutil.rmtree(table_uri(str(root), "warehouses"))
-    write_table(pd.concat([wh, extra], ignore_index=True), table_uri(str(root), "warehouses"),
-                "warehouses")
+    from oms.versions import Transaction
+
+    with Transaction(str(root), run="test") as txn:  # the lake is versioned: publish a version
+        write_table(pd.concat([wh, extra], ignore_index=True), txn.path("warehouses"),
+                    "warehouses")
+        for t in txn.base_tables():
+            if t != "warehouses":
+                txn.carry(t)
+        txn.commit()
     return str(root)
 
 

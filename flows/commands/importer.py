@@ -42,7 +42,8 @@ def transactions_command(
                                "row per purchase (line)."),
     out: str = typer.Option(None, help="Landing root to write [settings: landing]; give each "
                             "source its own, since its tables there are replaced."),
-    tenant: str = typer.Option("default", help="Tenant id written on every row."),
+    tenant: str = tenant_option("Tenant id written on every row [settings: tenant_id], the "
+                                "tenant that `train churn` and `score churn` use by default."),
     customer: str = typer.Option(None, help="Customer id column [default: customer_id, "
                                  "customer, user_id, ...]."),
     timestamp: str = typer.Option(None, help="Purchase time/date column [default: timestamp, "
@@ -73,8 +74,8 @@ def transactions_command(
     console = Console()
     try:
         with console.status(f"importing {path} …"):
-            report = import_transactions(path, out, mapping, tenant, timezone, currency,
-                                         dayfirst)
+            report = import_transactions(path, out, mapping, tenant or get_settings().tenant_id,
+                                         timezone, currency, dayfirst)
     except (LakeError, ContractError) as e:
         typer.secho(f"error: {e}", err=True, fg="red")
         raise typer.Exit(code=1) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.apps import app, score_app, train_app
+from flows.apps import app, guard, score_app, train_app
 
 FAMILY_CHOICES = ("all", "triage", "anomaly", "refunds", "eta", "returns")
 
@@ -52,7 +52,8 @@ def train_risk_command(
 
     if family not in FAMILY_CHOICES:
         raise typer.BadParameter(f"family must be one of {FAMILY_CHOICES}")
-    configure_mlflow()
+    with guard():  # an unusable tracking store is one line, not a traceback
+        configure_mlflow()
     c = Console()
     try:
         needs = family in ("all", "anomaly", "refunds")
@@ -130,7 +131,8 @@ def score_risk_command(
     from pipelines import train_risk as tr
     from pipelines.registry import configure_mlflow, load_champion
 
-    configure_mlflow()
+    with guard():  # an unusable tracking store is one line, not a traceback
+        configure_mlflow()
     try:
         inp = tr.load_risk_inputs(root)
         from models.risk.refunds import refund_features
