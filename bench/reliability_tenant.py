@@ -209,7 +209,9 @@ def churn_outputs_per_tenant(work: Path) -> Outcome:
     if changed:
         return "lost", f"t2's {changed} changed by a demo run"
     scores = pd.concat(pd.read_parquet(f) for f in (out / "churn_scores").glob("*/*.parquet"))
-    products = pd.read_parquet(work / "data/lake/products", columns=["tenant_id", "sku"])
+    from oms.lake import read_table, table_uri
+
+    products = read_table(table_uri(str(work / "data/lake"), "products"), ["tenant_id", "sku"])
     own = set(zip(products["tenant_id"].astype(str), products["sku"].astype(str), strict=True))
     foreign = [(t, s) for t, r in zip(scores["tenant_id"], scores["recommended_skus"],
                                       strict=True) for s in str(r).split("|")
