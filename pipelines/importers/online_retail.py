@@ -423,14 +423,19 @@ def write_landing(tables: dict[str, pd.DataFrame], out: str) -> dict[str, int]:
     return written
 
 
-def write_rejects(raw: pd.DataFrame, reasons: pd.Series, source: str, out: str) -> str:
-    """Set-aside rows, raw values as text plus ``_reason``/``_source``/``_row`` (0-based)."""
-    rows = raw.loc[reasons.index, list(SOURCE_COLUMNS)]
+def write_rejects(raw: pd.DataFrame, reasons: pd.Series, source: str, out: str,
+                  columns: list[str] | None = None, name: str = REJECTS) -> str:
+    """Set-aside rows, raw values as text plus ``_reason``/``_source``/``_row`` (0-based).
+
+    Every importer writes its rejects this way, to ``<out>/<name>``; ``columns`` picks the
+    source columns kept (default: the Online Retail export's).
+    """
+    rows = raw.loc[reasons.index, list(SOURCE_COLUMNS) if columns is None else columns]
     frame = rows.astype(object).where(rows.notna(), None).astype("string")
     frame[REASON] = reasons.astype("string").to_numpy()
     frame[SOURCE] = pd.array([str(source)] * len(frame), dtype="string")
     frame[ROW] = pd.array(reasons.index.to_numpy(), dtype="Int64")
-    uri = table_uri(out, REJECTS)
+    uri = table_uri(out, name)
     write_frame(frame.reset_index(drop=True), uri)
     return uri
 

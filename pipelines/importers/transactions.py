@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oms.lake import LakeError, read_table, table_uri, write_frame
-from oms.validate import REASON, ROW, SOURCE, ContractError
-from pipelines.importers.online_retail import ImportReport, _mode_per, write_landing
+from oms.lake import LakeError, read_table
+from oms.validate import ContractError
+from pipelines.importers.online_retail import ImportReport, _mode_per, write_landing, write_rejects
 
 REJECTS = "_import_rejects/transactions.parquet"
 SALE, REFUND = "sale line", "refund → Returned event"
@@ -318,18 +318,6 @@ def build_products(sales: pd.DataFrame, tenant_id: str) -> pd.DataFrame:
     }).astype({"name": "string"})
 
 
-def write_rejects(raw: pd.DataFrame, reasons: pd.Series, source: str, out: str) -> str:
-    """Set-aside rows: raw values as text plus ``_reason``, ``_source``, ``_row`` (0-based)."""
-    rows = raw.loc[reasons.index]
-    frame = rows.astype(object).where(rows.notna(), None).astype("string")
-    frame[REASON] = reasons.astype("string").to_numpy()
-    frame[SOURCE] = pd.array([str(source)] * len(frame), dtype="string")
-    frame[ROW] = pd.array(reasons.index.to_numpy(), dtype="Int64")
-    uri = table_uri(out, REJECTS)
-    write_frame(frame.reset_index(drop=True), uri)
-    return uri
-
-
 def map_tables(x: pd.DataFrame, kind: np.ndarray, tenant_id: str, currency: str,
                has_sku: bool) -> tuple[dict[str, pd.DataFrame], pd.Series]:
     """Landing tables and the final kind per row (unmatched refunds become a reason)."""
@@ -382,7 +370,7 @@ def import_transactions(
                              rows_in=len(raw), columns=cols)
     rep.tables = write_landing(tables, str(out))
     aside = kind[~kind.isin([SALE, REFUND])]
-    rep.rejects_uri = write_rejects(raw, aside, str(path), str(out))
+    rep.rejects_uri = write_rejects(raw, aside, str(path), str(out), list(raw.columns), REJECTS)
     rep.mapped = {SALE: int((kind == SALE).sum()), REFUND: int((kind == REFUND).sum())}
     rep.set_aside = dict(Counter(aside.tolist()).most_common())
     rep.seconds = time.perf_counter() - started
