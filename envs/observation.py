@@ -26,6 +26,7 @@ on_time         W       1 if that delivery keeps the promise
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +53,9 @@ class ObservationSpec:
         """(name, size) in observation order."""
         return ORDER_FIELDS + tuple((n, self.n_warehouses) for n in WAREHOUSE_FIELDS)
 
-    @property
+    @functools.cached_property
     def slices(self) -> dict[str, slice]:
-        """Name → slice of the flat observation."""
+        """Name → slice of the flat observation (computed once per spec)."""
         out, start = {}, 0
         for name, size in self.fields:
             out[name] = slice(start, start + size)
@@ -66,18 +67,26 @@ class ObservationSpec:
         """Length of the order block (everything before the per-warehouse blocks)."""
         return sum(size for _, size in ORDER_FIELDS)
 
-    @property
+    @functools.cached_property
     def size(self) -> int:
         """Length of the observation."""
         return sum(size for _, size in self.fields)
 
     def assemble(self, parts: dict[str, Any]) -> np.ndarray:
-        """The observation (float32, clipped to [0, 1]) from a value per field name."""
-        missing = [n for n, _ in self.fields if n not in parts]
-        if missing:
-            raise ValueError(f"observation parts missing: {missing}")
-        flat = [np.atleast_1d(np.asarray(parts[n], dtype=float)) for n, _ in self.fields]
-        return np.clip(np.concatenate(flat), 0.0, 1.0).astype(np.float32)
+        """The observation (float32, clipped to [0, 1]) from a value per field name.
+
+        Called once per environment step: each part is written into its slice of one
+        preallocated array (no per-part temporaries).
+        """
+        out = np.empty(self.size, dtype=np.float64)
+        try:
+            for name, where in self.slices.items():
+                out[where] = parts[name]
+        except KeyError:
+            missing = [n for n, _ in self.fields if n not in parts]
+            raise ValueError(f"observation parts missing: {missing}") from None
+        np.clip(out, 0.0, 1.0, out=out)
+        return out.astype(np.float32)
 
     def read(self, obs: Any, name: str) -> Any:
         """Field ``name`` of a batch of observations, shape (N, size of the field)."""

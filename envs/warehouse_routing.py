@@ -195,11 +195,15 @@ class WarehouseRoutingEnv(gym.Env):
         The last entry (unroutable) is valid only when no warehouse is.
         """
         spec, i = self.episode, min(self.t, max(self.episode.n_orders - 1, 0))
+        mask = np.zeros(self.n_warehouses + 1, dtype=bool)
         if spec.n_orders == 0:
-            return np.r_[np.zeros(self.n_warehouses, bool), True]
+            mask[-1] = True
+            return mask
         ok = (~spec.down[i] & (self.stock[:, spec.sku[i]] >= spec.qty[i])
               & (self.assigned < self.network.capacity))
-        return np.r_[ok, not ok.any()]
+        mask[:-1] = ok
+        mask[-1] = not ok.any()
+        return mask
 
     # ----------------------------------------------------------------- gym API
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
