@@ -56,6 +56,13 @@ def mlflow_uri(_mlflow_template, tmp_path, monkeypatch):
 
     db = tmp_path / "mlflow.db"
     shutil.copy(_mlflow_template, db)
+    # the template's Default experiment (id 0) stores artifacts where the session started
+    # (the checkout's ./mlruns); point it at this test's folder like every other experiment
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                    ((tmp_path / "mlartifacts" / "0").as_uri(),))
     uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("OMS_ML_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "mlartifacts"))
@@ -88,3 +95,12 @@ def retail_path() -> Path:
     if not SHARED_RETAIL.exists():
         pytest.skip("../shared/data/online_retail.parquet is not beside this checkout")
     return SHARED_RETAIL
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_mlruns_in_checkout():
+    """Artifacts belong beside the store under the data dir, never in ./mlruns of the checkout."""
+    root = Path(__file__).resolve().parents[1]
+    existed = (root / "mlruns").exists()
+    yield
+    assert existed or not (root / "mlruns").exists(), "a test wrote MLflow artifacts to ./mlruns"
