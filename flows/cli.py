@@ -5,6 +5,7 @@ from __future__ import annotations
 from flows.apps import app
 from flows.commands import (  # noqa: F401  (register commands)
     churn,
+    dashboard,
     data,
     features,
     forecast,
