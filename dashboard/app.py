@@ -108,7 +108,8 @@ def _band_chart(df: pd.DataFrame, y_title: str) -> alt.LayerChart:
             layers.append(base.mark_area(opacity=opacity, color="#4c78a8").encode(
                 y=alt.Y(f"yhat-lo-{lvl}:Q", title=y_title), y2=f"yhat-hi-{lvl}:Q"))
     layers.append(base.mark_line(color="#4c78a8").encode(y="yhat:Q"))
-    layers.append(base.mark_line(color="black", point=True).encode(y="y:Q"))
+    layers.append(base.mark_line(color="black", point=alt.OverlayMarkDef(color="black"))
+                  .encode(y="y:Q"))
     return alt.layer(*layers)
 
 
@@ -221,9 +222,15 @@ def models_page() -> None:
 
     def body() -> None:
         m = load("models_view.registered_models", tenant())
-        chart(alt.Chart(m).mark_bar().encode(
-            x=alt.X("versions:Q", title="registered versions"), y=alt.Y("model:N", sort=None),
-            color=alt.Color("champion:N", title="champion"), tooltip=list(m.columns)))
+        v = load("models_view.versions", tenant())
+        st.caption("Every registered version by registration time; the gate moves the "
+                   "champion alias as a version is registered.")
+        chart(alt.Chart(v).mark_point(size=120, filled=True).encode(
+            x=alt.X("registered_at:T", title="registered"), y=alt.Y("model:N", title=None),
+            color=alt.Color("role:N", scale=alt.Scale(
+                domain=["champion", "challenger", "retired"],
+                range=["#2ca02c", "#ff7f0e", "#9e9e9e"])),
+            tooltip=["model", "version", "role", "gate", "registered_at"]))
         st.dataframe(m, hide_index=True)
         missing = m[m["champion"] == "none yet"]
         for name in missing["model"]:

@@ -85,6 +85,30 @@ def registered_models(src: Sources, tenant: str | None = None) -> pd.DataFrame:
                                                            ignore_index=True)
 
 
+def versions(src: Sources, tenant: str) -> pd.DataFrame:
+    """Every version of the tenant's models: ``model, version, registered_at, role, gate``.
+
+    ``role`` is ``champion``, ``challenger`` or ``retired`` (holds no alias any more).
+    """
+    c = client(src)
+    rows = []
+    for rm in c.search_registered_models():
+        parts = split_registered_name(rm.name)
+        if not parts or parts[1] != tenant:
+            continue
+        aliases = {str(v): k for k, v in (rm.aliases or {}).items()}
+        for mv in c.search_model_versions(f"name='{rm.name}'"):
+            rows.append({"model": rm.name, "version": int(mv.version),
+                         "registered_at": pd.Timestamp(mv.creation_timestamp, unit="ms",
+                                                       tz="UTC"),
+                         "role": aliases.get(str(mv.version), "retired"),
+                         "gate": (mv.tags or {}).get("gate", "")})
+    if not rows:
+        raise NoData(f"No model is registered for tenant {tenant!r} yet: train one "
+                     "(oms-ml train ...).")
+    return pd.DataFrame(rows).sort_values(["model", "version"], ignore_index=True)
+
+
 def champion_run_artifact(src: Sources, name: str, path: str) -> str:
     """Local copy of an artifact of the champion version's run.
 

@@ -29,10 +29,10 @@ from flows.cli import app
 def demo(_mlflow_template, tmp_path_factory):
     """The demo's tiny data (lake, outputs, registry) built once for this module."""
     import mlflow.tracking.fluent as fluent
+    from _dashboard_demo import build_demo
 
     from oms.settings import get_settings
     from pipelines.registry import configure_mlflow
-    from tests._dashboard_demo import build_demo
 
     root = tmp_path_factory.mktemp("dash")
     data = root / "data"
@@ -253,6 +253,24 @@ def test_models_and_routing_on_demo(demo):
     summary, moves = routing.reroute_report(src, "demo")
     assert summary["moved"] == moves["orders"].sum() > 0
     assert (moves["old_warehouse_id"] == info["down"]).any()
+    v = models_view.versions(src, "demo")
+    assert len(v) == 3 and (v["role"] == "champion").all()
+
+
+def test_policy_comparison_of_a_trained_router(demo):
+    """A real (tiny) router for a second tenant: its gate table is the page's comparison."""
+    from pipelines.train_router import train_router
+
+    src, _ = demo
+    tiny = {"algo_kwargs": {"learning_starts": 100, "train_freq": 64, "gradient_steps": 16,
+                            "buffer_size": 5_000},
+            "eval_freq": 200, "n_eval_episodes": 2, "net_arch": (32, 32), "progress_bar": False}
+    out = train_router("dqn", total_timesteps=400, gate_seeds=range(3), tenant="t2", **tiny)
+    table = routing.policy_comparison(src, "t2")
+    assert table["policy"].tolist() == out.report.summary["policy"].tolist()
+    np.testing.assert_allclose(table["reward"], out.report.summary["reward"])
+    m = models_view.registered_models(src, "t2")
+    assert m["gate_metric"].tolist() == ["mean_reward"] and m["champion"].tolist() == ["v1"]
 
 
 def test_cli_dashboard_help():
@@ -336,7 +354,7 @@ def _visit_pages(url: str, shots: str | None) -> dict[str, dict]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), args=[
             "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
         page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: console.append(f"page error: {e}"))
         page.goto(url)
