@@ -169,10 +169,11 @@ def customers_page() -> None:
 
     def seg() -> None:
         s = load("customers.segments", tenant())
-        long = s.melt("segment", ["customers", "revenue"], var_name="measure")
-        chart(alt.Chart(long).mark_bar().encode(
-            x=alt.X("segment:N", sort="-y"), y=alt.Y("value:Q", title=""),
-            column=alt.Column("measure:N", title=None)).resolve_scale(y="independent"))
+        for col, measure in zip(st.columns(2), ("customers", "revenue"), strict=True):
+            with col:
+                chart(alt.Chart(s).mark_bar().encode(
+                    x=alt.X("segment:N", sort=None, title=None), y=f"{measure}:Q",
+                    tooltip=list(s.columns)))
         st.dataframe(s, hide_index=True)
 
     def churn() -> None:
@@ -240,20 +241,32 @@ def models_page() -> None:
 
 
 def monitoring_page() -> None:
-    """Drift summary and forecast-vs-actual, if the monitoring step has run."""
+    """Drift summary, alerts and forecast-vs-actual, if the monitoring step has run."""
     st.title(f"Monitoring · {tenant()}")
 
     def drift() -> None:
-        d = load("monitoring.drift", tenant())
-        if {"column", "score"} <= set(d.columns):
-            chart(alt.Chart(d).mark_bar().encode(
-                x="score:Q", y=alt.Y("column:N", sort="-x"),
-                color=alt.Color("drifted:N") if "drifted" in d.columns else alt.value("gray")))
+        rep, d = load("monitoring.drift", tenant())
+        share = rep.get("drift_share")
+        st.write(f"Day {rep.get('run_date')}: "
+                 + (f"{share:.0%} of the compared columns drifted." if share is not None
+                    else "drift share not recorded."))
+        for line in rep.get("alerts") or []:
+            st.warning(line)
+        base = alt.Chart(d).encode(y=alt.Y("column:N", title=None))
+        chart(base.mark_bar().encode(
+            x=alt.X("score:Q", title="test score (black tick: its drift threshold)"),
+            color=alt.Color("drifted:N", scale=alt.Scale(domain=[False, True],
+                                                         range=["#9e9e9e", "#d62728"])),
+            tooltip=list(d.columns))
+            + base.mark_tick(color="black", thickness=2).encode(x="threshold:Q"))
         st.dataframe(d, hide_index=True)
 
-    shown("Data drift", drift)
-    shown("Forecast vs actual", lambda: st.dataframe(
-        load("monitoring.forecast_vs_actual", tenant()), hide_index=True))
+    def accuracy() -> None:
+        a = load("monitoring.forecast_vs_actual", tenant())
+        st.dataframe(a, hide_index=True)
+
+    shown("Data drift (latest monitored day)", drift)
+    shown("Forecast vs actual (per model version)", accuracy)
 
 
 PAGES = [(operations_page, "Operations", "operations"), (forecasts_page, "Forecasts", "forecasts"),

@@ -3,7 +3,9 @@
 generate → ingest → volume and SKU forecasters (seasonal naive, registered and gated) →
 churn (trained, registered, scored) → inventory report → one outage rerouting. The warehouse
 router is deliberately not trained: that tenant has no router champion, a bad-input case the
-routing page must state in words.
+routing page must state in words. Where the monitoring step exists (``pipelines.monitor``,
+issue 11 item 2) it monitors the last day, so the monitoring page has its drift chart;
+without it the page must say that monitoring has not run.
 """
 
 from __future__ import annotations
@@ -63,4 +65,16 @@ def build_demo(settings) -> dict[str, str]:
     orders, wh, stock, busiest = open_orders(s.lake)
     res = reroute(orders, wh, stock, [busiest])
     write_reroute(res, output_path("reroute", "demo", root=s.outputs))
-    return {"down": busiest}
+    return {"down": busiest, "monitored": monitor(s)}
+
+
+def monitor(settings) -> bool:
+    """Run the monitoring step on the lake's last day, if this checkout has it."""
+    try:
+        from pipelines.monitor import monitor_day
+    except ImportError:
+        return False
+    last = read_table(table_uri(settings.lake, "orders"), ["order_date"])["order_date"].max()
+    monitor_day(settings.lake, "demo", pd.Timestamp(last).date(), outputs=settings.outputs,
+                log_to_mlflow=False)
+    return True
