@@ -222,7 +222,8 @@ def models_page() -> None:
     st.title(f"Models · {tenant()}")
 
     def body() -> None:
-        m = load("models_view.registered_models", tenant())
+        everyone = st.toggle("Every tenant's models", value=False)
+        m = load("models_view.registered_models", None if everyone else tenant())
         v = load("models_view.versions", tenant())
         st.caption("Every registered version by registration time; the gate moves the "
                    "champion alias as a version is registered.")

@@ -81,9 +81,9 @@ def tenants(src: Sources) -> list[str]:
         except LakeError:
             pass
     root = Path(src.outputs.removeprefix("file://"))
-    if root.is_dir():
-        found |= {p.name for p in root.glob("*/*") if p.is_dir() and "=" not in p.name
-                  and not p.name.startswith((".", "_"))}
+    if root.is_dir():  # <kind>/<tenant>/<kind>*: other folders (features, reports) are not tenants
+        found |= {p.name for p in root.glob("*/*")
+                  if p.is_dir() and any(p.glob(f"{p.parent.name}*"))}
     return sorted(t for t in found if _valid(t))
 
 

@@ -45,6 +45,8 @@ def join_actuals(fc: pd.DataFrame, actuals: pd.DataFrame, history_days: int = 56
     """
     fc = _latest_forecasts(fc)
     last_actual = actuals["ds"].max() if len(actuals) else pd.NaT
+    if pd.notna(last_actual):  # older dated forecasts: only the days on the chart
+        fc = fc[fc["ds"] > last_actual - pd.Timedelta(days=history_days)]
     start = fc["ds"].min() - pd.Timedelta(days=history_days)
     hist = actuals[actuals["ds"] >= start][["ds", "y"]]
     cols = ["ds", "yhat", *[f"yhat-{c}" for c in INTERVALS if f"yhat-{c}" in fc.columns]]

@@ -9,10 +9,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -223,6 +226,17 @@ def test_monitoring_outputs_by_hand(tmp_path):
     assert acc.loc[("sku", "1"), "wape"] == 0.0
 
 
+def test_tenants_are_lake_tenants_and_output_partitions(tmp_path):
+    from oms.outputs import atomic_parquet
+
+    out = tmp_path / "out"
+    atomic_parquet(pd.DataFrame({"x": [1]}), out / "churn_scores" / "t9" / "churn_scores.parquet")
+    atomic_parquet(pd.DataFrame({"x": [1]}), out / "features" / "daily_volume" / "part-0.parquet")
+    (out / "inventory" / "tenant=t9").mkdir(parents=True)  # another layout: not a tenant id
+    src = Sources(str(tmp_path / "lake"), str(out), "sqlite:///unused.db")
+    assert tenants(src) == ["t9"]
+
+
 def test_bad_tenant_is_refused(empty):
     with pytest.raises(ValueError, match="invalid tenant"):
         operations.load_orders(empty, "../etc")
@@ -319,6 +333,36 @@ def test_cli_dashboard_help():
     assert res.exit_code == 0 and "--tenant" in res.output and "--port" in res.output
 
 
+def test_cli_dashboard_serves_until_interrupted(tmp_path):
+    """``oms-ml dashboard`` answers on its port; Ctrl-C stops it and its server."""
+    port = _free_port()
+    env = dict(os.environ, OMS_ML_DATA_DIR=str(tmp_path / "data"))
+    log = (tmp_path / "cli.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "dashboard", "--port",
+                             str(port), "--tenant", "demo"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "cli.log").read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
+                                            timeout=2) as r:
+                    assert r.read() == b"ok"
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "oms-ml dashboard did not answer in 60 s"
+                time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    with pytest.raises(OSError):  # the server went with it
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+
+
 def test_server_command_turns_telemetry_off():
     from dashboard.server import command, environment
 
@@ -398,6 +442,8 @@ def _visit_pages(url: str, shots: str | None) -> dict[str, dict]:
         page = browser.new_page(viewport={"width": 1400, "height": 2000})
         page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: console.append(f"page error: {e}"))
+        hosts: set[str] = set()
+        page.on("request", lambda r: hosts.add(urllib.parse.urlsplit(r.url).hostname or ""))
         page.goto(url)
         page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=60_000)
         for title, _ in PAGES:
@@ -416,7 +462,7 @@ def _visit_pages(url: str, shots: str | None) -> dict[str, dict]:
             if shots:
                 page.screenshot(path=f"{shots}/{title.lower()}.png", full_page=True)
         browser.close()
-    seen["console"] = {"errors": console}
+    seen["console"] = {"errors": console, "hosts": hosts}
     return seen
 
 
@@ -432,7 +478,9 @@ def test_every_page_in_headless_chromium(demo, tmp_path):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with _server(environment("demo"), tmp_path / "server.log") as url:
         seen = _visit_pages(url, str(SCREENSHOTS))
-    assert seen.pop("console")["errors"] == []
+    console = seen.pop("console")
+    assert console["errors"] == []
+    assert console["hosts"] <= {"127.0.0.1", ""}, console["hosts"]  # offline: no CDN, no telemetry
     for title, proof in PAGES:
         page = seen[title]
         assert page["exceptions"] == 0 and not ERROR_TEXT.search(page["text"]), (title, page)
