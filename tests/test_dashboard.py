@@ -363,6 +363,16 @@ def test_cli_dashboard_serves_until_interrupted(tmp_path):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
 
 
+def test_cli_dashboard_port_in_use_is_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(app, ["dashboard", "--port", str(port)])
+    assert res.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in res.output
+    assert "Traceback" not in res.output
+
+
 def test_server_command_turns_telemetry_off():
     from dashboard.server import command, environment
 

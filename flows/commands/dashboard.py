@@ -20,8 +20,17 @@ def dashboard_command(
     Reads the lake, the batch outputs and the MLflow registry; works offline (no CDN, no
     telemetry). Stop it with Ctrl-C.
     """
+    import socket
+
     from dashboard.server import start
 
+    with socket.socket() as probe:  # a clear line instead of the server's own failure
+        try:
+            probe.bind((address, port))
+        except OSError as e:
+            typer.secho(f"error: cannot listen on {address}:{port}: {e.strerror or e}",
+                        err=True, fg="red")
+            raise typer.Exit(code=1) from None
     typer.echo(f"oms-ml dashboard on http://{address}:{port} (Ctrl-C stops it)")
     proc = start(port, tenant, lake, out, address)
     try:
