@@ -19,6 +19,10 @@ from dashboard import customers, forecasts, models_view, monitoring, operations,
 from dashboard.data import NoData, Sources, tenants
 
 CACHE_SECONDS = 60
+#: Fractions shown as percentages in tables.
+PERCENT = {c: st.column_config.NumberColumn(format="percent") for c in (
+    "orders_change", "gmv_change", "late_delivery_rate", "return_rate", "wape", "coverage_80",
+    "coverage_95", "customer_share", "revenue_share")}
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
@@ -79,7 +83,7 @@ def operations_page() -> None:
         orders = load("operations.load_orders", tenant())
         k = operations.kpis(orders)
         _kpi_cards(k)
-        st.dataframe(k, hide_index=True)
+        st.dataframe(k, hide_index=True, column_config=PERCENT)
         rc = operations.region_channel(orders)
         st.subheader("Orders by region and channel (last 30 days)")
         chart(alt.Chart(rc).mark_bar().encode(
@@ -91,7 +95,7 @@ def operations_page() -> None:
         shown("Top 10 products (last 7 days, by revenue)", lambda: st.dataframe(
             operations.top_products(lines, products, last), hide_index=True))
         st.subheader("Late deliveries and returns")
-        st.dataframe(operations.service_rates(orders), hide_index=True)
+        st.dataframe(operations.service_rates(orders), hide_index=True, column_config=PERCENT)
 
     shown("", body)
     shown("Abnormal orders", lambda: st.dataframe(
@@ -174,7 +178,7 @@ def customers_page() -> None:
                 chart(alt.Chart(s).mark_bar().encode(
                     x=alt.X("segment:N", sort=None, title=None), y=f"{measure}:Q",
                     tooltip=list(s.columns)))
-        st.dataframe(s, hide_index=True)
+        st.dataframe(s, hide_index=True, column_config=PERCENT)
 
     def churn() -> None:
         scored = load("customers.scores", tenant())
@@ -264,7 +268,7 @@ def monitoring_page() -> None:
 
     def accuracy() -> None:
         a = load("monitoring.forecast_vs_actual", tenant())
-        st.dataframe(a, hide_index=True)
+        st.dataframe(a, hide_index=True, column_config=PERCENT)
 
     shown("Data drift (latest monitored day)", drift)
     shown("Forecast vs actual (per model version)", accuracy)
