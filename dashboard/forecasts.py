@@ -156,7 +156,8 @@ def stock_projection(inv: pd.DataFrame, sku: str, fc: pd.DataFrame) -> pd.DataFr
     if rows.empty:
         raise NoData(f"SKU {sku!r} is not in the inventory report (it covers the top SKUs).")
     one = _latest_forecasts(fc[fc["unique_id"].astype(str) == sku])
-    position = rows["on_hand"].astype(float).sum() + rows["on_order"].astype(float).sum()
+    on_order = rows["on_order"].astype(float).sum() if "on_order" in rows.columns else 0.0
+    position = rows["on_hand"].astype(float).sum() + on_order
     demand = one["yhat"].clip(lower=0).cumsum().to_numpy(float)
     return pd.DataFrame({"ds": one["ds"].to_numpy(),
                          "projected_stock": position - demand,
