@@ -144,8 +144,8 @@ def abnormal_orders(src: Sources, tenant: str, n: int = 50) -> pd.DataFrame:
     """
     flags = first_output(src, RISK_KINDS, tenant)
     if flags.empty:
-        raise NoData(f"No abnormal-order flags for tenant {tenant!r} yet: the risk scoring "
-                     "job has not written them (oms-ml score risk).")
+        raise NoData(f"No abnormal-order flags for tenant {tenant!r} yet: the daily batch's "
+                     "risk step writes them once the tenant has a risk champion.")
     if "flagged" in flags.columns:
         flags = flags[flags["flagged"].astype(bool)]
     if flags.empty:
