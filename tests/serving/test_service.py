@@ -58,6 +58,22 @@ def test_route_one_order(server):
     assert body["expected_cost"] > 0 and body["expected_delivery_hours"] > 0
 
 
+def test_fast_lane_answers_exactly_as_the_fastapi_route(server):
+    """``?tenant=`` skips the fast lane (serving.fastlane): both answers must be the same bytes."""
+    states = {w: {"load": i, "stock": i % 3, "up": i != 1} for i, w in enumerate(IDS)}
+    with server.client() as c:
+        for body in (order(IDS), order(IDS, warehouses=states, customer_tier="bronze")):
+            fast = c.post("/v1/route", json=body)
+            full = c.post("/v1/route", json=body, params={"tenant": "demo"})
+            assert fast.status_code == full.status_code == 200
+            assert fast.content == full.content
+            assert fast.headers["content-type"] == full.headers["content-type"]
+        first = c.post("/v1/route", json=order(IDS))
+        bearer = c.post("/v1/route", json=order(IDS), headers={
+            "X-API-Key": "", "Authorization": f"Bearer {KEYS['demo']}"})
+        assert bearer.status_code == 200 and bearer.content == first.content
+
+
 def test_masked_warehouses_are_null_with_reason_and_unroutable_is_explicit(server):
     states = {w: {"load": 0, "stock": 0, "up": True} for w in IDS}
     states[IDS[0]] = {"load": 0, "stock": 9, "up": False}
