@@ -26,7 +26,10 @@ def strict(resp: httpx.Response) -> dict:
 
 def test_fast_path_matches_route_frame(registry):
     fast = FastRouter(registry.router, registry.router.network_, registry.router.env_config_)
+    assert fast.scorer == "numpy"  # the shared-head DQN is scored without torch
     assert check_parity(fast, n=300, seed=7)
+    obs = np.random.default_rng(1).random((50, fast.obs_dim)).astype(np.float32)
+    assert np.allclose(fast._scores(obs), registry.router.scores(obs), atol=1e-4)
 
 
 def test_fast_path_masks_and_reasons(registry):
