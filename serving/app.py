@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -62,17 +63,20 @@ async def refresh(app: FastAPI, force: bool = False) -> list[str]:
     return changes
 
 
-def settle_memory() -> None:
-    """Collect once, then move every object alive after start-up out of the collector's reach.
+def tune_runtime() -> None:
+    """After start-up: keep the collector off the long-lived heap, hand the GIL back sooner.
 
     Models, torch and MLflow leave millions of long-lived objects; without ``gc.freeze`` each
     full collection walks all of them (tens of ms on the event loop: a latency spike). The
     young-generation threshold is raised so the many short-lived objects of requests are
-    collected in fewer, still short passes.
+    collected in fewer, still short passes. An alias poll runs in a worker thread and holds
+    the GIL while MLflow works (about 2 ms per model in ``bench/serve_handler.py``); a 1 ms
+    switch interval (default 5 ms) bounds how long a request waits behind it.
     """
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    sys.setswitchinterval(0.001)
 
 
 def create_app(settings: Settings, families: tuple[str, ...] = FAMILIES,
@@ -96,7 +100,7 @@ def create_app(settings: Settings, families: tuple[str, ...] = FAMILIES,
         await refresh(app, force=True)
         for tenant in app.state.tenants:
             app.state.fallbacks.setdefault(tenant, app.state.make_fallback(tenant, None))
-        settle_memory()
+        tune_runtime()
         task = asyncio.create_task(_poll(app, every)) if every > 0 else None
         yield
         if task is not None:
