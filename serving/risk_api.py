@@ -23,17 +23,16 @@ from starlette.responses import Response
 from serving.errors import APIError, unprocessable
 from serving.lake_lookup import credit_rows, lake_rows
 from serving.registry import ETA, REFUNDS, TRIAGE, Slot
-from serving.schemas import (
-    ErrorResponse,
+from serving.risk_schemas import (
     EtaOption,
     EtaRequest,
     EtaResponse,
-    ModelRef,
     RefundRequest,
     RefundResponse,
     TriageRequest,
     TriageResponse,
 )
+from serving.schemas import ErrorResponse, ModelRef
 from serving.security import tenant_of
 
 ERRORS: dict[int | str, dict[str, Any]] = {
