@@ -84,7 +84,9 @@ class EtaRequest(Strict):
     warehouse_ids: list[WarehouseId] = Field(min_length=1, max_length=200)
     order_ts: Timestamp | None = Field(None, description="Default: now.")
     booked_orders: dict[WarehouseId, Annotated[int, Field(ge=0, le=10_000_000)]] = Field(
-        default_factory=dict, description="Orders booked today per warehouse (load).")
+        default_factory=dict,
+        description="Orders booked for the day per warehouse (absent: 0); the load feature is "
+                    "booked / daily capacity, as the model was trained.")
     weather: Literal[WEATHER] = "sunny"  # type: ignore[valid-type]
     is_holiday: bool = False
     promotion_intensity: float = Field(0.0, ge=0, le=1)
