@@ -8,8 +8,9 @@ one the service still answers from the nearest-with-stock fallback, ``degraded: 
     python examples/place_orders.py --url http://127.0.0.1:8080 --key demo-key-0123456789abcdef
 
 Each order is validated against the ``orders`` contract, routed by the service, and its
-``OrderCreated`` + ``WarehouseAssigned`` events are appended to the lake (``order_events``);
-placing the same order again changes nothing (``duplicate``).
+``OrderCreated`` + ``WarehouseAssigned`` events are landed in the landing zone
+(``order_events``), which the next ``oms-ml ingest`` brings into the lake; placing the same
+order again changes nothing (``duplicate``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> None:
     p.add_argument("--url", default="http://127.0.0.1:8080")
     p.add_argument("--key", required=True, help="the tenant's API key")
     p.add_argument("--lake", default=None, help="lake root (default: settings)")
+    p.add_argument("--landing", default=None, help="landing root (default: settings)")
     args = p.parse_args()
     ids = sample_network(SamplerConfig()).warehouse_ids
     with OmsClient(args.url, args.key) as client:
@@ -38,7 +40,7 @@ def main() -> None:
             routing = {"customer_tier": "gold", "customer_lat": lat, "customer_lon": lon,
                        "warehouses": {w: {"load": 2, "stock": 5, "up": w != ids[0]}
                                       for w in ids}}
-            res = intake_order(client, order, routing, lake=args.lake)
+            res = intake_order(client, order, routing, lake=args.lake, landing=args.landing)
             print(f"{res.order_id}: {res.warehouse_id or 'unroutable'}"
                   f"{' (duplicate)' if res.duplicate else ''}"
                   f"{' [degraded]' if res.degraded else ''} -> {res.events_uri}")

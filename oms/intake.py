@@ -1,17 +1,28 @@
-"""Order intake: validate against the contract, ask the router, record the decision as events.
+"""Order intake: validate against the contract, ask the router, land the decision as events.
 
 ``intake_order`` is what the thin OMS core calls when an order arrives:
 
 1. the order header is validated against the ``orders`` contract (``oms.validate``); a bad
    order raises :class:`IntakeError` with the contract's reasons and nothing is written;
 2. the routing service picks a warehouse (``oms.client``);
-3. ``OrderCreated`` and ``WarehouseAssigned`` are appended to the lake's ``order_events``
-   table together, in one atomically published file (:func:`append_events`), so tomorrow's
+3. ``OrderCreated`` and ``WarehouseAssigned`` are written together as one parquet file into
+   the **landing zone** (``<landing>/order_events/intake-<key>.parquet``, temporary file +
+   rename, :func:`land_events`); the next ``oms-ml ingest`` validates them like every other
+   source and upserts them into the lake's ``order_events`` by primary key, so tomorrow's
    features and the next routing training see today's decisions.
 
-Idempotent on retry: the event file and event ids derive from ``(tenant, order_id)``; a
-second intake of the same order returns the recorded decision (``duplicate=True``) without
-asking the router again or writing anything.
+Why the landing zone and not a lake transaction per order: the lake has one writer, ingest,
+which validates, quarantines and publishes every table as one version under the lake's lock.
+A ``Transaction`` per order would take that lock and build a whole new snapshot (a hard
+link per lake file) for two rows — an order would wait behind a running ingest, and a busy
+day would leave thousands of snapshots. Landing costs one small file and no lock, and the
+events still pass the contract checks on their way in.
+
+Nothing is duplicated on retry: the file name and the event ids derive from ``(tenant,
+order_id)``. A second intake of the same order — before the next ingest (its landing file
+exists) or after it (its event ids are in the lake) — returns the recorded decision
+(``duplicate=True``) without asking the router again or writing anything; and should the same
+file be ingested twice, the upsert by ``(tenant_id, event_id)`` replaces rows, never adds.
 """
 
 from __future__ import annotations
@@ -55,23 +66,37 @@ def order_key(tenant: str, order_id: str) -> str:
     return hashlib.sha256(f"{tenant}\x1f{order_id}".encode()).hexdigest()[:20]
 
 
-def events_uri(lake: str, tenant: str, order_id: str, order_date: pd.Timestamp) -> str:
-    """Where the intake events of one order live (its month partition of ``order_events``)."""
+def events_uri(landing: str, tenant: str, order_id: str) -> str:
+    """Where the intake events of one order are landed (``order_events`` in the landing)."""
     from oms.lake import table_uri
 
-    folder = f"{table_uri(lake, ORDER_EVENTS.name)}/month={order_date:%Y-%m}"
-    return f"{folder}/intake-{order_key(tenant, order_id)}.parquet"
+    return f"{table_uri(landing, ORDER_EVENTS.name)}/intake-{order_key(tenant, order_id)}.parquet"
 
 
-def append_events(events: pd.DataFrame, uri: str) -> None:
-    """Publish one order's events atomically (one parquet file, temp + rename).
-
-    The single place intake writes to the lake: it uses ``oms.lake.write_frame`` as on main;
-    the lake's snapshot/manifest publishing can take over here.
-    """
+def land_events(events: pd.DataFrame, uri: str) -> None:
+    """Land one order's events atomically (one parquet file: temporary file + rename)."""
     from oms.lake import write_frame
 
     write_frame(events, uri)
+
+
+def recorded(landing_uri: str, lake: str, tenant: str, order_id: str) -> pd.DataFrame | None:
+    """This order's intake events if it was taken in before (landed or already ingested)."""
+    import pyarrow.dataset as ds
+
+    from oms.lake import LakeError, exists, read_table, table_uri
+
+    if exists(landing_uri):
+        return read_table(landing_uri)
+    ids = [f"{order_key(tenant, order_id)}-{s}" for s in ("created", "assigned")]
+    try:
+        found = read_table(table_uri(lake, ORDER_EVENTS.name),
+                           columns=["tenant_id", "event_id", "event_type", "warehouse_id"],
+                           filter=ds.field("event_id").isin(ids))
+    except LakeError:  # no order_events in the lake yet
+        return None
+    found = found[found["tenant_id"].astype(str) == tenant]
+    return found if len(found) else None
 
 
 def _validate(order: dict[str, Any], tz: str) -> pd.DataFrame:
@@ -118,8 +143,9 @@ def _events(o: pd.Series, warehouse_id: str | None) -> pd.DataFrame:
 
 
 def intake_order(client: OmsClient, order: dict[str, Any], routing: dict[str, Any],
-                 lake: str | None = None, timezone: str | None = None) -> IntakeResult:
-    """Validate, route and record one order (see the module docstring).
+                 lake: str | None = None, timezone: str | None = None,
+                 landing: str | None = None) -> IntakeResult:
+    """Validate, route and land one order's events (see the module docstring).
 
     Args:
         client: Client of the routing service, holding the tenant's key.
@@ -128,31 +154,32 @@ def intake_order(client: OmsClient, order: dict[str, Any], routing: dict[str, An
         routing: The rest of the routing request: ``customer_tier``, ``customer_lat``,
             ``customer_lon``, ``warehouses`` (state per warehouse), optional ``weather``,
             ``quantity``, ``sku``, ``promo_intensity``.
-        lake: Lake root (default: settings).
+        lake: Lake root, read to recognise an order already ingested (default: settings).
         timezone: Business time zone of ``order_date`` (default: settings).
+        landing: Landing root the events are written to (default: settings).
 
     Returns:
         The decision; ``duplicate`` when this order was taken in before.
     """
-    from oms.lake import exists, read_table
     from oms.settings import get_settings
 
     s = get_settings()
     o = _validate(order, timezone or s.timezone).iloc[0]
-    uri = events_uri(lake or s.lake, str(o["tenant_id"]), str(o["order_id"]), o["order_date"])
+    tenant, order_id = str(o["tenant_id"]), str(o["order_id"])
+    uri = events_uri(landing or s.landing, tenant, order_id)
     with _LOCK:
-        if exists(uri):
-            prev = read_table(uri)
+        prev = recorded(uri, lake or s.lake, tenant, order_id)
+        if prev is not None:
             assigned = prev[prev["event_type"] == "WarehouseAssigned"]
             wid = str(assigned["warehouse_id"].iloc[0]) if len(assigned) else None
-            return IntakeResult(str(o["order_id"]), wid, wid is not None,
+            return IntakeResult(order_id, wid, wid is not None,
                                 None if wid else "recorded as unroutable", False, True, uri)
         local = o["order_ts"].tz_convert(timezone or s.timezone)
-        request = {"order_id": str(o["order_id"]), "order_value": float(o["total_amount"]),
+        request = {"order_id": order_id, "order_value": float(o["total_amount"]),
                    "promised_hours": float(o["promised_hours"]) if pd.notna(
                        o["promised_hours"]) else 48.0,
                    "hour_of_day": local.hour + local.minute / 60, **routing}
         d = client.route(request)
-        append_events(_events(o, d.warehouse_id), uri)
+        land_events(_events(o, d.warehouse_id), uri)
     return IntakeResult(d.order_id, d.warehouse_id, d.routable, d.reason, d.degraded, False,
                         uri)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from serving import outputs as out
 from serving.errors import APIError, unprocessable
+from serving.fastlane import route_json
 from serving.registry import CHURN, ROUTER
 from serving.routing import decide, responses
 from serving.schemas import (
@@ -51,10 +52,7 @@ def _json(model: Any) -> Response:
 async def route(body: RouteRequest, request: Request, tenant: str = Depends(tenant_of)
                 ) -> Response:
     """Route one order: chosen warehouse, score per warehouse, cost, hours, mask reasons."""
-    st = request.app.state
-    d, net, degraded, ref = decide(st.store.get(tenant, ROUTER), st.fallbacks[tenant], [body],
-                                   field="")
-    return _json(responses([body], d, net, tenant, degraded, ref)[0])
+    return Response(route_json(request.app.state, tenant, body), media_type="application/json")
 
 
 @router.post("/v1/route/batch", response_model=BatchRouteResponse, responses=ERRORS,

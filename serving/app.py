@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,8 +23,9 @@ from starlette.responses import Response
 
 from oms.settings import Settings
 from oms.tenancy import validate_tenant
-from serving import api
+from serving import api, inventory_api, risk_api
 from serving.errors import install
+from serving.fastlane import RouteFastLane
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.outputs import OutputCache
 from serving.registry import FAMILIES, ROUTER, ModelStore
@@ -50,12 +53,30 @@ async def refresh(app: FastAPI, force: bool = False) -> list[str]:
     """Refresh the store in a worker thread (loading never blocks the event loop long)."""
     store: ModelStore = app.state.store
     changes = await asyncio.to_thread(store.refresh, force)
+    if not changes and not force:
+        return changes  # nothing moved: no work on the event loop (polls are frequent)
     app.state.metrics.publish(store)
     for tenant in app.state.tenants:
         slot = store.get(tenant, ROUTER)
         if slot is not None:
             app.state.fallbacks[tenant] = app.state.make_fallback(tenant, slot.fast)
     return changes
+
+
+def tune_runtime() -> None:
+    """After start-up: keep the collector off the long-lived heap, hand the GIL back sooner.
+
+    Models, torch and MLflow leave millions of long-lived objects; without ``gc.freeze`` each
+    full collection walks all of them (tens of ms on the event loop: a latency spike). The
+    young-generation threshold is raised so the many short-lived objects of requests are
+    collected in fewer, still short passes. An alias poll runs in a worker thread and holds
+    the GIL while MLflow works (about 2 ms per model in ``bench/serve_handler.py``); a 1 ms
+    switch interval (default 5 ms) bounds how long a request waits behind it.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+    sys.setswitchinterval(0.001)
 
 
 def create_app(settings: Settings, families: tuple[str, ...] = FAMILIES,
@@ -79,6 +100,7 @@ def create_app(settings: Settings, families: tuple[str, ...] = FAMILIES,
         await refresh(app, force=True)
         for tenant in app.state.tenants:
             app.state.fallbacks.setdefault(tenant, app.state.make_fallback(tenant, None))
+        tune_runtime()
         task = asyncio.create_task(_poll(app, every)) if every > 0 else None
         yield
         if task is not None:
@@ -92,6 +114,9 @@ def create_app(settings: Settings, families: tuple[str, ...] = FAMILIES,
     _state(app, settings, keys, families)
     install(app)
     app.include_router(api.router)
+    app.include_router(inventory_api.router)
+    app.include_router(risk_api.router)
+    app.add_middleware(RouteFastLane, state=app.state)
     app.add_middleware(BodyLimit, limit=settings.serving_max_body_bytes,
                        batch_limit=settings.serving_max_batch_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -52,6 +52,14 @@ class MetricsMiddleware:
 
     def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
+        self._children: dict[tuple[str, ...], Any] = {}  # labelled series, looked up once
+
+    def _child(self, family: Any, *labels: str) -> Any:
+        key = (family._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*labels)
+        return child
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         """ASGI entry point."""
@@ -71,5 +79,5 @@ class MetricsMiddleware:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "GET")
-            self.metrics.latency.labels(name, method).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(name, method, str(status[0])).inc()
+            self._child(self.metrics.latency, name, method).observe(time.perf_counter() - start)
+            self._child(self.metrics.requests, name, method, str(status[0])).inc()

@@ -1,10 +1,13 @@
-"""Latest batch outputs (forecasts, churn scores), read once per file change and indexed.
+"""Latest batch outputs (forecasts, churn scores, inventory), read once per file change.
 
-Where a tenant's outputs live is decided in one place, :func:`output_candidates`: first a
-tenant partition (``<outputs>/tenant=<t>/...``), then the shared layout the batch commands
-write today (``<outputs>/forecasts/<name>.parquet``, ``<outputs>/churn_scores``), filtered
-to the tenant's rows. A shared file without a ``tenant_id`` column belongs to the default
-tenant (``OMS_ML_TENANT_ID``) only, so no tenant ever reads another's rows.
+Where a tenant's outputs live is decided in one place, :func:`output_candidates`: first the
+tenant's own file in the layout of ``oms.outputs`` (``<outputs>/<kind>/<tenant>/<kind>.parquet``,
+what ``score forecast`` and ``score churn`` write) — for inventory the report's
+``<outputs>/inventory/tenant=<t>/recommendations.parquet`` — then older layouts
+(``<outputs>/tenant=<t>/...``, shared ``<outputs>/forecasts/<name>.parquet`` and
+``<outputs>/churn_scores``) filtered to the tenant's rows. A shared file without a
+``tenant_id`` column belongs to the default tenant (``OMS_ML_TENANT_ID``) only, so no tenant
+ever reads another's rows.
 """
 
 from __future__ import annotations
@@ -23,16 +26,26 @@ from serving.errors import APIError, unprocessable
 VOLUME = "order_volume_forecaster"
 SKU = "sku_demand_forecaster"
 CHURN_SCORES = "churn_scores"
+INVENTORY = "inventory_recommendations"
+#: output kind of ``oms.outputs`` for each name served here
+KIND = {VOLUME: "order_volume_forecast", SKU: "sku_demand_forecast",
+        CHURN_SCORES: "churn_scores"}
 HORIZON = re.compile(r"^(\d{1,4})(h|d)$")
 MAX_HORIZON_DAYS = 365
 
 
 def output_candidates(outputs: str, tenant: str, name: str) -> list[str]:
     """Paths that may hold ``name`` for ``tenant``, most specific first (see module doc)."""
+    from oms.outputs import output_path
+
     root = outputs.rstrip("/")
+    if name == INVENTORY:  # written by `oms-ml report inventory`, one folder per tenant
+        return [f"{root}/inventory/tenant={tenant}/recommendations.parquet"]
+    own = [output_path(KIND[name], tenant, root=root)]
     if name == CHURN_SCORES:
-        return [f"{root}/tenant={tenant}/{name}", f"{root}/{name}"]
-    return [f"{root}/tenant={tenant}/forecasts/{name}.parquet", f"{root}/forecasts/{name}.parquet"]
+        return [*own, f"{root}/tenant={tenant}/{name}", f"{root}/{name}"]
+    return [*own, f"{root}/tenant={tenant}/forecasts/{name}.parquet",
+            f"{root}/forecasts/{name}.parquet"]
 
 
 def parse_horizon(text: str) -> int:
@@ -102,15 +115,19 @@ class OutputCache:
     def rows(self, tenant: str, name: str, key: str) -> tuple[dict[str, list[dict]], bool]:
         """Rows of ``name`` for ``tenant`` grouped by ``key``; 404 when there is no output."""
         for i, path in enumerate(output_candidates(self.outputs, tenant, name)):
+            shared = i > 0 and name != INVENTORY
             stamp = _stamp(path)
             if stamp is None:
                 continue
             cached = self._cache.get((path, tenant))
             if cached is None or cached.stamp != stamp:
                 with self._lock:
-                    cached = Indexed(stamp, self._read(path, tenant, key, shared=i > 0))
+                    cached = Indexed(stamp, self._read(path, tenant, key, shared=shared))
                     self._cache[(path, tenant)] = cached
             return cached.rows, True
+        if name == INVENTORY:
+            raise APIError(404, "no inventory recommendations for this tenant yet; run "
+                                "`oms-ml report inventory` first")
         raise APIError(404, f"no {name} output yet for this tenant; run the batch job first")
 
     def _read(self, path: str, tenant: str, key: str, shared: bool) -> dict[str, list[dict]]:
@@ -121,10 +138,10 @@ class OutputCache:
         except (OSError, ValueError) as e:
             raise APIError(404, f"output {os.path.basename(path)} cannot be read") from e
         df = table.to_pandas()
-        if shared:
-            if "tenant_id" in df.columns:
-                df = df[df["tenant_id"].astype(str) == tenant]
-            elif key == "unique_id" and path.endswith(f"{VOLUME}.parquet"):
+        if "tenant_id" in df.columns:  # never another tenant's row, whatever the file
+            df = df[df["tenant_id"].astype(str) == tenant]
+        if shared and "tenant_id" not in df.columns:
+            if key == "unique_id" and path.endswith(f"{VOLUME}.parquet"):
                 df = df[df["unique_id"].astype(str) == tenant]  # the volume series is the tenant
             elif tenant != self.default_tenant:
                 df = df.iloc[0:0]

@@ -22,7 +22,12 @@ log = logging.getLogger(__name__)
 
 ROUTER = "warehouse_router"
 CHURN = "churn_classifier"
-FAMILIES = (ROUTER, CHURN)
+# the risk families' registered names (as ``pipelines.train_risk.FAMILIES`` registers them)
+TRIAGE = "support_triage"
+REFUNDS = "refund_approval"
+ETA = "delivery_eta"
+RISK = (TRIAGE, REFUNDS, ETA)
+FAMILIES = (ROUTER, CHURN, *RISK)
 
 
 @dataclass
@@ -76,7 +81,20 @@ def _load_churn(uri: str) -> tuple[Any, Any, bool]:
     return model, None, False
 
 
-LOADERS = {ROUTER: _load_router, CHURN: _load_churn}
+def _load_risk(uri: str) -> tuple[Any, Any, bool]:
+    """Load a risk pyfunc (``models.risk.pyfunc.RiskDecisionModel``); ``fast`` is its estimator.
+
+    Requests call the estimator's ``decide``/``predict`` on a frame built from the request,
+    as the pyfunc's own ``predict`` does, without a second schema pass.
+    """
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(uri)
+    return model, model.unwrap_python_model().estimator, False
+
+
+LOADERS = {ROUTER: _load_router, CHURN: _load_churn, TRIAGE: _load_risk, REFUNDS: _load_risk,
+           ETA: _load_risk}
 
 
 class ModelStore:

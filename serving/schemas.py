@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from oms.contract import CUSTOMER_TIERS, WEATHER
 
@@ -319,3 +325,36 @@ class ErrorResponse(Out):
     """Every 4xx body."""
 
     detail: str | list[ErrorItem]
+
+
+class InventoryRecommendation(Out):
+    """One SKU × warehouse row of the latest inventory report (``oms-ml report inventory``).
+
+    ``details`` holds the report's other columns (forecast demand, EOQ, XYZ class, ...).
+    """
+
+    sku: str
+    warehouse_id: str | None
+    priority: int | None = Field(description="Purchase priority (1 = first); null if no "
+                                             "reorder is due.")
+    reorder_now: bool | None
+    order_quantity: float | None
+    reorder_point: float | None
+    order_up_to: float | None
+    safety_stock: float | None
+    inventory_position: float | None
+    days_of_cover: float | None
+    stockout_probability: float | None
+    method: str | None
+    exception: str | None
+    details: dict[str, float | int | str | bool | None]
+
+
+class InventoryResponse(Out):
+    """Recommendations of the tenant's latest inventory report."""
+
+    tenant: str
+    sku: str | None = Field(description="The SKU asked for; null for the list.")
+    report_at: str | None = Field(description="When the report file was written (UTC).")
+    total: int = Field(description="Rows matching the query before ``limit``.")
+    recommendations: list[InventoryRecommendation]

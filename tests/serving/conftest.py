@@ -1,7 +1,8 @@
 """Session fixtures of the serving tests: one registry with tenant champions, one server.
 
 ``registry``: a real MLflow SQLite store with a tiny DQN router and a small churn classifier
-registered under ``oms.tenancy.registered_name``; ``server``: ``oms-ml serve`` on a loopback
+registered under ``oms.tenancy.registered_name``, plus small triage, refund and ETA
+champions (``register_risk``); ``server``: ``oms-ml serve`` on a loopback
 port for two tenants, ``demo`` (router + churn champions) and ``acme`` (no router: the
 degraded fallback). Helpers live in ``serving_support``.
 """
@@ -16,6 +17,7 @@ from serving_support import (
     Registry,
     Server,
     register_churn,
+    register_risk,
     register_router,
     start_server,
     stop_server,
@@ -33,6 +35,7 @@ def registry(_mlflow_template, tmp_path_factory) -> Registry:
                    DQNRouter(total_timesteps=200, **TINY_DQN).fit())
     register_router(reg, "demo")
     register_churn(reg, "demo")
+    register_risk(reg, "demo")
     return reg
 
 

@@ -164,3 +164,72 @@ def order(net_ids: list[str], **over) -> dict:
             "warehouses": {w: {"load": 0, "stock": 5, "up": True} for w in net_ids}}
     body.update(over)
     return body
+
+
+def _log_risk(reg: Registry, family: str, tenant: str, estimator, example: pd.DataFrame,
+              text_column: str | None = None) -> str:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from models.risk.pyfunc import RiskDecisionModel
+    from oms.tenancy import CHAMPION, registered_name
+    from pipelines.registry import log_pyfunc
+
+    name = registered_name(family, tenant)
+    mlflow.set_experiment("serving-tests")
+    with mlflow.start_run():
+        version = log_pyfunc(RiskDecisionModel(estimator, text_column), name, example)
+    MlflowClient(reg.uri, reg.uri).set_registered_model_alias(name, CHAMPION, version)
+    return version
+
+
+def refund_training_frame(n: int = 800, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """``refund_features``-shaped rows whose abuse depends on credit, evidence and history."""
+    from models.risk.refunds import FEATURES, REASONS
+
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({f: 0.0 for f in FEATURES}, index=range(n))
+    d["credit_score"] = rng.uniform(20, 100, n)
+    d["amount"] = rng.gamma(2.0, 80.0, n) + 1
+    d["order_amount"] = d["amount"] * rng.uniform(1.0, 2.0, n)
+    d["log_amount"] = np.log1p(d["amount"])
+    d["amount_share"] = d["amount"] / d["order_amount"]
+    d["has_evidence"] = (rng.random(n) < 0.5).astype(float)
+    d["days_since_delivery"] = rng.uniform(0, 20, n)
+    d["prior_orders"] = rng.poisson(4, n).astype(float)
+    d["returned_share"] = rng.uniform(0, 0.5, n)
+    d["account_age_days"] = rng.uniform(0, 900, n)
+    reason = rng.choice(REASONS, n)
+    for r in REASONS:
+        d[f"reason_{r}"] = (reason == r).astype(float)
+    d["request_id"] = [f"r{i}" for i in range(n)]
+    d["order_found"], d["order_status"] = True, "delivered"
+    logit = -1.5 - 0.05 * (d["credit_score"] - 60) + 2.0 * d["returned_share"] \
+        - 0.8 * d["has_evidence"]
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return d, y
+
+
+def register_risk(reg: Registry, tenant: str = "demo") -> None:
+    """Small real triage, refund and ETA champions for ``tenant`` (quick to fit)."""
+    from models.risk.eta import FEATURES as ETA_FEATURES
+    from models.risk.eta import EtaQuantiles
+    from models.risk.refunds import RefundApprover
+    from models.risk.triage import SupportTriage
+    from pipelines.generator.support import generate_support_messages
+
+    msgs = generate_support_messages(800, seed=1)
+    triage = SupportTriage().fit(msgs["message"], msgs["intent"])
+    _log_risk(reg, "support_triage", tenant, triage, msgs[["message"]].head(3), "message")
+    d, y = refund_training_frame()
+    refunds = RefundApprover(target_loss_rate=0.02, max_iter=50).fit(d, y)
+    _log_risk(reg, "refund_approval", tenant, refunds, d.head(5))
+    rng = np.random.default_rng(2)
+    n = 600
+    e = pd.DataFrame({f: 0.0 for f in ETA_FEATURES}, index=range(n))
+    e["dist_km"], e["wh_load"] = rng.uniform(5, 1500, n), rng.uniform(0, 1.2, n)
+    e["hour"], e["weather_sunny"] = rng.integers(0, 24, n).astype(float), 1.0
+    e["order_id"], e["problem"] = [f"o{i}" for i in range(n)], ""
+    hours = 6 + e["dist_km"] / 40 + 10 * e["wh_load"] + rng.gamma(2, 2, n)
+    eta = EtaQuantiles(max_iter=50).fit(e, hours.to_numpy())
+    _log_risk(reg, "delivery_eta", tenant, eta, e.head(5))

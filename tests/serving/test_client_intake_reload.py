@@ -47,26 +47,48 @@ def test_client_routes_and_reports_errors(server):
     assert e.value.status == 401
 
 
-def test_intake_appends_events_once(server, tmp_path, settings):
-    lake = str(tmp_path / "lake")
+def _lake_events(lake: str) -> pd.DataFrame:
+    return read_table(table_uri(lake, "order_events"), table="order_events")
+
+
+def test_intake_lands_events_that_ingest_brings_into_the_lake_once(server, tmp_path, settings):
+    from pipelines.ingest import ingest
+
+    lake, landing, quarantine = (str(tmp_path / x) for x in ("lake", "landing", "quarantine"))
+    kw = {"lake": lake, "landing": landing}
     with OmsClient(server.url, KEYS["demo"]) as c:
-        first = intake_order(c, _order("ord-1"), ROUTING, lake=lake)
-        again = intake_order(c, _order("ord-1"), ROUTING, lake=lake)
-        other = intake_order(c, _order("ord-2", total_amount=10.0), ROUTING, lake=lake)
+        first = intake_order(c, _order("ord-1"), ROUTING, **kw)
+        again = intake_order(c, _order("ord-1"), ROUTING, **kw)  # retry before the ingest
+        other = intake_order(c, _order("ord-2", total_amount=10.0), ROUTING, **kw)
         with pytest.raises(IntakeError) as bad:
             intake_order(c, _order("ord-3", channel="carrier-pigeon", total_amount=-1), ROUTING,
-                         lake=lake)
-    assert first.routable and first.warehouse_id in IDS and not first.duplicate
-    assert again.duplicate and again.warehouse_id == first.warehouse_id
-    assert not other.duplicate
-    assert any("channel" in r for r in bad.value.reasons)
-    events = read_table(table_uri(lake, "order_events"), table="order_events")
-    assert sorted(events["order_id"]) == ["ord-1", "ord-1", "ord-2", "ord-2"]
-    mine = events[events["order_id"] == "ord-1"].set_index("event_type")
-    assert mine.loc["WarehouseAssigned", "warehouse_id"] == first.warehouse_id
-    assert mine.loc["OrderCreated", "amount"] == 88.5
-    assert mine.loc["OrderCreated", "event_ts"] == pd.Timestamp("2024-05-02T03:15:00Z")
-    assert events["event_id"].is_unique and "ord-3" not in set(events["order_id"])
+                         **kw)
+        assert first.routable and first.warehouse_id in IDS and not first.duplicate
+        assert again.duplicate and again.warehouse_id == first.warehouse_id
+        assert not other.duplicate and first.events_uri.startswith(landing)
+        assert any("channel" in r for r in bad.value.reasons)
+        assert not (tmp_path / "lake").exists()  # intake never writes the lake itself
+
+        rep = ingest(landing, lake, quarantine, tables=["order_events"])
+        assert rep.tables["order_events"].rows_quarantined == 0
+        events = _lake_events(lake)
+        assert sorted(events["order_id"]) == ["ord-1", "ord-1", "ord-2", "ord-2"]
+        mine = events[events["order_id"] == "ord-1"].set_index("event_type")
+        assert mine.loc["WarehouseAssigned", "warehouse_id"] == first.warehouse_id
+        assert mine.loc["OrderCreated", "amount"] == 88.5
+        assert mine.loc["OrderCreated", "event_ts"] == pd.Timestamp("2024-05-02T03:15:00Z")
+        assert events["event_id"].is_unique and "ord-3" not in set(events["order_id"])
+
+        # retry after the ingest, with the landing file gone: recognised from the lake
+        import os
+
+        os.remove(first.events_uri)
+        late = intake_order(c, _order("ord-1"), ROUTING, **kw)
+        assert late.duplicate and late.warehouse_id == first.warehouse_id
+        assert not os.path.exists(first.events_uri)
+    # the same landing ingested again: upsert by (tenant_id, event_id), nothing added
+    ingest(landing, lake, quarantine, tables=["order_events"])
+    assert sorted(_lake_events(lake)["event_id"]) == sorted(events["event_id"])
 
 
 def _version(server, tenant="demo") -> str | None:

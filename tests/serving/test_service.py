@@ -26,7 +26,10 @@ def strict(resp: httpx.Response) -> dict:
 
 def test_fast_path_matches_route_frame(registry):
     fast = FastRouter(registry.router, registry.router.network_, registry.router.env_config_)
+    assert fast.scorer == "numpy"  # the shared-head DQN is scored without torch
     assert check_parity(fast, n=300, seed=7)
+    obs = np.random.default_rng(1).random((50, fast.obs_dim)).astype(np.float32)
+    assert np.allclose(fast._scores(obs), registry.router.scores(obs), atol=1e-4)
 
 
 def test_fast_path_masks_and_reasons(registry):
@@ -56,6 +59,22 @@ def test_route_one_order(server):
     best = max((w for w in body["warehouses"] if not w["masked"]), key=lambda w: w["score"])
     assert best["warehouse_id"] == body["warehouse_id"]
     assert body["expected_cost"] > 0 and body["expected_delivery_hours"] > 0
+
+
+def test_fast_lane_answers_exactly_as_the_fastapi_route(server):
+    """``?tenant=`` skips the fast lane (serving.fastlane): both answers must be the same bytes."""
+    states = {w: {"load": i, "stock": i % 3, "up": i != 1} for i, w in enumerate(IDS)}
+    with server.client() as c:
+        for body in (order(IDS), order(IDS, warehouses=states, customer_tier="bronze")):
+            fast = c.post("/v1/route", json=body)
+            full = c.post("/v1/route", json=body, params={"tenant": "demo"})
+            assert fast.status_code == full.status_code == 200
+            assert fast.content == full.content
+            assert fast.headers["content-type"] == full.headers["content-type"]
+        first = c.post("/v1/route", json=order(IDS))
+        bearer = c.post("/v1/route", json=order(IDS), headers={
+            "X-API-Key": "", "Authorization": f"Bearer {KEYS['demo']}"})
+        assert bearer.status_code == 200 and bearer.content == first.content
 
 
 def test_masked_warehouses_are_null_with_reason_and_unroutable_is_explicit(server):
