@@ -26,6 +26,7 @@ import costs seconds.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import pandas as pd
@@ -117,6 +118,23 @@ def _column_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["column", "method", "score", "threshold", "drifted"])
 
 
+def _evidently_report(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
+                      threshold: float):
+    """Evidently's ``DataDriftPreset`` snapshot of ``current`` against ``reference``."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=[c for c in columns if c in NUMERIC],
+                                categorical_columns=[c for c in columns if c not in NUMERIC])
+
+    def as_dataset(df: pd.DataFrame):
+        return Dataset.from_pandas(df.reset_index(drop=True), data_definition=definition)
+
+    preset = DataDriftPreset(columns=columns, num_method="ks", cat_method="chisquare",
+                             threshold=threshold)
+    return Report([preset]).run(as_dataset(current), as_dataset(reference))
+
+
 def run_drift(reference: pd.DataFrame, current: pd.DataFrame,
               columns: list[str] | None = None, threshold: float = P_VALUE) -> ColumnDrift:
     """Compare ``current`` with ``reference`` column by column with ``DataDriftPreset``.
@@ -139,20 +157,10 @@ def run_drift(reference: pd.DataFrame, current: pd.DataFrame,
     if not columns:
         return ColumnDrift(_column_table({}), 0.0, None)
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    definition = DataDefinition(numerical_columns=[c for c in columns if c in NUMERIC],
-                                categorical_columns=[c for c in columns if c not in NUMERIC])
-
-    def as_dataset(df: pd.DataFrame):
-        return Dataset.from_pandas(df[columns].reset_index(drop=True),
-                                   data_definition=definition)
-
-    preset = DataDriftPreset(columns=columns, num_method="ks", cat_method="chisquare",
-                             threshold=threshold)
-    snapshot = Report([preset]).run(as_dataset(current),
-                                                              as_dataset(reference))
+    with warnings.catch_warnings():  # Evidently's dependencies warn about their own deprecations
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        snapshot = _evidently_report(reference[columns], current[columns], columns, threshold)
     table = _column_table(snapshot.dict())
     share = float(table["drifted"].mean()) if len(table) else 0.0
     return ColumnDrift(table, share, snapshot)
