@@ -326,3 +326,15 @@ def monitor_day(lake: str, tenant: str, run_date: dt.date | str,
         rep.run_id = log_monitoring_run(rep)
     return rep
 
+
+
+def latest_report(tenant: str, outputs: str | None = None) -> dict | None:
+    """The newest monitoring summary of a tenant (the JSON ``monitor_day`` wrote), or None.
+
+    For readers such as the dashboard: ``alerts``, ``notes``, ``drift_share``, ``drift``,
+    ``accuracy``, ``pending`` and ``paths`` (the drift HTML among them).
+    """
+    folder = _sibling("monitor_report", validate_tenant(tenant), pd.Timestamp("2000-01-01"),
+                      outputs, ".json").parent
+    files = sorted(folder.glob("monitor_report-*.json")) if folder.is_dir() else []
+    return json.loads(files[-1].read_text(encoding="utf-8")) if files else None

@@ -13,7 +13,7 @@ import pytest
 
 from models.monitoring.accuracy import accuracy_summary, merge_tracking, score_forecasts
 from oms.lake import read_table, table_uri, write_table
-from pipelines.monitor import MonitorThresholds, monitor_day
+from pipelines.monitor import MonitorThresholds, latest_report, monitor_day
 
 START, DAYS = "2024-03-01", 45
 LAST = pd.Timestamp(START) + pd.Timedelta(days=DAYS - 1)  # the monitored day
@@ -71,6 +71,9 @@ def test_ordinary_day_raises_no_drift_alert(lakes, tmp_path):
     assert len(rep.drift) >= 8 and rep.drift_share < MonitorThresholds().drift_share, rep.drift
     assert not [a for a in rep.alerts if a.startswith("drift")]
     assert "drift_html" in rep.paths and "summary" in rep.paths
+    summary = latest_report("demo", str(tmp_path / "out"))
+    assert summary["run_date"] == "2024-04-14" and summary["alerts"] == rep.alerts
+    assert latest_report("other", str(tmp_path / "out")) is None
 
 
 def _hand_forecast() -> pd.DataFrame:
