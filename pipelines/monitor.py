@@ -210,7 +210,9 @@ def recent_accuracy(table: pd.DataFrame, pending: pd.DataFrame, run_date: pd.Tim
     if len(pending):
         waiting = pending.groupby(by).size().rename("pending").reset_index()
         summary = summary.merge(waiting, on=by, how="outer")
-    summary["pending"] = summary.get("pending", pd.Series(dtype=float)).fillna(0).astype(int)
+    if "pending" not in summary:
+        summary["pending"] = 0
+    summary["pending"] = summary["pending"].fillna(0).astype(int)
     summary["n"] = summary["n"].fillna(0).astype(int)
     return summary
 
