@@ -302,7 +302,8 @@ def monitor_day(lake: str, tenant: str, run_date: dt.date | str,
         run_date: The day to monitor (its orders are "today").
         outputs: Output root (default: the settings').
         thresholds: Alert thresholds (default: :class:`MonitorThresholds` from the env).
-        log_to_mlflow: Log metrics and files to MLflow (experiment ``monitoring``).
+        log_to_mlflow: Log metrics and files to MLflow (experiment ``monitoring``); an
+            unusable store (corrupt, unreachable) becomes an alert line, not an exception.
 
     Returns:
         A :class:`MonitorReport`; ``alerts`` holds one line per crossed threshold.
@@ -325,7 +326,13 @@ def monitor_day(lake: str, tenant: str, run_date: dt.date | str,
     rep.paths["summary"] = _atomic_text(_summary_doc(rep), _sibling(
         "monitor_report", tenant, day, outputs, ".json"))
     if log_to_mlflow:
-        rep.run_id = log_monitoring_run(rep)
+        from oms.tracking import TrackingStoreError
+
+        try:
+            rep.run_id = log_monitoring_run(rep)
+        except TrackingStoreError as e:  # the files are written; say why MLflow has no copy
+            rep.alerts.append(f"monitoring {tenant} {rep.run_date} not logged to MLflow: {e}")
+            _atomic_text(_summary_doc(rep), Path(rep.paths["summary"]))
     return rep
 
 

@@ -161,3 +161,14 @@ def test_nothing_to_monitor_says_so(tmp_path):
     assert any("no stored forecasts" in n for n in rep.notes)
     with pytest.raises(ValueError, match="not a date"):
         monitor_day(str(tmp_path), "demo", "yesterday-ish", log_to_mlflow=False)
+
+
+def test_an_unusable_mlflow_store_is_an_alert_not_a_crash(tmp_path, monkeypatch):
+    bad = tmp_path / "mlflow.db"
+    bad.write_bytes(b"not a database at all")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{bad}")
+    rep = monitor_day(str(tmp_path / "no-lake"), "demo", "2024-01-01",
+                      outputs=str(tmp_path / "out"))
+    assert rep.run_id is None and Path(rep.paths["summary"]).is_file()
+    assert any("not logged to MLflow" in a and "corrupt" in a for a in rep.alerts), rep.alerts
+    assert latest_report("demo", str(tmp_path / "out"))["alerts"] == rep.alerts
