@@ -336,7 +336,6 @@ def monitor_day(lake: str, tenant: str, run_date: dt.date | str,
     return rep
 
 
-
 def latest_report(tenant: str, outputs: str | None = None) -> dict | None:
     """The newest monitoring summary of a tenant (the JSON ``monitor_day`` wrote), or None.
 
