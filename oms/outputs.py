@@ -31,6 +31,7 @@ KINDS = (
     "order_volume_forecast", "sku_demand_forecast",
     "order_volume_forecast_challenger", "sku_demand_forecast_challenger",
     "sales_trend", "reroute",
+    "drift_report", "forecast_accuracy", "monitor_report",
 )
 
 

@@ -31,3 +31,10 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in code)
     assert code[-1].get("outputs"), f"{path.name}: last cell shows nothing"
+
+
+def test_every_model_family_has_its_notebook():
+    """The EDA and routing notebooks sit beside the forecasting, customer and inventory ones."""
+    stems = {p.stem for p in NOTEBOOKS}
+    assert {"00_orders_eda", "01_order_volume_forecast", "02_customers_rfm_churn_clv",
+            "03_routing", "04_inventory"} <= stems
