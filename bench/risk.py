@@ -89,7 +89,20 @@ def triage_section(seed: int) -> list[str]:
         f"| id found where there is none | {m['id_false_positive']:.3f} | — | |",
         f"| complaints routed to a person | {m['complaints_to_human']:.3f} | 1.000 | "
         f"{met(m['complaints_to_human'] == 1.0)} |",
-        f"| all messages routed to a person | {m['human_share']:.3f} | — | |", "",
+        f"| all messages routed to a person | {m['human_share']:.3f} | — | |",
+        f"| complaints routed, classifier alone (no safety net) | "
+        f"{m['complaints_to_human_no_safety_net']:.3f} | — | |",
+        f"| all messages routed, classifier alone | {m['human_share_no_safety_net']:.3f} | — | |",
+        "",
+        "Safety net: a message goes to a person as a possible complaint when its complaint "
+        f"probability is ≥ {m['review_threshold']:.3f} or it contains a complaint cue "
+        "(`models.risk.triage.COMPLAINT_CUES`). The threshold is half the lowest complaint "
+        "probability among 4,000 held-out *generated* messages (typo rate 0.12) whose "
+        "complaints no cue catches — the fixture plays no part in it. The cue list was written "
+        "from general customer-service vocabulary, but by an author who had seen the "
+        "previous run's misrouted fixture complaint (\"damaged my car gate… who is liable?\") "
+        "and the eight lowest-scoring fixture complaints, so the cue half of the rule is not "
+        "blind on this fixture.", "",
         f"Empty message → `{bad['reason'][0]}`; 52 KB message → `{bad['reason'][1]}`.", ""]
     wrong = msgs[~correct].assign(pred=d["intent"][~correct].to_numpy())
     lines += ["Misclassified:", ""] + [f"- `{r.message}` — {r.intent} → {r.pred}"
