@@ -280,7 +280,9 @@ def main() -> None:
     load1 = os.getloadavg()
     head = ["## risk", "",
             f"Command: `python bench/risk.py --scale {args.scale} --days {args.days} "
-            f"--seed {args.seed}`.",
+            f"--seed {args.seed}`" + (f" (data reused from `--root {args.root}`, written by "
+                                      "the same generate + generate_risk calls)"
+                                      if args.root else "") + ".",
             f"Machine: 2 cores; load average {load0[0]:.2f} before, {load1[0]:.2f} after "
             f"(1-min); run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Accuracy numbers only "
             "(no timings).", ""]
