@@ -30,7 +30,7 @@ KINDS = (
     "churn_scores", "churn_exclusions", "churn_segments",
     "order_volume_forecast", "sku_demand_forecast",
     "order_volume_forecast_challenger", "sku_demand_forecast_challenger",
-    "sales_trend", "reroute",
+    "sales_trend", "reroute", "inventory_recommendations",
     "drift_report", "forecast_accuracy", "monitor_report",
 )
 

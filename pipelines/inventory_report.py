@@ -5,10 +5,15 @@ inventory), forecasts SKU × warehouse demand — with the tenant's registered S
 (``oms.tenancy.model_uri("sku_demand_forecaster", tenant)``, split over warehouses by their
 share of the last 8 weeks' demand) when one is registered and loadable, else with the
 seasonal naive baseline fitted on the SKU × warehouse history — runs
-:class:`models.inventory.InventoryPolicy`, and writes ``recommendations.parquet``,
-``recommendations.csv`` and ``report.html`` atomically under
-``<out>/inventory/tenant=<tenant>/``. With a tracking store configured the three files are
-logged to MLflow as artifacts of a run in the ``inventory_report`` experiment.
+:class:`models.inventory.InventoryPolicy`, and writes the recommendation table through
+:mod:`oms.outputs` (kind ``inventory_recommendations``:
+``<out>/inventory_recommendations/<tenant>/inventory_recommendations.parquet``, plus a dated
+copy when a run date is given) with ``recommendations.csv`` and ``report.html`` beside it,
+each atomically. With a tracking store configured the files are logged to MLflow as artifacts
+of a run in the ``inventory_report`` experiment.
+
+:func:`run_inventory_report` is the daily-batch entry point (a flow task calls it): plain
+arguments in, a small JSON-able summary out, and it works without any registered champion.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import pandas as pd
 
 from models.forecast import SeasonalNaive
 from models.inventory import InventoryPolicy
-from oms.lake import write_frame
+from oms.outputs import output_path, write_output
 from oms.settings import get_settings
 from oms.tenancy import model_uri, validate_tenant
 from pipelines.inventory_data import (
@@ -35,6 +40,7 @@ from pipelines.inventory_data import (
 )
 
 FAMILY = "sku_demand_forecaster"
+KIND = "inventory_recommendations"
 LEVELS = (50, 80, 95, 99)
 SHARE_DAYS = 56
 
@@ -174,17 +180,23 @@ def _atomic_text(text: str, path: Path) -> None:
         raise
 
 
-def write_report(rep: InventoryReport, out_dir: str | Path, tenant: str) -> dict[str, str]:
-    """Write the table (parquet + CSV) and the HTML report atomically; return their paths."""
+def write_report(rep: InventoryReport, out_dir: str | Path | None, tenant: str,
+                 run_date: str | None = None) -> dict[str, str]:
+    """Write the table (parquet via :mod:`oms.outputs`, CSV) and the HTML report atomically.
+
+    Returns the paths (``parquet``, ``csv``, ``html``; ``dated`` too with a ``run_date``).
+    """
     from pipelines.inventory_html import render_html
 
-    folder = Path(out_dir) / "inventory" / f"tenant={tenant}"
-    paths = {"parquet": folder / "recommendations.parquet",
-             "csv": folder / "recommendations.csv", "html": folder / "report.html"}
-    write_frame(rep.table, paths["parquet"])
-    _atomic_text(rep.table.to_csv(index=False), paths["csv"])
-    _atomic_text(render_html(rep, tenant), paths["html"])
-    return {k: str(v) for k, v in paths.items()}
+    table = rep.table.assign(tenant_id=tenant)
+    paths = {"parquet": write_output(table, KIND, tenant, root=out_dir)}
+    if run_date is not None:
+        paths["dated"] = write_output(table, KIND, tenant, run_date, root=out_dir)
+    folder = Path(output_path(KIND, tenant, root=out_dir).removeprefix("file://")).parent
+    paths["csv"], paths["html"] = str(folder / "recommendations.csv"), str(folder / "report.html")
+    _atomic_text(rep.table.to_csv(index=False), Path(paths["csv"]))
+    _atomic_text(render_html(rep, tenant), Path(paths["html"]))
+    return paths
 
 
 def tracking_configured() -> bool:
@@ -202,20 +214,50 @@ def log_report(paths: dict[str, str], summary: dict[str, object], tenant: str) -
         mlflow.set_tag("tenant", tenant)
         mlflow.log_metrics({k: float(v) for k, v in summary.items()
                             if isinstance(v, int | float) and np.isfinite(v)})
-        for p in paths.values():
-            mlflow.log_artifact(p, artifact_path="inventory_report")
+        for k in ("parquet", "csv", "html"):
+            mlflow.log_artifact(paths[k], artifact_path="inventory_report")
         return run.info.run_id
 
 
 def build_inventory_report(lake: str | None = None, tenant: str | None = None,
                            out: str | None = None, top_n: int = 100,
                            policy: InventoryPolicy | None = None,
-                           log_mlflow: bool | None = None) -> InventoryReport:
+                           log_mlflow: bool | None = None,
+                           run_date: str | None = None) -> InventoryReport:
     """Compute, write and (if tracking is configured) log one tenant's inventory report."""
     s = get_settings()
     tenant = validate_tenant(tenant or s.tenant_id)
     rep = compute_report(lake or s.lake, tenant, top_n, policy)
-    rep.paths = write_report(rep, out or s.outputs, tenant)
+    rep.paths = write_report(rep, out or s.outputs, tenant, run_date)
     if tracking_configured() if log_mlflow is None else log_mlflow:
         rep.run_id = log_report(rep.paths, rep.summary, tenant)
     return rep
+
+
+def run_inventory_report(lake: str | None = None, tenant: str | None = None,
+                         out: str | None = None, run_date: str | None = None,
+                         top_n: int = 100, service_level: float = 0.95,
+                         log_mlflow: bool | None = None) -> dict[str, object]:
+    """Daily-batch step: one tenant's inventory report; returns a JSON-able summary.
+
+    Uses the tenant's SKU champion when one is registered and loadable, otherwise the
+    seasonal naive baseline (the summary's ``forecast_source`` says which and why), so it runs
+    on a fresh installation. Bad input raises ``ValueError`` (or a subclass) with a clear
+    message; a Prefect task around it needs no logic of its own.
+
+    Args:
+        lake: Lake root (default: settings).
+        tenant: Tenant id (default: settings).
+        out: Output root (default: settings' outputs).
+        run_date: Also write a dated copy of the table (``YYYY-MM-DD``).
+        top_n: SKUs covered, by revenue.
+        service_level: Fill-rate target in (0, 1).
+        log_mlflow: Log to MLflow (default: when a tracking store is configured).
+    """
+    rep = build_inventory_report(lake, tenant, out, top_n,
+                                 InventoryPolicy(service_level=service_level), log_mlflow,
+                                 run_date)
+    keep = ("series", "skus", "reorder_now", "order_value", "value_at_risk", "excess_value",
+            "fill_rate_30d", "target", "forecast_source", "exceptions", "as_of")
+    out_summary = {k: rep.summary[k] for k in keep if k in rep.summary}
+    return {**out_summary, "paths": dict(rep.paths), "run_id": rep.run_id}

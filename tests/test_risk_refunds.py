@@ -92,3 +92,20 @@ def test_contract(data):
     with pytest.raises(ValueError, match="too few"):
         RefundApprover().fit(d.head(30), y[:30])
     assert np.isfinite(c.predict_proba(d)).all()
+
+
+def test_rule_paired_threshold_keeps_validation_loss_at_or_below_the_rule(data):
+    """target_loss_rate=None: the threshold is chosen against the rule on the same rows."""
+    *_, d, y = data
+    m = RefundApprover(target_loss_rate=None, caution=0.05, max_iter=50).fit(d, y)
+    ok = np.flatnonzero(m.decide(d)["reason"].str.startswith("needs human review") == False)  # noqa: E712
+    cut = int(len(ok) * (1 - m.validation_fraction))
+    val = d.iloc[ok[cut:]]
+    amount = val["amount"].to_numpy(float)
+    rule = design_rule(val)["decision"].to_numpy()
+    assert m.target_ == pytest.approx(loss_rate(rule, y[ok[cut:]], amount))
+    model_loss = loss_rate(m.decide(val)["decision"].to_numpy(), y[ok[cut:]], amount)
+    assert model_loss <= m.target_ + 1e-12
+    # a more cautious quantile never approves more
+    loose = RefundApprover(target_loss_rate=None, caution=0.5, max_iter=50).fit(d, y)
+    assert m.threshold_ <= loose.threshold_

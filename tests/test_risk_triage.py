@@ -84,3 +84,41 @@ def test_clone_and_unfitted():
         c.predict(["hello"])
     train = generate_support_messages(400, seed=1)
     assert c.fit(train["message"], train["intent"]) is c
+
+
+def test_complaint_cue_routes_to_person_without_relabelling(triage):
+    """The safety net: a cue sends a message to a person; the intent stays the classifier's."""
+    text = "please refund order O0000381274, the lid arrived broken"
+    bare = clone(triage).set_params(use_cues=False, review_threshold=1.0)
+    bare.pipeline_, bare.classes_ = triage.pipeline_, triage.classes_
+    d = triage.decide([text]).iloc[0]
+    assert d["route"] == HUMAN and "possible complaint" in d["reason"] and "broken" in d["reason"]
+    assert d["intent"] == bare.decide([text]).iloc[0]["intent"]
+
+
+def test_review_threshold_catches_low_probability_complaints(triage):
+    """Below the labelling threshold but above the review threshold: a person reads it."""
+    ci = list(triage.classes_).index("complaint")
+    msgs = ["where is my order O0000000123", "is the kettle made of steel",
+            "still no reply from anyone about my parcel", "I want my money back for O0000000456"]
+    msgs = [m for m in msgs if triage.predict([m])[0] != "complaint"]
+    p = triage.predict_proba(msgs)[:, ci]
+    est = clone(triage).set_params(use_cues=False, review_threshold=float(p.max()) - 1e-9,
+                                   complaint_threshold=1.01, min_confidence=0.0)
+    est.pipeline_, est.classes_ = triage.pipeline_, triage.classes_
+    d = est.decide(msgs)
+    top = int(p.argmax())
+    assert d.loc[top, "route"] == HUMAN and "possible complaint" in d.loc[top, "reason"]
+    assert (d.drop(index=top)["reason"].str.contains("possible complaint")).sum() == 0
+
+
+def test_review_threshold_chosen_on_generated_messages(triage):
+    from pipelines.train_risk import choose_review_threshold
+
+    val = generate_support_messages(1500, seed=99, typo_rate=0.12)
+    t = choose_review_threshold(triage, val)
+    assert 0.0 < t <= triage.complaint_threshold
+    est = clone(triage).set_params(review_threshold=t)
+    est.pipeline_, est.classes_ = triage.pipeline_, triage.classes_
+    d = est.decide(val["message"])
+    assert (d.loc[val["intent"] == "complaint", "route"] == HUMAN).all()

@@ -114,11 +114,19 @@ class RefundApprover(BaseEstimator):
 
     ``fit`` trains on the earlier ``1 - validation_fraction`` of the requests (rows must be
     in time order) and picks, on the later part, the largest approval threshold whose loss
-    rate stays at or below ``target_loss_rate``. ``threshold_`` is in money (expected
-    abusive amount per request).
+    rate stays at or below the target. ``threshold_`` is in money (expected abusive amount
+    per request).
+
+    With ``target_loss_rate=None`` (``"rule"`` mode) the target is the design rule's loss on
+    the *same* validation rows, paired: on each bootstrap resample of the validation rows the
+    threshold is the largest keeping the model's loss ≤ the rule's loss on that resample, and
+    ``threshold_`` is the ``caution`` quantile of those thresholds — so the model's loss is at
+    or below the rule's in about ``1 - caution`` of the resamples. ``target_`` records the
+    rule's validation loss rate.
 
     Args:
-        target_loss_rate: Allowed abusive amount approved / all requested amount.
+        target_loss_rate: Allowed abusive amount approved / all requested amount, or None
+            for "no more than the design rule on the validation rows" (paired).
         max_probability: Never auto-approve at or above this abuse probability.
         caution: The threshold is this quantile of the thresholds chosen on 200 bootstrap
             resamples of the validation rows (0.5 = median; lower = safer against noise).
@@ -151,9 +159,13 @@ class RefundApprover(BaseEstimator):
         p = self.model_.predict_proba(X[cut:])[:, 1]
         amt = amount.to_numpy(float)[cut:]
         cost = np.where(p < self.max_probability, p * amt, np.inf)
-        self.threshold_ = _robust_threshold(cost, y[cut:].astype(bool), amt,
-                                            self.target_loss_rate, self.caution,
-                                            self.random_state)
+        rule = (design_rule(d.loc[ok].iloc[cut:])["decision"] == APPROVE).to_numpy()
+        self.target_ = (float(self.target_loss_rate) if self.target_loss_rate is not None
+                        else loss_rate(np.where(rule, APPROVE, REVIEW), y[cut:].astype(bool),
+                                       amt))
+        self.threshold_ = _robust_threshold(
+            cost, y[cut:].astype(bool), amt, self.target_loss_rate, self.caution,
+            self.random_state, rule_approved=rule)
         return self
 
     def predict_proba(self, d: pd.DataFrame) -> np.ndarray:
@@ -184,13 +196,23 @@ class RefundApprover(BaseEstimator):
         return f"human review: uncertain (probability {p:.3f}, expected loss {loss:.2f} ≥ {t:.2f})"
 
 
-def _robust_threshold(cost: np.ndarray, abuse: np.ndarray, amount: np.ndarray, target: float,
-                      caution: float, seed: int, n_boot: int = 200) -> float:
-    """``caution`` quantile of the loss-target thresholds over bootstrap resamples."""
+def _robust_threshold(cost: np.ndarray, abuse: np.ndarray, amount: np.ndarray,
+                      target: float | None, caution: float, seed: int, n_boot: int = 200,
+                      rule_approved: np.ndarray | None = None) -> float:
+    """``caution`` quantile of the loss-target thresholds over bootstrap resamples.
+
+    ``target=None``: each resample's target is the rule's loss on that resample (paired).
+    """
     rng = np.random.default_rng(seed)
     n = len(cost)
-    ts = [_pick_threshold(cost[i], abuse[i], amount[i], target)
-          for i in (rng.integers(0, n, n) for _ in range(n_boot))]
+    ts = []
+    for _ in range(n_boot):
+        i = rng.integers(0, n, n)
+        goal = target
+        if goal is None:
+            lost = (amount[i] * (abuse[i] & rule_approved[i])).sum()
+            goal = float(lost / amount[i].sum())
+        ts.append(_pick_threshold(cost[i], abuse[i], amount[i], goal))
     return float(np.quantile(ts, caution))
 
 

