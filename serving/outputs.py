@@ -2,8 +2,9 @@
 
 Where a tenant's outputs live is decided in one place, :func:`output_candidates`: first the
 tenant's own file in the layout of ``oms.outputs`` (``<outputs>/<kind>/<tenant>/<kind>.parquet``,
-what ``score forecast`` and ``score churn`` write) — for inventory the report's
-``<outputs>/inventory/tenant=<t>/recommendations.parquet`` — then older layouts
+what ``score forecast``, ``score churn`` and ``report inventory`` write; the inventory
+report's earlier ``<outputs>/inventory/tenant=<t>/recommendations.parquet`` after it) — then
+older layouts
 (``<outputs>/tenant=<t>/...``, shared ``<outputs>/forecasts/<name>.parquet`` and
 ``<outputs>/churn_scores``) filtered to the tenant's rows. A shared file without a
 ``tenant_id`` column belongs to the default tenant (``OMS_ML_TENANT_ID``) only, so no tenant
@@ -29,7 +30,7 @@ CHURN_SCORES = "churn_scores"
 INVENTORY = "inventory_recommendations"
 #: output kind of ``oms.outputs`` for each name served here
 KIND = {VOLUME: "order_volume_forecast", SKU: "sku_demand_forecast",
-        CHURN_SCORES: "churn_scores"}
+        CHURN_SCORES: "churn_scores", INVENTORY: "inventory_recommendations"}
 HORIZON = re.compile(r"^(\d{1,4})(h|d)$")
 MAX_HORIZON_DAYS = 365
 
@@ -39,9 +40,9 @@ def output_candidates(outputs: str, tenant: str, name: str) -> list[str]:
     from oms.outputs import output_path
 
     root = outputs.rstrip("/")
-    if name == INVENTORY:  # written by `oms-ml report inventory`, one folder per tenant
-        return [f"{root}/inventory/tenant={tenant}/recommendations.parquet"]
     own = [output_path(KIND[name], tenant, root=root)]
+    if name == INVENTORY:  # written by `oms-ml report inventory` (earlier layout after it)
+        return [*own, f"{root}/inventory/tenant={tenant}/recommendations.parquet"]
     if name == CHURN_SCORES:
         return [*own, f"{root}/tenant={tenant}/{name}", f"{root}/{name}"]
     return [*own, f"{root}/tenant={tenant}/forecasts/{name}.parquet",

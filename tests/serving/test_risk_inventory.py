@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 from serving_support import KEYS
+
+from oms.outputs import output_path
 
 LONG = "where is my order O0000000042? " * 1700  # ~52 KB
 
@@ -113,8 +116,9 @@ def test_inventory_recommendations_from_the_latest_report(server):
     with server.client() as c:
         r = c.get("/v1/inventory/recommendations")
         assert r.status_code == 404 and "report inventory" in r.json()["detail"]
-        folder = server.data_dir / "outputs" / "inventory" / "tenant=demo"
-        folder.mkdir(parents=True, exist_ok=True)
+        target = Path(output_path("inventory_recommendations", "demo",
+                                  root=server.data_dir / "outputs"))
+        target.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({
             "priority": [1.0, 2.0, np.nan], "unique_id": ["S1|WH-A", "S2|WH-A", "S1|WH-B"],
             "sku": ["S1", "S2", "S1"], "warehouse_id": ["WH-A", "WH-A", "WH-B"],
@@ -123,7 +127,7 @@ def test_inventory_recommendations_from_the_latest_report(server):
             "order_up_to": [70.0, 18.0, 30.0], "safety_stock": [5.0, 2.0, 3.0],
             "inventory_position": [25.0, 7.0, 29.0], "days_of_cover": [3.1, 2.0, np.inf],
             "stockout_probability": [0.4, 0.2, 0.0], "exception": [None, None, None],
-            "eoq": [20.0, 5.0, 9.0]}).to_parquet(folder / "recommendations.parquet")
+            "eoq": [20.0, 5.0, 9.0]}).to_parquet(target)
         body = strict(c.get("/v1/inventory/recommendations"))
         assert body["total"] == 3 and [x["priority"] for x in body["recommendations"]] == \
             [1, 2, None]
