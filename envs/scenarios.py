@@ -38,6 +38,15 @@ class Network:
     capacity: np.ndarray
     cost_per_order: np.ndarray
 
+    def __post_init__(self) -> None:
+        n = len(self.warehouse_ids)
+        for name in ("lat", "lon", "capacity", "cost_per_order"):
+            if np.shape(getattr(self, name)) != (n,):
+                raise ValueError(f"network {name} must have shape ({n},), "
+                                 f"got {np.shape(getattr(self, name))}")
+        if (np.asarray(self.capacity) < 0).any():
+            raise ValueError("warehouse capacity must be >= 0 (0 means it ships nothing)")
+
     @property
     def n(self) -> int:
         """Number of warehouses."""

@@ -275,7 +275,8 @@ class DQNRouter(_SB3Router):
         if self.greedy_prior:
             policy = GreedyPriorDQNPolicy
             kwargs["prior"] = {"n_warehouses": int(env.unwrapped.n_warehouses),
-                               "weights": reward_weights(env.unwrapped.config)}
+                               "weights": reward_weights(env.unwrapped.config),
+                               "extended": bool(env.unwrapped.config.extended_obs)}
             kwargs["shared_head"] = bool(self.shared_head)
         return DQN(policy, env, seed=self.random_state, verbose=0, device="cpu",
                    policy_kwargs=kwargs, **self.algo_params())

@@ -52,6 +52,9 @@ class DualPrice:
 
     def act(self, env: WarehouseRoutingEnv, obs: np.ndarray) -> int:
         """Best immediate reward net of the stock and capacity prices, or unroutable."""
+        r = env.immediate_rewards()
+        if not np.isfinite(r).any():
+            return env.n_warehouses
         if not hasattr(self, "_forecast"):
             self.begin_episode(env)
         spec, i = env.episode, env.t
@@ -60,15 +63,19 @@ class DualPrice:
             self._stock_price, self._cap_price = self.prices(env)
             self._key = key
             self.solves += 1
-        r = env.immediate_rewards()
-        if not np.isfinite(r).any():
-            return env.n_warehouses
         score = r - self._stock_price[:, spec.sku[i]] - self._cap_price
         return int(np.nanargmax(np.where(np.isfinite(r), score, np.nan)))
 
     def prices(self, env: WarehouseRoutingEnv) -> tuple[np.ndarray, np.ndarray]:
-        """Stock prices (W, S) and capacity prices (W,) from the fluid LP now."""
+        """Stock prices (W, S) and capacity prices (W,) from the fluid LP now.
+
+        An episode the scenario's forecast does not describe (another network or SKU list,
+        e.g. a replayed stream) gets zero prices: the policy is then myopic greedy.
+        """
         spec, i, fc = env.episode, env.t, self._forecast
+        n_w, n_s = env.stock.shape
+        if fc.rates.shape[1] != n_w or fc.rates.shape[3] != n_s:
+            return np.zeros((n_w, n_s)), np.zeros(n_w)
         p = env.current_period
         end = fc.next_replenishment(p)
         demand = fc.remaining(p, float(spec.hour[i]), end)  # (W regions, T, S)

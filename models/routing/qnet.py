@@ -23,20 +23,24 @@ def reward_weights(config: Any) -> RewardWeights:
     return RewardWeights(**{f.name: getattr(config, f.name) for f in fields(RewardWeights)})
 
 
-def immediate_reward_prior(obs: torch.Tensor, n_warehouses: int, weights: RewardWeights
-                           ) -> torch.Tensor:
+def immediate_reward_prior(obs: torch.Tensor, n_warehouses: int, weights: RewardWeights,
+                           extended: bool = False) -> torch.Tensor:
     """Each action's immediate reward, recomputed from a batch of observations (torch).
 
     Invalid warehouses (down, short of stock, at capacity) and "unroutable" get the lower of
-    the two penalties. Shape (N, W + 1).
+    the two penalties. Shape (N, W + 1). With the ``extended`` observation the validity is
+    its ``open`` field (the environment's mask, which knows about backlog).
     """
-    spec = ObservationSpec(n_warehouses)
+    spec = ObservationSpec(n_warehouses, extended)
     blk = {name: spec.read(obs, name) for name in (*WAREHOUSE_FIELDS, "qty")}
     # cost block = cost / cost_scale; hours block = hours / (HOURS_FACTOR * hours_scale)
     r = reward(blk["cost"], blk["hours"], blk["on_time"], weights, cost_scale=1.0,
                hours_scale=1.0 / HOURS_FACTOR)
-    valid = ((blk["up"] > 0.5) & (blk["stock"] >= blk["qty"] - 1e-6)
-             & (blk["load"] < 1 - 1e-6))
+    if extended:
+        valid = spec.read(obs, "open") > 0.5
+    else:
+        valid = ((blk["up"] > 0.5) & (blk["stock"] >= blk["qty"] - 1e-6)
+                 & (blk["load"] < 1 - 1e-6))
     penalty = min(weights.invalid_penalty, weights.unroutable_penalty)
     r = torch.where(valid, r, torch.full_like(r, penalty))
     return torch.cat([r, torch.full_like(r[:, :1], penalty)], dim=1)
@@ -64,9 +68,9 @@ class SharedHeadQNetwork(PriorQNetwork):
 
     def __init__(self, *args: Any, prior: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(*args, prior=prior, **kwargs)
-        self.spec = ObservationSpec(int(prior["n_warehouses"]))
+        self.spec = ObservationSpec(int(prior["n_warehouses"]), bool(prior.get("extended")))
         arch = [int(h) for h in kwargs.get("net_arch", [64, 64])]
-        dims = [self.spec.order_size + 2 * len(WAREHOUSE_FIELDS), *arch]
+        dims = [self.spec.order_size + 2 * len(self.spec.warehouse_fields), *arch]
         layers: list[torch.nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
@@ -88,7 +92,8 @@ class GreedyPriorDQNPolicy(DQNPolicy):
     """DQN policy whose Q-network starts from the myopic-greedy values and learns the rest.
 
     Args:
-        prior: ``{"n_warehouses": W, "weights": RewardWeights}`` for the prior.
+        prior: ``{"n_warehouses": W, "weights": RewardWeights, "extended": bool}`` for the
+            prior (``extended``: the observation has the hard scenarios' fields).
         shared_head: Use :class:`SharedHeadQNetwork` instead of :class:`PriorQNetwork`.
     """
 
