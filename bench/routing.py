@@ -51,14 +51,16 @@ from pipelines.reroute import RerouteParams, cost_matrix, reroute  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "routing.md"
 PARTS = ROOT / "bench" / "results" / "routing_parts"
 HELD_OUT = 1_000_000  # first held-out seed; training uses the sampler stream of seed 0
-# DQN settings per scenario, chosen on validation episodes (never the held-out seeds):
-# easy keeps the shipped defaults; the hard scenarios need a longer horizon (stock and
-# backlog act over days, not orders) and an offset near their mean per-order reward.
+# DQN settings per scenario (never looked at the held-out seeds). easy keeps the shipped
+# defaults. For the hard scenarios a first try (greedy prior, gamma 0.99, 30k steps) scored
+# below greedy on the validation episodes, and the shared machine allowed no search, so they
+# use the bid-price prior (zero residual = the dual-price heuristic), the shipped gamma 0.9
+# and a reward offset near their mean per-order reward.
 DQN_SETTINGS: dict[str, dict] = {
     "easy": {},
-    "scarce": {"reward_offset": 0.25, "algo_kwargs": {"gamma": 0.99}},
-    "peak": {"reward_offset": 0.15, "algo_kwargs": {"gamma": 0.99}},
-    "outage": {"reward_offset": 0.15, "algo_kwargs": {"gamma": 0.99}},
+    "scarce": {"reward_offset": 0.25, "bid_price_prior": True},
+    "peak": {"reward_offset": 0.15, "bid_price_prior": True},
+    "outage": {"reward_offset": 0.15, "bid_price_prior": True},
 }
 
 
@@ -66,7 +68,7 @@ def _fit(name: str, steps: int, **kw) -> tuple[DQNRouter, float]:
     cfg = scenario_config(name)
     t0 = time.perf_counter()
     router = DQNRouter(total_timesteps=steps, env_config=cfg, torch_threads=1,
-                       progress_bar=False, eval_freq=max(steps // 10, 1),
+                       progress_bar=False, eval_freq=max(steps // 5, 1), n_eval_episodes=5,
                        **(DQN_SETTINGS.get(name, {}) | kw)).fit(WarehouseRoutingEnv(cfg))
     return router, time.perf_counter() - t0
 
@@ -95,8 +97,8 @@ def run_scenario(name: str, episodes: int, dqn_steps: int, ablation_steps: int,
         cfg = scenario_config(name)
         t0 = time.perf_counter()
         ppo = MaskablePPORouter(total_timesteps=ppo_steps, env_config=cfg, torch_threads=1,
-                                progress_bar=False, eval_freq=max(ppo_steps // 10, 1)
-                                ).fit(WarehouseRoutingEnv(cfg))
+                                progress_bar=False, eval_freq=max(ppo_steps // 5, 1),
+                                n_eval_episodes=5).fit(WarehouseRoutingEnv(cfg))
         out["train"]["maskable-ppo"] = {"steps": ppo_steps, "seconds": ppo.train_seconds_,
                                         "wall": time.perf_counter() - t0,
                                         "load_end": load_average(),
@@ -184,7 +186,7 @@ def scenario_lines(part: dict) -> tuple[list[str], list[str]]:
     for algo, t in part["train"].items():
         curve = pd.DataFrame(t["curve"]).astype({"timesteps": str})
         lines += [f"{algo} learning curve ({t['steps']:,} steps, {t['seconds']:.0f} s; mean "
-                  "reward on the same 10 seeded validation episodes):", "", md_table(curve), ""]
+                  "reward on the same 5 seeded validation episodes):", "", md_table(curve), ""]
     return rows, lines
 
 

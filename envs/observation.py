@@ -24,7 +24,7 @@ on_time         W       1 if that delivery keeps the promise
 ==============  ======  =========================================================
 
 With ``extended=True`` (the hard scenarios, :class:`envs.scenarios.Scenario`) two order
-fields follow the order block and five per-warehouse fields follow the warehouse blocks:
+fields follow the order block and six per-warehouse fields follow the warehouse blocks:
 
 ==============  ======  =========================================================
 day             1       period ÷ (periods − 1)
@@ -36,6 +36,8 @@ cover           W       stock of the SKU ÷ (expected demand for it near the war
 hi_cover        W       the same against gold/platinum demand only, ÷ 4
 today           W       expected further orders near the warehouse today ÷ the
                         capacity it has left today, ÷ 2
+price           W       bid price of the order's SKU and the warehouse's capacity
+                        (:mod:`envs.bidprice`) ÷ ``PRICE_SCALE``
 ==============  ======  =========================================================
 """
 
@@ -55,7 +57,9 @@ ORDER_FIELDS: tuple[tuple[str, int], ...] = (
 )
 WAREHOUSE_FIELDS: tuple[str, ...] = ("dist", "cost", "load", "stock", "up", "hours", "on_time")
 EXTENDED_ORDER_FIELDS: tuple[tuple[str, int], ...] = (("day", 1), ("to_repl", 1))
-EXTENDED_WAREHOUSE_FIELDS: tuple[str, ...] = ("open", "backlog", "cover", "hi_cover", "today")
+EXTENDED_WAREHOUSE_FIELDS: tuple[str, ...] = ("open", "backlog", "cover", "hi_cover", "today",
+                                              "price")
+PRICE_SCALE = 2.0  # the price block is the bid price ÷ 2 (reward units)
 HOURS_FACTOR = 2.0  # the hours block is divided by 2 × hours_scale (late deliveries fit in 1)
 
 

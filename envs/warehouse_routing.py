@@ -14,8 +14,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.bidprice import BidPrices
 from envs.demand import DemandForecast
-from envs.observation import HOURS_FACTOR, ObservationSpec
+from envs.observation import HOURS_FACTOR, PRICE_SCALE, ObservationSpec
 from envs.physics import (
     Physics,
     RewardWeights,
@@ -111,10 +112,11 @@ class WarehouseRoutingEnv(gym.Env):
     ``Box(0, 1, (11 + 7·W,), float32)``, laid out by :class:`envs.observation.ObservationSpec`
     (the order's value, tier, promise, hour, promotion, quantity and weather, then per
     warehouse: distance, cost, load, stock, up, delivery hours and on-time flag). With
-    ``extended_obs`` (the hard scenarios) ``(13 + 12·W,)``: plus day, days to the next stock
+    ``extended_obs`` (the hard scenarios) ``(13 + 13·W,)``: plus day, days to the next stock
     arrival and, per warehouse, open, backlog, stock cover against the scenario's expected
-    demand until that arrival (all tiers and gold/platinum) and today's expected orders
-    against capacity left (:class:`envs.demand.DemandForecast`).
+    demand until that arrival (all tiers and gold/platinum), today's expected orders
+    against capacity left (:class:`envs.demand.DemandForecast`) and the bid price of the
+    order (:mod:`envs.bidprice`, re-solved each day and when an outage starts or ends).
 
     ## Rewards
 
@@ -170,6 +172,7 @@ class WarehouseRoutingEnv(gym.Env):
         self.cost_scale = cost_scale(self.network, self.config)
         self.episode: EpisodeSpec | None = None
         self.t = 0
+        self._bid = BidPrices(self) if self.config.extended_obs else None
 
     # ----------------------------------------------------------------- episode state
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -188,6 +191,8 @@ class WarehouseRoutingEnv(gym.Env):
         self.stock = spec.initial_stock.astype(np.int64).copy() + spec.replenishment[0]
         self.assigned = np.zeros(self.n_warehouses, dtype=np.int64)
         self.backlog = np.zeros(self.n_warehouses, dtype=np.int64)
+        if self._bid is not None:
+            self._bid.reset()
         self.current_period = int(spec.period[0]) if spec.n_orders else 0
         self.totals = {"reward": 0.0, "cost": 0.0, "on_time": 0, "served": 0, "invalid": 0,
                        "unroutable": 0}
@@ -341,6 +346,7 @@ class WarehouseRoutingEnv(gym.Env):
             "cover": stock / (future.sum(axis=1) + 1.0) / 2.0,
             "hi_cover": stock / (future[:, 2:].sum(axis=1) + 1.0) / 4.0,
             "today": today / left / 2.0,
+            "price": self._bid.current(self) / PRICE_SCALE,
         }
 
     def _info(self) -> dict[str, Any]:

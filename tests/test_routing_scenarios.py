@@ -41,7 +41,7 @@ def test_easy_is_the_default_and_hard_scenarios_are_checker_clean():
     with pytest.raises(ValueError, match="unknown scenario 'nope'"):
         get_scenario("nope")
     for name in HARD:
-        assert WarehouseRoutingEnv(scenario_config(name)).obs_dim == 13 + 12 * 5
+        assert WarehouseRoutingEnv(scenario_config(name)).obs_dim == 13 + 13 * 5
     cfg = scenario_config("peak")  # every hard knob but the outage; checkers are slow
     env = WarehouseRoutingEnv(cfg)
     assert env.obs_dim == ObservationSpec(5, extended=True).size
@@ -127,7 +127,7 @@ def test_extended_observation_fields():
             break
     assert env.stock[a, sku] < env.episode.initial_stock[a, sku] or before == 0
     blocks = spec.warehouse_blocks(obs[None])
-    assert blocks.shape == (1, 5, 12)
+    assert blocks.shape == (1, 5, 13)
 
 
 def test_dual_prices_value_scarce_stock():
@@ -184,3 +184,22 @@ def test_bad_input_is_unroutable_or_a_clear_error():
         model.predict(None, np.zeros((2, 46), np.float32))
     with pytest.raises(ValueError, match="features"):
         router.predict(np.zeros((2, 45), np.float32))
+
+
+def test_bid_price_prior_is_the_dual_price_policy():
+    import torch
+
+    from models.routing.qnet import immediate_reward_prior, reward_weights
+
+    env = WarehouseRoutingEnv(scenario_config("peak"))
+    obs, _ = env.reset(seed=2)
+    dp = DualPrice()
+    dp.begin_episode(env)
+    for _ in range(120):
+        prior = immediate_reward_prior(torch.as_tensor(obs[None]), env.n_warehouses,
+                                       reward_weights(env.config), extended=True,
+                                       bid_price=True)[0].numpy()
+        ok = env.action_masks()
+        want = dp.act(env, obs)
+        assert int(np.argmax(np.where(ok, prior, -np.inf))) == want
+        obs, *_ = env.step(want)

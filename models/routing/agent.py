@@ -235,6 +235,9 @@ class DQNRouter(_SB3Router):
             MLP shared across warehouses (``SharedHeadQNetwork``) instead of one MLP over
             the whole observation; chosen on validation episodes (the unshared residual
             lost to greedy there, the shared one did not).
+        bid_price_prior: With ``greedy_prior`` and the extended observation (hard
+            scenarios), the prior also charges each warehouse's bid price (the observation's
+            ``price``): the zero-residual policy is then the dual-price heuristic.
         algo_kwargs: Overrides of ``DQN_DEFAULTS`` (SB3 ``DQN`` arguments).
     """
 
@@ -246,6 +249,7 @@ class DQNRouter(_SB3Router):
                  torch_threads: int = 1, progress_bar: bool = True,
                  env_config: RoutingConfig | None = None, reward_offset: float = 0.35,
                  keep_best: bool = True, greedy_prior: bool = True, shared_head: bool = True,
+                 bid_price_prior: bool = False,
                  algo_kwargs: dict[str, Any] | None = None) -> None:
         self.total_timesteps = total_timesteps
         self.net_arch = net_arch
@@ -259,6 +263,7 @@ class DQNRouter(_SB3Router):
         self.keep_best = keep_best
         self.greedy_prior = greedy_prior
         self.shared_head = shared_head
+        self.bid_price_prior = bid_price_prior
         self.algo_kwargs = algo_kwargs
 
     @staticmethod
@@ -276,7 +281,8 @@ class DQNRouter(_SB3Router):
             policy = GreedyPriorDQNPolicy
             kwargs["prior"] = {"n_warehouses": int(env.unwrapped.n_warehouses),
                                "weights": reward_weights(env.unwrapped.config),
-                               "extended": bool(env.unwrapped.config.extended_obs)}
+                               "extended": bool(env.unwrapped.config.extended_obs),
+                               "bid_price": bool(self.bid_price_prior)}
             kwargs["shared_head"] = bool(self.shared_head)
         return DQN(policy, env, seed=self.random_state, verbose=0, device="cpu",
                    policy_kwargs=kwargs, **self.algo_params())

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 
-from envs.observation import HOURS_FACTOR, WAREHOUSE_FIELDS, ObservationSpec
+from envs.observation import HOURS_FACTOR, PRICE_SCALE, WAREHOUSE_FIELDS, ObservationSpec
 from envs.physics import RewardWeights, reward
 
 
@@ -24,18 +24,22 @@ def reward_weights(config: Any) -> RewardWeights:
 
 
 def immediate_reward_prior(obs: torch.Tensor, n_warehouses: int, weights: RewardWeights,
-                           extended: bool = False) -> torch.Tensor:
+                           extended: bool = False, bid_price: bool = False) -> torch.Tensor:
     """Each action's immediate reward, recomputed from a batch of observations (torch).
 
     Invalid warehouses (down, short of stock, at capacity) and "unroutable" get the lower of
     the two penalties. Shape (N, W + 1). With the ``extended`` observation the validity is
-    its ``open`` field (the environment's mask, which knows about backlog).
+    its ``open`` field (the environment's mask, which knows about backlog); with
+    ``bid_price`` each warehouse's bid price (the ``price`` field) is charged, which makes
+    the zero-residual policy the dual-price heuristic instead of myopic greedy.
     """
     spec = ObservationSpec(n_warehouses, extended)
     blk = {name: spec.read(obs, name) for name in (*WAREHOUSE_FIELDS, "qty")}
     # cost block = cost / cost_scale; hours block = hours / (HOURS_FACTOR * hours_scale)
     r = reward(blk["cost"], blk["hours"], blk["on_time"], weights, cost_scale=1.0,
                hours_scale=1.0 / HOURS_FACTOR)
+    if extended and bid_price:
+        r = r - PRICE_SCALE * spec.read(obs, "price")
     if extended:
         valid = spec.read(obs, "open") > 0.5
     else:
@@ -92,8 +96,9 @@ class GreedyPriorDQNPolicy(DQNPolicy):
     """DQN policy whose Q-network starts from the myopic-greedy values and learns the rest.
 
     Args:
-        prior: ``{"n_warehouses": W, "weights": RewardWeights, "extended": bool}`` for the
-            prior (``extended``: the observation has the hard scenarios' fields).
+        prior: ``{"n_warehouses": W, "weights": RewardWeights, "extended": bool,
+            "bid_price": bool}`` for the prior (``extended``: the observation has the hard
+            scenarios' fields; ``bid_price``: charge the bid price, a dual-price prior).
         shared_head: Use :class:`SharedHeadQNetwork` instead of :class:`PriorQNetwork`.
     """
 
