@@ -203,3 +203,33 @@ def test_bid_price_prior_is_the_dual_price_policy():
         want = dp.act(env, obs)
         assert int(np.argmax(np.where(ok, prior, -np.inf))) == want
         obs, *_ = env.step(want)
+
+
+def test_online_retail_replay_on_the_uk_eu_network():
+    from pathlib import Path
+
+    from envs.retail import RETAIL_WAREHOUSES, retail_episode
+
+    fixture = Path(__file__).parent / "fixtures" / "retail_routing_orders.parquet"
+    orders = pd.read_parquet(fixture)
+    spec = retail_episode(orders, "2011-11-01", n_days=3)
+    day = pd.to_datetime(orders["InvoiceDate"]).dt.normalize()
+    first3 = sorted(day.unique())[:3]
+    assert spec.n_orders == int(day.isin(first3).sum()) and spec.n_periods == 3
+    assert spec.network.warehouse_ids == RETAIL_WAREHOUSES["warehouse_id"].tolist()
+    assert (spec.network.capacity >= 2).all() and spec.skus[-1] == "other"
+    assert np.all(np.diff(spec.period) >= 0) and set(spec.tier) <= {0, 1, 2, 3}
+    again = retail_episode(orders, "2011-11-01", n_days=3)
+    assert np.array_equal(spec.lat, again.lat) and np.array_equal(spec.sku, again.sku)
+    env = WarehouseRoutingEnv(RoutingConfig(backlog=True), spec=spec)
+    res = evaluate(env, MyopicGreedy(), [0])
+    assert res["orders"].iloc[0] == spec.n_orders and res["invalid_rate"].iloc[0] == 0
+    with pytest.raises(ValueError, match="no orders"):
+        retail_episode(orders, "2012-06-01")
+
+
+def test_hard_scenario_router_is_not_registered_for_serving():
+    from pipelines.train_router import train_router
+
+    with pytest.raises(ValueError, match="extended observation.*register=False"):
+        train_router("dqn", total_timesteps=64, scenario="scarce", register=True)
