@@ -233,3 +233,22 @@ def test_hard_scenario_router_is_not_registered_for_serving():
 
     with pytest.raises(ValueError, match="extended observation.*register=False"):
         train_router("dqn", total_timesteps=64, scenario="scarce", register=True)
+
+
+def test_hard_scenario_training_logs_its_learning_curve(mlflow_uri):
+    from mlflow import MlflowClient
+
+    from pipelines.train_router import train_router
+
+    out = train_router("dqn", total_timesteps=200, scenario="scarce", register=False,
+                       gate_seeds=range(1), tenant="demo", eval_freq=100, n_eval_episodes=1,
+                       net_arch=(8,), progress_bar=False, bid_price_prior=True,
+                       algo_kwargs={"learning_starts": 50, "train_freq": 50,
+                                    "gradient_steps": 2})
+    client = MlflowClient()
+    run = client.get_run(out.run_id)
+    assert run.data.tags["scenario"] == "scarce" and out.gate is None
+    assert [m.step for m in client.get_metric_history(out.run_id, "eval_mean_reward")] == [
+        100, 200]
+    assert "dual_price_mean_reward" in run.data.metrics
+    assert out.report.summary["policy"].tolist()[-1] == "dual-price"
