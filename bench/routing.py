@@ -55,12 +55,16 @@ HELD_OUT = 1_000_000  # first held-out seed; training uses the sampler stream of
 # defaults. For the hard scenarios a first try (greedy prior, gamma 0.99, 30k steps) scored
 # below greedy on the validation episodes, and the shared machine allowed no search, so they
 # use the bid-price prior (zero residual = the dual-price heuristic), the shipped gamma 0.9
-# and a reward offset near their mean per-order reward.
+# and a reward offset near their mean per-order reward. With the shipped learning rate
+# (2.3e-3, 30k steps) the best checkpoint still scored below both greedy and dual-price on
+# the 5 validation episodes (scarce 49.3 vs 49.8 / 50.8; peak 67.6 vs 68.9 / 71.5), i.e. the
+# residual moved away from a better prior, so the second run uses a 8x smaller rate.
+HARD_DQN = {"bid_price_prior": True, "algo_kwargs": {"learning_rate": 3e-4}}
 DQN_SETTINGS: dict[str, dict] = {
     "easy": {},
-    "scarce": {"reward_offset": 0.25, "bid_price_prior": True},
-    "peak": {"reward_offset": 0.15, "bid_price_prior": True},
-    "outage": {"reward_offset": 0.15, "bid_price_prior": True},
+    "scarce": {"reward_offset": 0.25, **HARD_DQN},
+    "peak": {"reward_offset": 0.15, **HARD_DQN},
+    "outage": {"reward_offset": 0.15, **HARD_DQN},
 }
 
 
