@@ -22,6 +22,23 @@ up              W       1 if the warehouse is running
 hours           W       delivery hours now (with queue delay) ÷ (``HOURS_FACTOR`` × hours_scale)
 on_time         W       1 if that delivery keeps the promise
 ==============  ======  =========================================================
+
+With ``extended=True`` (the hard scenarios, :class:`envs.scenarios.Scenario`) two order
+fields follow the order block and six per-warehouse fields follow the warehouse blocks:
+
+==============  ======  =========================================================
+day             1       period ÷ (periods − 1)
+to_repl         1       days until the next stock arrival ÷ the replenishment cycle
+open            W       1 if the warehouse may take the order (the action mask)
+backlog         W       orders carried over from earlier days ÷ capacity
+cover           W       stock of the SKU ÷ (expected demand for it near the warehouse
+                        until the next arrival + 1), ÷ 2
+hi_cover        W       the same against gold/platinum demand only, ÷ 4
+today           W       expected further orders near the warehouse today ÷ the
+                        capacity it has left today, ÷ 2
+price           W       bid price of the order's SKU and the warehouse's capacity
+                        (:mod:`envs.bidprice`) ÷ ``PRICE_SCALE``
+==============  ======  =========================================================
 """
 
 from __future__ import annotations
@@ -39,19 +56,34 @@ ORDER_FIELDS: tuple[tuple[str, int], ...] = (
     ("weather", len(WEATHER)),
 )
 WAREHOUSE_FIELDS: tuple[str, ...] = ("dist", "cost", "load", "stock", "up", "hours", "on_time")
+EXTENDED_ORDER_FIELDS: tuple[tuple[str, int], ...] = (("day", 1), ("to_repl", 1))
+EXTENDED_WAREHOUSE_FIELDS: tuple[str, ...] = ("open", "backlog", "cover", "hi_cover", "today",
+                                              "price")
+PRICE_SCALE = 2.0  # the price block is the bid price ÷ 2 (reward units)
 HOURS_FACTOR = 2.0  # the hours block is divided by 2 × hours_scale (late deliveries fit in 1)
 
 
 @dataclass(frozen=True)
 class ObservationSpec:
-    """Layout of the observation for a network of ``n_warehouses``."""
+    """Observation layout for ``n_warehouses`` (``extended``: the hard scenarios)."""
 
     n_warehouses: int
+    extended: bool = False
+
+    @property
+    def order_fields(self) -> tuple[tuple[str, int], ...]:
+        """(name, size) of the order block."""
+        return ORDER_FIELDS + (EXTENDED_ORDER_FIELDS if self.extended else ())
+
+    @property
+    def warehouse_fields(self) -> tuple[str, ...]:
+        """Names of the per-warehouse blocks, in order."""
+        return WAREHOUSE_FIELDS + (EXTENDED_WAREHOUSE_FIELDS if self.extended else ())
 
     @property
     def fields(self) -> tuple[tuple[str, int], ...]:
         """(name, size) in observation order."""
-        return ORDER_FIELDS + tuple((n, self.n_warehouses) for n in WAREHOUSE_FIELDS)
+        return self.order_fields + tuple((n, self.n_warehouses) for n in self.warehouse_fields)
 
     @functools.cached_property
     def slices(self) -> dict[str, slice]:
@@ -65,7 +97,7 @@ class ObservationSpec:
     @property
     def order_size(self) -> int:
         """Length of the order block (everything before the per-warehouse blocks)."""
-        return sum(size for _, size in ORDER_FIELDS)
+        return sum(size for _, size in self.order_fields)
 
     @functools.cached_property
     def size(self) -> int:
@@ -93,6 +125,6 @@ class ObservationSpec:
         return obs[:, self.slices[name]]
 
     def warehouse_blocks(self, obs: Any) -> Any:
-        """Per-warehouse fields of a batch as (N, W, len(WAREHOUSE_FIELDS)) (numpy or torch)."""
-        k = len(WAREHOUSE_FIELDS)
+        """Per-warehouse fields of a batch as (N, W, len(warehouse_fields)) (numpy or torch)."""
+        k = len(self.warehouse_fields)
         return obs[:, self.order_size:].reshape(-1, k, self.n_warehouses).swapaxes(1, 2)

@@ -14,7 +14,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.observation import HOURS_FACTOR, ObservationSpec
+from envs.bidprice import BidPrices
+from envs.demand import DemandForecast
+from envs.observation import HOURS_FACTOR, PRICE_SCALE, ObservationSpec
 from envs.physics import (
     Physics,
     RewardWeights,
@@ -23,7 +25,14 @@ from envs.physics import (
     reward,
     shipping_cost,
 )
-from envs.scenarios import EpisodeSpec, Network, SamplerConfig, sample_episode, sample_network
+from envs.scenarios import (
+    EpisodeSpec,
+    Network,
+    SamplerConfig,
+    get_scenario,
+    sample_episode,
+    sample_network,
+)
 from oms.contract import WEATHER
 
 N_TIERS = 4
@@ -41,12 +50,31 @@ class RoutingConfig(RewardWeights, Physics):
         stock_scale: Stock and quantity normalisation in the observation.
         max_dist_km: Distance normalisation in the observation (and of ``cost_scale``).
         sampler: Synthetic episode sampler.
+        backlog: Orders beyond a warehouse's daily capacity join its backlog (they wait
+            +24 h per day and use the next day's capacity) instead of being masked.
+        max_backlog_days: With ``backlog``, how many days of capacity a queue may hold
+            beyond today's before the warehouse is masked.
+        extended_obs: Observation with the forecast-aware fields
+            (:class:`envs.observation.ObservationSpec` ``extended``).
+        scenario: Name of the scenario the config was made for (informational).
     """
 
     value_scale: float = 300.0
     stock_scale: float = 10.0
     max_dist_km: float = 1500.0
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    backlog: bool = False
+    max_backlog_days: int = 1
+    extended_obs: bool = False
+    scenario: str = "easy"
+
+
+def scenario_config(name: str, **overrides: object) -> RoutingConfig:
+    """The environment configuration of a named scenario (``envs.scenarios.SCENARIOS``)."""
+    sc = get_scenario(name)
+    return RoutingConfig(**({"sampler": sc.sampler, "backlog": sc.backlog,
+                             "extended_obs": sc.extended_obs, "scenario": sc.name}
+                            | overrides))
 
 
 def base_hours_and_cost(spec: EpisodeSpec, cfg: RoutingConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -75,13 +103,20 @@ class WarehouseRoutingEnv(gym.Env):
     ``Discrete(W + 1)``: ``0..W-1`` ship from that warehouse; ``W`` declares the order
     unroutable (valid only when no warehouse can serve it). ``action_masks()`` gives the
     valid actions: a warehouse is valid when it is up, has the SKU's quantity in stock and
-    is under today's capacity.
+    is under today's capacity (with ``backlog``: under today's capacity plus
+    ``max_backlog_days`` days of it, less the backlog carried in; an order beyond today's
+    capacity waits 24 h per full day of queue ahead of it).
 
     ## Observation Space
 
     ``Box(0, 1, (11 + 7·W,), float32)``, laid out by :class:`envs.observation.ObservationSpec`
     (the order's value, tier, promise, hour, promotion, quantity and weather, then per
-    warehouse: distance, cost, load, stock, up, delivery hours and on-time flag).
+    warehouse: distance, cost, load, stock, up, delivery hours and on-time flag). With
+    ``extended_obs`` (the hard scenarios) ``(13 + 13·W,)``: plus day, days to the next stock
+    arrival and, per warehouse, open, backlog, stock cover against the scenario's expected
+    demand until that arrival (all tiers and gold/platinum), today's expected orders
+    against capacity left (:class:`envs.demand.DemandForecast`) and the bid price of the
+    order (:mod:`envs.bidprice`, re-solved each day and when an outage starts or ends).
 
     ## Rewards
 
@@ -114,7 +149,8 @@ class WarehouseRoutingEnv(gym.Env):
     ## Version History
 
     * v0: initial version (queues, stock, outages, masks; physics and observation layout
-      in their own modules).
+      in their own modules); named scenarios (``scenario_config``) with backlog carry-over
+      and the extended observation, both off by default (``easy`` is unchanged).
     """
 
     metadata = {"render_modes": []}
@@ -127,7 +163,8 @@ class WarehouseRoutingEnv(gym.Env):
             network or sample_network(self.config.sampler))
         w = self.network.n
         self.n_warehouses = w
-        self.obs_spec = ObservationSpec(w)
+        self.obs_spec = ObservationSpec(w, extended=self.config.extended_obs)
+        self.forecast = DemandForecast(self.config.sampler) if self.config.extended_obs else None
         self.action_space = spaces.Discrete(w + 1)
         self.obs_dim = self.obs_spec.size
         self.observation_space = spaces.Box(0.0, 1.0, shape=(self.obs_dim,), dtype=np.float32)
@@ -135,6 +172,7 @@ class WarehouseRoutingEnv(gym.Env):
         self.cost_scale = cost_scale(self.network, self.config)
         self.episode: EpisodeSpec | None = None
         self.t = 0
+        self._bid = BidPrices(self) if self.config.extended_obs else None
 
     # ----------------------------------------------------------------- episode state
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -152,6 +190,9 @@ class WarehouseRoutingEnv(gym.Env):
         self._base_hours, self._cost = base_hours_and_cost(spec, self.config)
         self.stock = spec.initial_stock.astype(np.int64).copy() + spec.replenishment[0]
         self.assigned = np.zeros(self.n_warehouses, dtype=np.int64)
+        self.backlog = np.zeros(self.n_warehouses, dtype=np.int64)
+        if self._bid is not None:
+            self._bid.reset()
         self.current_period = int(spec.period[0]) if spec.n_orders else 0
         self.totals = {"reward": 0.0, "cost": 0.0, "on_time": 0, "served": 0, "invalid": 0,
                        "unroutable": 0}
@@ -164,13 +205,23 @@ class WarehouseRoutingEnv(gym.Env):
         while self.current_period < target:
             self.current_period += 1
             self.stock += spec.replenishment[self.current_period]
+            if self.config.backlog:  # what today could not ship waits for tomorrow
+                self.backlog = np.maximum(0, self.backlog + self.assigned
+                                          - self.network.capacity)
             self.assigned[:] = 0
 
     # ----------------------------------------------------------------- order physics
     def delivery_hours(self, w: np.ndarray | int) -> np.ndarray:
         """Hours to deliver the current order from warehouse(s) ``w`` given today's queues."""
         w = np.asarray(w)
-        delay = queue_delay(self.assigned[w], self.network.capacity[w], self.config)
+        cap = self.network.capacity[w]
+        if not self.config.backlog:
+            delay = queue_delay(self.assigned[w], cap, self.config)
+            return self._base_hours[self.t, w] + delay
+        # place in the queue counts the backlog; each full day of capacity ahead waits 24 h
+        pos = self.backlog[w] + self.assigned[w]
+        cap1 = np.maximum(cap, 1)
+        delay = 24.0 * (pos // cap1) + queue_delay(pos % cap1, cap, self.config)
         return self._base_hours[self.t, w] + delay
 
     def order_cost(self, w: np.ndarray | int) -> np.ndarray:
@@ -199,8 +250,11 @@ class WarehouseRoutingEnv(gym.Env):
         if spec.n_orders == 0:
             mask[-1] = True
             return mask
+        room = self.network.capacity
+        if self.config.backlog:
+            room = room * (1 + self.config.max_backlog_days) - self.backlog
         ok = (~spec.down[i] & (self.stock[:, spec.sku[i]] >= spec.qty[i])
-              & (self.assigned < self.network.capacity))
+              & (self.assigned < room))
         mask[:-1] = ok
         mask[-1] = not ok.any()
         return mask
@@ -256,7 +310,7 @@ class WarehouseRoutingEnv(gym.Env):
             return np.zeros(self.obs_dim, dtype=np.float32)
         i, w = self.t, np.arange(self.n_warehouses)
         hours = self.delivery_hours(w)
-        return self.obs_spec.assemble({
+        parts = {
             "value": spec.value[i] / cfg.value_scale,
             "tier": spec.tier[i] / (N_TIERS - 1),
             "promised_hours": spec.promised_hours[i] / cfg.hours_scale,
@@ -271,7 +325,29 @@ class WarehouseRoutingEnv(gym.Env):
             "up": (~spec.down[i]).astype(float),
             "hours": hours / (HOURS_FACTOR * cfg.hours_scale),
             "on_time": (hours <= spec.promised_hours[i]).astype(float),
-        })
+        }
+        if self.obs_spec.extended:
+            parts |= self._extended_parts()
+        return self.obs_spec.assemble(parts)
+
+    def _extended_parts(self) -> dict[str, Any]:
+        """The forecast-aware observation fields (see :mod:`envs.observation`)."""
+        spec, i, fc = self.episode, self.t, self.forecast
+        p, cap = int(spec.period[i]), np.maximum(self.network.capacity, 1)
+        nxt = fc.next_replenishment(p)
+        cycle = max(int(self.config.sampler.replenish_every), 1)
+        future = fc.remaining(p, float(spec.hour[i]))[:, :, spec.sku[i]]  # (W regions, T)
+        stock = self.stock[:, spec.sku[i]]
+        today = fc.remaining(p, float(spec.hour[i]), end=p + 1).sum(axis=(1, 2))
+        left = np.maximum(cap - self.assigned - self.backlog, 1)
+        return {
+            "day": p / max(spec.n_periods - 1, 1), "to_repl": (nxt - p) / cycle,
+            "open": self.action_masks()[:-1].astype(float), "backlog": self.backlog / cap,
+            "cover": stock / (future.sum(axis=1) + 1.0) / 2.0,
+            "hi_cover": stock / (future[:, 2:].sum(axis=1) + 1.0) / 4.0,
+            "today": today / left / 2.0,
+            "price": self._bid.current(self) / PRICE_SCALE,
+        }
 
     def _info(self) -> dict[str, Any]:
         return {"t": int(self.t), "period": int(self.current_period),

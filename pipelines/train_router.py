@@ -5,6 +5,10 @@ the learning curve (one metric per evaluation step, plus a CSV and a plot), the 
 evaluation against the baselines on fixed seeded episodes, and the policy as a pyfunc
 registered as ``warehouse_router``; ``promote_if_better`` moves ``champion`` only if the
 new version's mean episode reward beats the current champion's on the same episodes.
+
+``scenario`` picks a named scenario (``envs.scenarios.SCENARIOS``). Routers of the hard
+scenarios read the extended observation, which the serving contract (order+state rows) does
+not carry, so they are logged and gated against greedy and dual-price but not registered.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-from envs.warehouse_routing import RoutingConfig, WarehouseRoutingEnv
+from envs.warehouse_routing import RoutingConfig, WarehouseRoutingEnv, scenario_config
 from models.routing.agent import DQNRouter, MaskablePPORouter
 from models.routing.baselines import MyopicGreedy, NearestWithStock, evaluate, summarise
 from models.routing.pyfunc import ARTIFACT, WarehouseRouterModel
@@ -79,16 +83,21 @@ def _log_curve(curve: pd.DataFrame, tmp: str) -> None:
 def gate_summary(router: Any, config: RoutingConfig, seeds: Any = GATE_SEEDS
                  ) -> pd.DataFrame:
     """Router (masked and raw) and the simple baselines on the gate episodes."""
+    from models.routing.dualprice import DualPrice
+
     env = WarehouseRoutingEnv(config, network=router.network_)
     policies = [router.as_policy(masked=True), router.as_policy(masked=False),
                 NearestWithStock(), MyopicGreedy()]
+    if config.extended_obs:  # hard scenarios: the forecast-aware baseline too
+        policies.append(DualPrice())
     return summarise(pd.concat([evaluate(env, p, seeds) for p in policies]))
 
 
 def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
                  config: RoutingConfig | None = None, gate_seeds: Any = GATE_SEEDS,
                  register: bool = True, tracking_uri: str | None = None,
-                 tenant: str | None = None, **router_kwargs: Any) -> TrainOutcome:
+                 tenant: str | None = None, scenario: str | None = None,
+                 **router_kwargs: Any) -> TrainOutcome:
     """Train, evaluate, log, register and gate a router.
 
     Args:
@@ -99,13 +108,17 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
         register: Log the pyfunc, register it and run the champion gate.
         tracking_uri: MLflow URI (defaults to the settings').
         tenant: Tenant the router is for (default: the settings' tenant).
+        scenario: Named scenario whose config to train on (when ``config`` is None).
         **router_kwargs: Passed to the router (hyperparameters, ``progress_bar``, ...).
 
     Returns:
         The train-and-gate outcome; ``outcome.report`` holds the fitted router and the gate
         summary table (the gate is None when ``register`` is False).
     """
-    config = config or RoutingConfig()
+    config = config or (scenario_config(scenario) if scenario else RoutingConfig())
+    if register and config.extended_obs:
+        raise ValueError(f"scenario {config.scenario!r} uses the extended observation, which "
+                         "the serving contract does not carry; train it with register=False")
     tenant = validate_tenant(tenant or get_settings().tenant_id)
     name = registered_name(FAMILY, tenant)
     configure_mlflow(tracking_uri)
@@ -114,11 +127,12 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
                          **router_kwargs)
     with mlflow.start_run(run_name=f"{algo}-router-{tenant}") as run, \
             tempfile.TemporaryDirectory() as tmp:
-        mlflow.set_tags({"tenant": tenant, "family": FAMILY})
+        mlflow.set_tags({"tenant": tenant, "family": FAMILY, "scenario": config.scenario})
         mlflow.log_params({f"algo.{k}": v for k, v in router.flat_params().items()})
         mlflow.log_params({f"env.{k}": v for k, v in asdict(config).items()
                            if k != "sampler"})
-        mlflow.log_params({f"sampler.{k}": v for k, v in asdict(config.sampler).items()})
+        mlflow.log_params({f"sampler.{k}": str(v)[:500]
+                           for k, v in asdict(config.sampler).items()})
         router.fit(WarehouseRoutingEnv(config))
         mlflow.log_metric("train_seconds", router.train_seconds_)
         _log_curve(router.learning_curve_, tmp)
@@ -130,6 +144,8 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
                             "invalid_rate_raw": float(summary.iloc[1]["invalid_rate"]),
                             "greedy_mean_reward": float(summary.iloc[3]["reward"]),
                             "nearest_mean_reward": float(summary.iloc[2]["reward"])})
+        if config.extended_obs:
+            mlflow.log_metric("dual_price_mean_reward", float(summary.iloc[4]["reward"]))
         summary.to_csv(os.path.join(tmp, "gate_summary.csv"), index=False)
         mlflow.log_artifact(os.path.join(tmp, "gate_summary.csv"))
         gate = None

@@ -53,4 +53,10 @@ class WarehouseRouterModel(mlflow.pyfunc.PythonModel):
         """Route each row: ``warehouse_id``, ``routable``, ``reason``, ``score__<W>``."""
         if self._router is None:
             raise RuntimeError("router not loaded; log it with its artifact first")
+        if not isinstance(model_input, pd.DataFrame):
+            shape = getattr(model_input, "shape", None)
+            raise ValueError("the router takes order+state rows (a DataFrame with the columns "
+                             f"of models.routing.rows.input_columns), got "
+                             f"{type(model_input).__name__}"
+                             + (f" of shape {shape}" if shape is not None else ""))
         return route_frame(self._router, self.network, self.config, pd.DataFrame(model_input))

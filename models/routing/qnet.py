@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 
-from envs.observation import HOURS_FACTOR, WAREHOUSE_FIELDS, ObservationSpec
+from envs.observation import HOURS_FACTOR, PRICE_SCALE, WAREHOUSE_FIELDS, ObservationSpec
 from envs.physics import RewardWeights, reward
 
 
@@ -23,20 +23,28 @@ def reward_weights(config: Any) -> RewardWeights:
     return RewardWeights(**{f.name: getattr(config, f.name) for f in fields(RewardWeights)})
 
 
-def immediate_reward_prior(obs: torch.Tensor, n_warehouses: int, weights: RewardWeights
-                           ) -> torch.Tensor:
+def immediate_reward_prior(obs: torch.Tensor, n_warehouses: int, weights: RewardWeights,
+                           extended: bool = False, bid_price: bool = False) -> torch.Tensor:
     """Each action's immediate reward, recomputed from a batch of observations (torch).
 
     Invalid warehouses (down, short of stock, at capacity) and "unroutable" get the lower of
-    the two penalties. Shape (N, W + 1).
+    the two penalties. Shape (N, W + 1). With the ``extended`` observation the validity is
+    its ``open`` field (the environment's mask, which knows about backlog); with
+    ``bid_price`` each warehouse's bid price (the ``price`` field) is charged, which makes
+    the zero-residual policy the dual-price heuristic instead of myopic greedy.
     """
-    spec = ObservationSpec(n_warehouses)
+    spec = ObservationSpec(n_warehouses, extended)
     blk = {name: spec.read(obs, name) for name in (*WAREHOUSE_FIELDS, "qty")}
     # cost block = cost / cost_scale; hours block = hours / (HOURS_FACTOR * hours_scale)
     r = reward(blk["cost"], blk["hours"], blk["on_time"], weights, cost_scale=1.0,
                hours_scale=1.0 / HOURS_FACTOR)
-    valid = ((blk["up"] > 0.5) & (blk["stock"] >= blk["qty"] - 1e-6)
-             & (blk["load"] < 1 - 1e-6))
+    if extended and bid_price:
+        r = r - PRICE_SCALE * spec.read(obs, "price")
+    if extended:
+        valid = spec.read(obs, "open") > 0.5
+    else:
+        valid = ((blk["up"] > 0.5) & (blk["stock"] >= blk["qty"] - 1e-6)
+                 & (blk["load"] < 1 - 1e-6))
     penalty = min(weights.invalid_penalty, weights.unroutable_penalty)
     r = torch.where(valid, r, torch.full_like(r, penalty))
     return torch.cat([r, torch.full_like(r[:, :1], penalty)], dim=1)
@@ -64,9 +72,9 @@ class SharedHeadQNetwork(PriorQNetwork):
 
     def __init__(self, *args: Any, prior: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(*args, prior=prior, **kwargs)
-        self.spec = ObservationSpec(int(prior["n_warehouses"]))
+        self.spec = ObservationSpec(int(prior["n_warehouses"]), bool(prior.get("extended")))
         arch = [int(h) for h in kwargs.get("net_arch", [64, 64])]
-        dims = [self.spec.order_size + 2 * len(WAREHOUSE_FIELDS), *arch]
+        dims = [self.spec.order_size + 2 * len(self.spec.warehouse_fields), *arch]
         layers: list[torch.nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
@@ -88,7 +96,9 @@ class GreedyPriorDQNPolicy(DQNPolicy):
     """DQN policy whose Q-network starts from the myopic-greedy values and learns the rest.
 
     Args:
-        prior: ``{"n_warehouses": W, "weights": RewardWeights}`` for the prior.
+        prior: ``{"n_warehouses": W, "weights": RewardWeights, "extended": bool,
+            "bid_price": bool}`` for the prior (``extended``: the observation has the hard
+            scenarios' fields; ``bid_price``: charge the bid price, a dual-price prior).
         shared_head: Use :class:`SharedHeadQNetwork` instead of :class:`PriorQNetwork`.
     """
 

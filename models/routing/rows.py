@@ -32,8 +32,8 @@ def input_columns(network: Network) -> list[str]:
 
 def _check_columns(df: pd.DataFrame, network: Network) -> None:
     known = set(network.warehouse_ids)
-    unknown = sorted({c.split("__", 1)[1] for c in df.columns
-                      if c.startswith(STATE_PREFIXES)} - known)
+    unknown = sorted({str(c).split("__", 1)[1] for c in df.columns
+                      if str(c).startswith(STATE_PREFIXES)} - known)
     if unknown:
         raise ValueError(f"unknown warehouse(s) in input columns: {unknown}; "
                          f"the router knows {sorted(known)}")
