@@ -244,7 +244,8 @@ def _gate(res: StepResult, outcome) -> None:
     res.trained = 1
     res.promoted = int(outcome.promoted)
     res.kept = int(outcome.version is not None and not outcome.promoted)
-    res.reason = outcome.summary()
+    res.reason = (f"v{outcome.version} → {outcome.alias}: {outcome.gate.reason}"
+                  if outcome.gate else outcome.summary())
     res.detail.update({"name": outcome.name, "version": outcome.version,
                        "alias": outcome.alias, "run_id": outcome.run_id,
                        "gate": outcome.gate.reason if outcome.gate else ""})

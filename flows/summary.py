@@ -81,8 +81,8 @@ class FlowSummary:
         raise KeyError(f"no step {name!r} for tenant {tenant!r} in {self.flow}")
 
 
-def render(summary: FlowSummary, console=None) -> None:
-    """Print the summary as one rich table (plus one line per failure reason)."""
+def render(summary: FlowSummary, console=None, width: int = 72) -> None:
+    """Print the summary as one rich table; reasons longer than ``width`` follow in full."""
     from rich.console import Console
     from rich.table import Table
 
@@ -90,24 +90,26 @@ def render(summary: FlowSummary, console=None) -> None:
     multi = len({s.tenant for s in summary.steps}) > 1
     table = Table(title=f"{summary.flow}: {len(summary.steps)} steps, "
                         f"{len(summary.failed)} failed", title_justify="left")
-    cols = (["tenant"] if multi else []) + ["step", "rows in", "quarantined",
-                                            "trained/promoted/kept", "files", "seconds",
-                                            "status / reason"]
-    for c in cols:
-        table.add_column(c, justify="right" if c in ("rows in", "quarantined", "files",
-                                                      "seconds") else "left",
-                         overflow="fold")
+    heads = (["tenant"] if multi else []) + ["step", "rows in", "quarantined",
+                                             "models t/p/k", "files", "s", "status", "reason"]
+    for h in heads:
+        table.add_column(h, justify="right" if h in ("rows in", "quarantined", "files", "s")
+                         else "left", no_wrap=h != "reason", overflow="fold")
     colour = {OK: "green", SKIPPED: "yellow", FAILED: "red"}
-    for s in summary.steps:
-        models = f"{s.trained}/{s.promoted}/{s.kept}" if s.trained else ""
-        status = f"[{colour.get(s.status, 'white')}]{s.status}[/]"
-        row = ([s.tenant] if multi else []) + [
-            s.step, f"{s.rows_in:,}" if s.rows_in else "",
-            f"{s.rows_quarantined:,}" if s.rows_quarantined else "", models,
-            str(len(s.files)) if s.files else "", f"{s.seconds:.1f}",
-            status + (f" {_escape(s.reason)}" if s.reason else "")]
-        table.add_row(*row)
+    notes = []
+    for i, s in enumerate(summary.steps, 1):
+        reason = s.reason if len(s.reason) <= width else f"{s.reason[:width - 6]}… [{i}]"
+        if len(s.reason) > width:
+            notes.append(f"[{i}] {s.step}: {s.reason}")
+        table.add_row(*([s.tenant] if multi else []), s.step,
+                      f"{s.rows_in:,}" if s.rows_in else "",
+                      f"{s.rows_quarantined:,}" if s.rows_quarantined else "",
+                      f"{s.trained}/{s.promoted}/{s.kept}" if s.trained else "",
+                      str(len(s.files)) if s.files else "", f"{s.seconds:.1f}",
+                      f"[{colour.get(s.status, 'white')}]{s.status}[/]", _escape(reason))
     console.print(table)
+    for note in notes:
+        console.print(_escape(note), highlight=False)
 
 
 def _escape(text: str) -> str:

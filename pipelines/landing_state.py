@@ -250,8 +250,7 @@ def ingest_new_partitions(tenant: str, landing: str, lake: str, quarantine: str,
     files = scan_landing(root, state.get("files"))
     delta = IngestDelta(tenant, root, new_files(files, state.get("files", {})))
     if not delta.new_files:
-        delta.reason = (f"no new landing files in {root} since "
-                        f"{state.get('updated_at', 'the last run')}")
+        delta.reason = f"no new landing files since {state.get('updated_at', 'the last run')}"
         delta.lake_version = _version(lake)
         return delta
     delta.bad_files = _check_footers(root, delta.new_files)
