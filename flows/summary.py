@@ -153,7 +153,11 @@ def quiet(enabled: bool = True) -> None:
     """Hide library noise on a normal run (``enabled=False``: show everything, for ``-v``)."""
     loggers = ("mlflow", "mlflow.models", "mlflow.pyfunc", "mlflow.types.utils",
                "mlflow.models.model", "mlflow.store.db.utils", "alembic")
+    import os
+
     from mlflow.utils.logging_utils import disable_logging, enable_logging
+
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false" if enabled else "true"
 
     # MLflow prints "Successfully registered model" / "Created version" to its own stream
     (disable_logging if enabled else enable_logging)()
