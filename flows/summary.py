@@ -87,14 +87,18 @@ def render(summary: FlowSummary, console=None, width: int = 72) -> None:
     from rich.table import Table
 
     console = console or Console()
+    if not console.is_terminal and console.width < 120:  # logs and pipes: room for reasons
+        console = Console(width=120, file=console.file)
     multi = len({s.tenant for s in summary.steps}) > 1
     table = Table(title=f"{summary.flow}: {len(summary.steps)} steps, "
                         f"{len(summary.failed)} failed", title_justify="left")
     heads = (["tenant"] if multi else []) + ["step", "rows in", "quarantined",
-                                             "models t/p/k", "files", "s", "status", "reason"]
+                                             "trained/promoted/kept", "files", "seconds",
+                                             "status", "reason"]
     for h in heads:
-        table.add_column(h, justify="right" if h in ("rows in", "quarantined", "files", "s")
-                         else "left", no_wrap=h != "reason", overflow="fold")
+        table.add_column(h, justify="right" if h in ("rows in", "quarantined", "files",
+                                                     "seconds") else "left",
+                         no_wrap=h != "reason", overflow="fold")
     colour = {OK: "green", SKIPPED: "yellow", FAILED: "red"}
     notes = []
     for i, s in enumerate(summary.steps, 1):
