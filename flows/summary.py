@@ -159,6 +159,7 @@ def quiet(enabled: bool = True) -> None:
                "mlflow.models.model", "mlflow.store.db.utils", "alembic")
     import os
 
+    import mlflow.pyfunc  # noqa: F401  (importing it re-enables MLflow's event stream: first)
     from mlflow.utils.logging_utils import disable_logging, enable_logging
 
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false" if enabled else "true"

@@ -173,7 +173,7 @@ def test_a_malicious_tenant_is_refused(prefect_harness, settings, mlflow_uri):
 
 def test_failures_keep_the_last_outputs_and_the_next_run_completes(
         prefect_harness, settings, mlflow_uri, landings, monkeypatch):
-    """An unwritable output root, then SIGKILL during features: last outputs kept, then done."""
+    """Unwritable outputs, unreachable MLflow, SIGKILL in features: last outputs kept, then done."""
     from prefect.settings import PREFECT_API_URL
 
     from oms.settings import get_settings
@@ -195,7 +195,16 @@ def test_failures_keep_the_last_outputs_and_the_next_run_completes(
     assert {"features", "forecast volume"} <= {s.step for s in bad.failed}
     assert _bytes(settings.outputs) == good
     monkeypatch.delenv("OMS_ML_OUTPUT_URI")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("OMS_ML_TRACKING_TIMEOUT", "1")
     get_settings.cache_clear()
+    unreachable = _daily("acme", force=True)
+    assert unreachable.exit_code == 1
+    assert "MLflow store unusable" in unreachable.step("forecast volume").reason
+    assert _bytes(settings.outputs) == good
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    get_settings.cache_clear()
+    pointer = read_pointer(feats)  # features were refreshed by the run above
 
     env = {**os.environ, "OMS_ML_KILL_AT": "features:written",
            "PREFECT_API_URL": str(PREFECT_API_URL.value() or ""), "PYTHONPATH": str(ROOT)}
