@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -173,8 +174,9 @@ def run(task_fn, step: str, tenant: str, *args: Any, force: bool = False,
     state = fn(*args, return_state=True, **kwargs)
     if state.is_completed():
         res = state.result()
-        if state.name == "Cached" and isinstance(res, StepResult):
-            res.reason = (res.reason + " (cached: same inputs as a completed run)").strip()
+        if state.name == "Cached" and isinstance(res, StepResult):  # a copy: never the original
+            res = replace(res, reason=(res.reason + " (cached: same inputs as a completed run)"
+                                       ).strip())
     else:
         try:
             state.result()
