@@ -57,6 +57,13 @@ def resolve_run_date(run_date: date | str | None) -> str:
 
 
 def _champions(tenant: str) -> dict[str, str]:
+    """``family -> <name>/<version>`` of the tenant's champions ({} if the store is unusable)."""
+    from pipelines.registry import configure_mlflow
+
+    try:
+        configure_mlflow(read_only=True)  # this process may not have pointed MLflow yet
+    except Exception:  # noqa: BLE001 - the store check task reports it in the summary
+        return {}
     fams = sorted({f for v in OUTPUT_FAMILIES.values() for f in v})
     return {f: tasks.champion_id(f, tenant) for f in fams}
 
@@ -87,8 +94,8 @@ def _record_success(tenant: str, lake: str, run_date: str) -> None:
 
 def _skip_rest(summary: FlowSummary, tenant: str, names: list[str], status: str,
                reason: str) -> None:
-    for name in names:
-        res = StepResult(name, tenant, status, reason)
+    for i, name in enumerate(names):
+        res = StepResult(name, tenant, status, reason if i == 0 else "as above")
         summary.steps.append(res)
         announce_done(res)
 

@@ -97,7 +97,7 @@ def test_daily_is_idempotent_skips_without_new_data_and_without_a_champion(
     again = _daily("acme", outputs=("volume", "churn"))  # nothing new: skipped with a reason
     assert again.exit_code == 0 and again.step("ingest").status == "skipped"
     assert again.step("forecast volume").status == "skipped"
-    assert "no new data and no new champion" in again.step("forecast volume").reason
+    assert "no new data and no new champion" in again.step("features").reason
 
     # forced, with the landing state lost: everything ingested and computed again
     from pipelines.landing_state import state_path
