@@ -8,6 +8,7 @@ from flows.commands import (  # noqa: F401  (register commands)
     dashboard,
     data,
     features,
+    flows,
     forecast,
     generate,
     importer,

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from flows.apps import app, contract_app
-from flows.steps import DEMO_STEPS
+from flows.apps import contract_app
 
 
 @contract_app.command("docs")
@@ -22,92 +21,3 @@ def contract_docs(
     tmp.write_text(contract_markdown() + "\n")
     tmp.replace(out)
     typer.echo(f"wrote {out}")
-
-
-@app.command("demo")
-def demo(
-    scale: str = typer.Option("small", help="Generator scale: tiny, small, medium, large."),
-    seed: int = typer.Option(7, help="Generator seed (the same default as `generate`)."),
-    engine: str = typer.Option("pandas", help="Feature engine: pandas or spark."),
-    steps: str = typer.Option(
-        ",".join(DEMO_STEPS), help="Comma-separated steps to run, in order."
-    ),
-) -> None:
-    """Run the whole nightly job on embedded defaults as a Prefect flow, and say what it made."""
-    from rich.console import Console
-
-    from flows.demo import demo_flow
-    from oms.settings import get_settings
-
-    wanted = tuple(x.strip() for x in steps.split(",") if x.strip())
-    unknown = [x for x in wanted if x not in DEMO_STEPS]
-    if unknown:
-        raise typer.BadParameter(f"unknown step(s) {unknown}; choose from {DEMO_STEPS}")
-    s = get_settings()
-    console = Console()
-    console.print(f"[bold]oms-ml demo[/] scale={scale} seed={seed} engine={engine}")
-    console.print(f"data dir: {s.data_dir.resolve()}  ·  MLflow: {s.tracking_uri}")
-    summary = demo_flow(scale=scale, seed=seed, engine=engine, steps=wanted)
-    print_demo_summary(console, summary)
-
-
-def print_demo_summary(console, summary: dict) -> None:
-    """Print what each demo step produced and where."""
-    import json
-
-    from rich.table import Table
-
-    from oms.settings import get_settings
-
-    for step, result in summary.items():
-        console.rule(f"[bold]{step}")
-        if step == "ingest" and isinstance(result, dict) and "tables" in result:
-            console.print(_ingest_table(result["tables"]))
-            continue
-        console.print_json(json.dumps(result, default=str))
-    console.rule("[bold]produced")
-    table = Table("dataset", "rows", "where")
-    for name, rows, where in produced_datasets(get_settings().data_dir):
-        table.add_row(name, f"{rows:,}", where)
-    console.print(table)
-    console.print(f"MLflow UI: mlflow ui --backend-store-uri {get_settings().tracking_uri}")
-
-
-def _ingest_table(tables: dict):
-    """Rows in / valid / quarantined per table, with the commonest reasons."""
-    from rich.table import Table
-
-    t = Table("table", "rows in", "valid", "quarantined", "top reasons")
-    for name, r in tables.items():
-        reasons = sorted(r.get("reasons", {}).items(), key=lambda kv: -kv[1])[:3]
-        t.add_row(name, f"{r['rows_in']:,}", f"{r['rows_valid']:,}",
-                  f"{r['rows_quarantined']:,}", "; ".join(f"{k} ({v})" for k, v in reasons))
-    return t
-
-
-def produced_datasets(data_dir: Path) -> list[tuple[str, int, str]]:
-    """List parquet datasets under the data folder with their row counts (from footers)."""
-    import pyarrow.parquet as pq
-
-    out = []
-    for zone in ("landing", "lake", "quarantine", "outputs"):
-        root = Path(data_dir) / zone
-        if not root.is_dir():
-            continue
-        for files in _datasets(root):
-            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files[1])
-            out.append((f"{zone}/{files[0].relative_to(root)}", rows, str(files[0].resolve())))
-    return out
-
-
-def _datasets(root: Path) -> list[tuple[Path, list[Path]]]:
-    """Group parquet files by dataset folder (the folder above any hive partition folders)."""
-    groups: dict[Path, list[Path]] = {}
-    for f in sorted(root.rglob("*.parquet")):
-        if any(part.startswith(".") for part in f.relative_to(root).parts):
-            continue
-        d = f.parent
-        while "=" in d.name:
-            d = d.parent
-        groups.setdefault(d, []).append(f)
-    return sorted(groups.items())
