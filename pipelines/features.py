@@ -177,7 +177,7 @@ def _resolve_cutoff(cutoff, label: bool | None, first: pd.Timestamp, last: pd.Ti
 def _pandas_features(lake: str, cutoff, horizon_days: int, label: bool | None,
                      top_n: int | None, progress) -> tuple[dict[str, pd.DataFrame], dict, tuple]:
     from features.customers import customer_features
-    from features.demand import daily_order_volume, sku_demand_panel
+    from features.demand import daily_order_volume, sku_panel_from_units
 
     orders = read_arrow(lake, "orders", ORDER_COLUMNS)
     if len(orders) == 0:
@@ -204,10 +204,35 @@ def _pandas_features(lake: str, cutoff, horizon_days: int, label: bool | None,
         label=labelled)
     del orders_pd
     progress("SKU demand panel")
-    lines = to_pandas(read_arrow(lake, "order_lines", LINE_COLUMNS))
-    rows_in["order_lines"] = len(lines)
-    out["sku_demand"] = sku_demand_panel(lines, ctx_pd, top_n=top_n)
+    units, end, rows_in["order_lines"] = _sku_units(lake)
+    out["sku_demand"] = sku_panel_from_units(units, end, ctx_pd, top_n=top_n)
     return out, rows_in, (cut, labelled)
+
+
+def _sku_units(lake: str) -> tuple[pd.DataFrame, int | None, int]:
+    """Daily SKU units aggregated file by file, so the order lines are never all in memory.
+
+    Returns:
+        The combined :func:`features.demand.daily_sku_units`, the last line day and the
+        number of lines read.
+    """
+    from features.demand import concat_units, daily_sku_units
+
+    dataset = _dataset(lake, "order_lines")
+    missing = [c for c in LINE_COLUMNS if c not in dataset.schema.names]
+    if missing:
+        raise LakeError(f"{table_uri(lake, 'order_lines')} lacks column(s) {missing}")
+    parts, n = [], 0
+    try:
+        for fragment in dataset.get_fragments():
+            chunk = fragment.to_table(columns=LINE_COLUMNS, schema=dataset.schema)
+            n += len(chunk)
+            parts.append(daily_sku_units(to_pandas(chunk)))
+            del chunk
+    except (pa.ArrowInvalid, OSError) as e:
+        raise LakeError(f"cannot read parquet at {table_uri(lake, 'order_lines')}: {e}") from e
+    units, end = concat_units(parts)
+    return units, end, n
 
 
 def _spark_read(spark, lake: str, table: str, columns: list[str], required: bool = True):

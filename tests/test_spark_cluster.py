@@ -11,6 +11,7 @@ daemons 256 MB, one worker with 1 core and 1 GB, driver 1 GB.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -26,6 +27,11 @@ from test_features_parity import CUTOFF, complete, synthetic
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[1]
+# on a few thousand rows Spark spends its time compiling generated code and scheduling
+# tasks; interpreted plans in one shuffle partition give the same results much sooner
+TINY_DATA_CONF = json.dumps({"spark.sql.shuffle.partitions": "1",
+                             "spark.sql.codegen.wholeStage": "false",
+                             "spark.sql.codegen.factoryMode": "NO_CODEGEN"})
 KEYS = {"daily_volume": ["unique_id", "ds"], "sku_demand": ["tenant_id", "unique_id", "ds"],
         "customer_features": ["tenant_id", "customer_id"]}
 
@@ -124,7 +130,7 @@ def test_features_on_a_standalone_cluster_match_pandas(cluster, tmp_path):
     build_features(str(lake), table_uri(str(pandas_out), "features"), engine="pandas",
                    cutoff=CUTOFF, horizon_days=90)
     run_env = env | {"OMS_ML_SPARK_MASTER": url, "OMS_ML_SPARK_DRIVER_MEMORY": "1g",
-                     "OMS_ML_DATA_DIR": str(tmp_path / "data")}
+                     "OMS_ML_SPARK_CONF": TINY_DATA_CONF, "OMS_ML_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [sys.executable, "-m", "flows.cli", "features", "--engine", "spark", "--lake",
          str(lake), "--out", str(tmp_path / "sp"), "--cutoff", str(CUTOFF.date())],
