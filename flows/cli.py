@@ -7,6 +7,7 @@ from flows.commands import (  # noqa: F401  (register commands)
     churn,
     data,
     features,
+    flows,
     forecast,
     generate,
     importer,

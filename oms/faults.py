@@ -26,6 +26,8 @@ CHECKPOINTS = (
     "ingest:validated",
     "ingest:merged",
     "ingest:quarantine",
+    "features:computed",
+    "features:written",
 )
 
 

@@ -31,6 +31,9 @@ KINDS = (
     "order_volume_forecast", "sku_demand_forecast",
     "order_volume_forecast_challenger", "sku_demand_forecast_challenger",
     "sales_trend", "reroute",
+    # the daily batch (flows/daily.py)
+    "order_volume_forecast_72h", "inventory_recommendations", "abnormal_order_flags",
+    "refund_decisions",
 )
 
 
@@ -67,20 +70,25 @@ def write_output(df: pd.DataFrame, kind: str, tenant: str, run_date: date | str 
                  root: str | os.PathLike | None = None) -> str:
     """Write one tenant's output atomically and return its path.
 
-    Rows of other tenants in ``df`` are refused (they would land in the wrong partition).
+    With ``run_date`` the dated copy ``<kind>-<YYYY-MM-DD>.parquet`` is written first, then
+    the latest file ``<kind>.parquet`` (same bytes); the dated path is returned. Rows of other
+    tenants in ``df`` are refused (they would land in the wrong partition).
     """
     if "tenant_id" in df.columns and len(df):
         others = set(df["tenant_id"].astype(str)) - {tenant}
         if others:
             raise ValueError(f"{kind} for tenant {tenant!r} holds rows of {sorted(others)}")
-    path = output_path(kind, tenant, run_date, root)
-    if "://" in path and not path.startswith("file://"):
-        from oms.lake import write_frame
+    paths = [output_path(kind, tenant, run_date, root)]
+    if run_date is not None:
+        paths.append(output_path(kind, tenant, None, root))
+    for path in paths:
+        if "://" in path and not path.startswith("file://"):
+            from oms.lake import write_frame
 
-        write_frame(df, path)
-        return path
-    atomic_parquet(df, Path(path.removeprefix("file://")))
-    return path
+            write_frame(df, path)
+        else:
+            atomic_parquet(df, Path(path.removeprefix("file://")))
+    return paths[0]
 
 
 def atomic_parquet(df: pd.DataFrame, path: Path) -> None:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from oms.faults import checkpoint
 from oms.lake import DatasetWriter, LakeError, exists, snapshot_root, table_uri, write_table
 from oms.versions import Transaction
 
@@ -175,21 +176,23 @@ def _resolve_cutoff(cutoff, label: bool | None, first: pd.Timestamp, last: pd.Ti
 
 
 def _pandas_features(lake: str, cutoff, horizon_days: int, label: bool | None,
-                     top_n: int | None, progress) -> tuple[dict[str, pd.DataFrame], dict, tuple]:
+                     top_n: int | None, progress, tenant: str | None = None
+                     ) -> tuple[dict[str, pd.DataFrame], dict, tuple]:
     from features.customers import customer_features
     from features.demand import daily_order_volume, sku_panel_from_units
 
-    orders = read_arrow(lake, "orders", ORDER_COLUMNS)
+    mine = None if tenant is None else ds.field("tenant_id") == tenant
+    orders = read_arrow(lake, "orders", ORDER_COLUMNS, filter=mine)
     if len(orders) == 0:
         raise LakeError(f"the orders table at {table_uri(lake, 'orders')} is empty")
     dates = pc.min_max(orders["order_date"])
     first, last = (pd.Timestamp(dates["min"].as_py()), pd.Timestamp(dates["max"].as_py()))
     cut, labelled = _resolve_cutoff(cutoff, label, first, last, horizon_days)
     events = read_arrow(lake, "order_events", EVENT_COLUMNS, required=False,
-                         filter=(ds.field("event_type") == "Returned")
-                         & (ds.field("event_date") <= pa.scalar(cut.to_pydatetime(),
-                                                                pa.timestamp("us"))))
-    ctx = read_arrow(lake, "daily_context", CONTEXT_COLUMNS, required=False)
+                         filter=_and(mine, (ds.field("event_type") == "Returned")
+                                     & (ds.field("event_date") <= pa.scalar(
+                                         cut.to_pydatetime(), pa.timestamp("us")))))
+    ctx = read_arrow(lake, "daily_context", CONTEXT_COLUMNS, required=False, filter=mine)
     ctx_pd = to_pandas(ctx) if ctx is not None else None
     rows_in = {"orders": len(orders), "daily_context": 0 if ctx is None else len(ctx)}
     rows_in["order_events(Returned)"] = 0 if events is None else len(events)
@@ -204,12 +207,13 @@ def _pandas_features(lake: str, cutoff, horizon_days: int, label: bool | None,
         label=labelled)
     del orders_pd
     progress("SKU demand panel")
-    units, end, rows_in["order_lines"] = _sku_units(lake)
+    units, end, rows_in["order_lines"] = _sku_units(lake, mine)
     out["sku_demand"] = sku_panel_from_units(units, end, ctx_pd, top_n=top_n)
     return out, rows_in, (cut, labelled)
 
 
-def _sku_units(lake: str) -> tuple[pd.DataFrame, int | None, int]:
+def _sku_units(lake: str, filter: ds.Expression | None = None  # noqa: A002
+               ) -> tuple[pd.DataFrame, int | None, int]:
     """Daily SKU units aggregated file by file, so the order lines are never all in memory.
 
     Returns:
@@ -224,8 +228,9 @@ def _sku_units(lake: str) -> tuple[pd.DataFrame, int | None, int]:
         raise LakeError(f"{table_uri(lake, 'order_lines')} lacks column(s) {missing}")
     parts, n = [], 0
     try:
-        for fragment in dataset.get_fragments():
-            chunk = fragment.to_table(columns=LINE_COLUMNS, schema=dataset.schema)
+        for fragment in dataset.get_fragments(filter=filter):
+            chunk = fragment.to_table(columns=LINE_COLUMNS, schema=dataset.schema,
+                                      filter=filter)
             n += len(chunk)
             parts.append(daily_sku_units(to_pandas(chunk)))
             del chunk
@@ -235,7 +240,12 @@ def _sku_units(lake: str) -> tuple[pd.DataFrame, int | None, int]:
     return units, end, n
 
 
-def _spark_read(spark, lake: str, table: str, columns: list[str], required: bool = True):
+def _and(a: ds.Expression | None, b: ds.Expression) -> ds.Expression:
+    return b if a is None else a & b
+
+
+def _spark_read(spark, lake: str, table: str, columns: list[str], required: bool = True,
+                tenant: str | None = None):
     uri = table_uri(lake, table)
     if not exists(uri):
         if required:
@@ -245,19 +255,21 @@ def _spark_read(spark, lake: str, table: str, columns: list[str], required: bool
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise LakeError(f"{uri} lacks column(s) {missing}")
+    if tenant is not None:
+        df = df.filter(df["tenant_id"] == tenant)
     return df.select(*columns)
 
 
 def _spark_features(spark, lake: str, cutoff, horizon_days: int, label: bool | None,
-                    top_n: int | None) -> tuple[dict, dict, tuple]:
+                    top_n: int | None, tenant: str | None = None) -> tuple[dict, dict, tuple]:
     from pyspark.sql import functions as F
 
     from features import spark_customers, spark_demand
 
-    orders = _spark_read(spark, lake, "orders", ORDER_COLUMNS)
-    events = _spark_read(spark, lake, "order_events", EVENT_COLUMNS, required=False)
-    ctx = _spark_read(spark, lake, "daily_context", CONTEXT_COLUMNS, required=False)
-    lines = _spark_read(spark, lake, "order_lines", LINE_COLUMNS)
+    orders = _spark_read(spark, lake, "orders", ORDER_COLUMNS, tenant=tenant)
+    events = _spark_read(spark, lake, "order_events", EVENT_COLUMNS, False, tenant)
+    ctx = _spark_read(spark, lake, "daily_context", CONTEXT_COLUMNS, False, tenant)
+    lines = _spark_read(spark, lake, "order_lines", LINE_COLUMNS, tenant=tenant)
     row = orders.agg(F.min(F.to_date("order_date")).alias("first"),
                      F.max(F.to_date("order_date")).alias("last"),
                      F.count(F.lit(1)).alias("n")).first()
@@ -304,6 +316,7 @@ def build_features(
     top_n: int | None = None,
     spark=None,
     progress: bool | Callable[[str], None] = False,
+    tenant: str | None = None,
 ) -> FeatureReport:
     """Compute the three feature sets from the lake and publish them as one version of ``out``.
 
@@ -320,6 +333,7 @@ def build_features(
         spark: An existing SparkSession (default: ``features.spark.get_spark()``).
         progress: Report each step: a callable receives a line per step (e.g. a console's
             ``print``); True logs it at INFO; False is silent.
+        tenant: Only this tenant's rows (default: every tenant in the lake).
 
     Returns:
         A :class:`FeatureReport`.
@@ -335,13 +349,16 @@ def build_features(
     lake = snapshot_root(lake)  # every table from the same lake version
     if engine == "pandas":
         frames, rows_in, (cut, labelled) = _pandas_features(lake, cutoff, horizon_days, label,
-                                                            top_n, say)
+                                                            top_n, say, tenant)
+        checkpoint("features:computed")
         say("writing")
         with Transaction(out, run="features/pandas") as txn:
             rows_out = {name: write_table(frames[name], txn.path(name)) for name in OUTPUTS}
+            checkpoint("features:written")
     else:
         rows_in, rows_out, (cut, labelled) = _spark_publish(spark, lake, out, cutoff,
-                                                            horizon_days, label, top_n, say)
+                                                            horizon_days, label, top_n, say,
+                                                            tenant)
     paths = {name: table_uri(out, name) for name in OUTPUTS}
     return FeatureReport(
         engine=engine, lake=str(lake), out=str(out), cutoff=str(cut.date()),
@@ -351,13 +368,14 @@ def build_features(
 
 
 def _spark_publish(spark, lake: str, out: str, cutoff, horizon_days: int, label: bool | None,
-                   top_n: int | None, say: Callable[[str], None]) -> tuple[dict, dict, tuple]:
+                   top_n: int | None, say: Callable[[str], None], tenant: str | None = None
+                   ) -> tuple[dict, dict, tuple]:
     """Compute the feature sets on Spark and publish them as one version of ``out``."""
     from features.spark import get_spark
 
     session = spark or get_spark()
     frames, rows_in, cut_labelled = _spark_features(session, lake, cutoff, horizon_days, label,
-                                                    top_n)
+                                                    top_n, tenant)
     with Transaction(out, run="features/spark") as txn:
         for name in OUTPUTS:
             say(f"computing and writing {name}")

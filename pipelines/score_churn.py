@@ -106,6 +106,9 @@ def _probabilities(model, feats: pd.DataFrame) -> np.ndarray:
         return model.predict_frame(feats)["churn_probability"].to_numpy(float)
     from models.churn.pyfunc import model_input
 
+    schema = model.metadata.get_input_schema() if hasattr(model, "metadata") else None
+    if schema is not None:  # send what the model declares (dropped features stay home)
+        feats = feats[[c for c in schema.input_names() if c in feats.columns]]
     return np.asarray(model.predict(model_input(feats))["churn_probability"], dtype=float)
 
 
@@ -204,6 +207,7 @@ def score_churn(
     config: RetentionConfig | None = None,
     tenant_id: str | None = None,
     tracking_uri: str | None = None,
+    run_date: str | None = None,
 ) -> ScoreResult:
     """Score one tenant with its champion (or ``model``) and write its outputs atomically.
 
@@ -215,6 +219,7 @@ def score_churn(
         config: Retention thresholds and coupon terms.
         tenant_id: Tenant to score (default: the settings' tenant).
         tracking_uri: MLflow URI for loading the champion (default: settings).
+        run_date: Batch day: also write dated copies (``oms.outputs.write_output``).
 
     Returns:
         The result, with the written dataset paths in ``uris``.
@@ -238,7 +243,7 @@ def score_churn(
     res = score_frame(tables, model, cutoff, config, version)
     for kind, df in (("churn_scores", res.scored), ("churn_exclusions", res.excluded),
                      ("churn_segments", res.segments)):
-        res.uris[kind] = write_output(df, kind, tenant, root=out)
+        res.uris[kind] = write_output(df, kind, tenant, run_date=run_date, root=out)
     for n in res.notes:
         log.info(n)
     return res

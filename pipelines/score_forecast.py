@@ -21,12 +21,18 @@ TREND_LEVEL = 80
 
 
 def write_forecast(forecast: pd.DataFrame, target: str, tenant: str, version: str,
-                   promoted: bool = True, root: str | None = None) -> str:
-    """Write a tenant's forecast; a challenger's goes beside the champion's, not over it."""
+                   promoted: bool = True, root: str | None = None,
+                   run_date: str | None = None) -> str:
+    """Write a tenant's forecast; a challenger's goes beside the champion's, not over it.
+
+    With ``run_date`` (a scheduled batch) ``created_at`` is that day and a dated copy is
+    written too, so re-running the same day writes the same bytes.
+    """
     kind = check_target(target)["output"] + ("" if promoted else "_challenger")
-    df = forecast.assign(tenant_id=tenant, model_version=str(version),
-                         created_at=pd.Timestamp.now(tz="UTC"))
-    return write_output(df, kind, tenant, root=root)
+    created = (pd.Timestamp(run_date, tz="UTC") if run_date is not None
+               else pd.Timestamp.now(tz="UTC"))
+    df = forecast.assign(tenant_id=tenant, model_version=str(version), created_at=created)
+    return write_output(df, kind, tenant, run_date=run_date, root=root)
 
 
 def check_horizon(h: int | None, max_horizon: int) -> int:
@@ -44,6 +50,7 @@ def check_horizon(h: int | None, max_horizon: int) -> int:
 def forecast_champion(
     lake: str | None = None, target: str = "volume", h: int | None = None,
     output_uri: str | None = None, tenant: str | None = None, top_n: int = 500,
+    run_date: str | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Forecast a tenant with its champion and write the forecast dataset.
 
@@ -54,6 +61,7 @@ def forecast_champion(
         output_uri: Output root (default: settings' outputs).
         tenant: Tenant id (default: the settings' tenant).
         top_n: SKU target: the N SKUs with most units.
+        run_date: Batch day: ``created_at`` and a dated copy (see :func:`write_forecast`).
 
     Returns:
         ``(forecast, path)``.
@@ -89,7 +97,7 @@ def forecast_champion(
     fc = model.predict(fut[[ID, DS, *adapter.exog]])
     version = champion_version(name)
     path = write_forecast(fc, target, tenant, str(version.version) if version else "",
-                          True, output_uri)
+                          True, output_uri, run_date)
     return fc, path
 
 

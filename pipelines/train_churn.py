@@ -313,8 +313,11 @@ def train_churn(
         _log_reliability(test, res)
         feats = res.model.feature_names_
         # features are floats to the model; integer columns in the schema would reject NaN
-        example = test[["tenant_id", "customer_id", *feats]].head(5).astype(
+        example = test[["tenant_id", "customer_id", "cutoff", *feats]].head(5).astype(
             dict.fromkeys(feats, "float64"))
+        # the batch scorer sends the snapshot's cutoff, the service does not: one missing
+        # value makes MLflow infer the column as optional
+        example.loc[example.index[-1], "cutoff"] = pd.NaT
         version = registry.log_pyfunc(ChurnPyfunc(res.model, config), name, example)
         gate = registry.promote_if_better(name, version, GATE_METRIC,
                                           res.metrics[GATE_METRIC], champion_value=champ_auc)

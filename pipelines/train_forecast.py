@@ -299,13 +299,13 @@ def train_from_lake(
     lake: str | None = None, target: str = "volume",
     models: Sequence[str] = ("prophet", "lstm"), n_windows: int = 8, step: int = 7,
     top_n: int = 500, tenant: str | None = None, output_uri: str | None = None,
-    seed: int = 0, progress: bool = True,
+    seed: int = 0, progress: bool = True, register: str | None = None,
 ) -> TrainOutcome:
     """Lake → features → :func:`train_forecast` for one tenant (+ its 30-day sales trend).
 
     The one call a flow or the CLI needs. The store is checked before the lake is read or
     anything is backtested. ``outcome.report.sales_trend_path`` names the sales-trend
-    dataset (None for ``sku``).
+    dataset (None for ``sku``). ``register`` is passed to :func:`train_forecast`.
     """
     spec = check_target(target)
     tenant = validate_tenant(tenant or get_settings().tenant_id)
@@ -315,7 +315,7 @@ def train_from_lake(
     res = train_forecast(series, target, models, n_windows=n_windows, step=step,
                          future=future_frame(series, ctx, h), tenant=tenant,
                          output_uri=output_uri, seed=seed, progress=progress,
-                         holidays=holiday_frame(ctx))
+                         holidays=holiday_frame(ctx), register=register)
     if target == "volume" and "revenue" in series.columns and output_uri != "":
         from pipelines.score_forecast import write_sales_trend
 

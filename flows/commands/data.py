@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from flows.apps import app, contract_app
-from flows.steps import DEMO_STEPS
+from flows.apps import contract_app
 
 
 @contract_app.command("docs")
@@ -22,33 +21,6 @@ def contract_docs(
     tmp.write_text(contract_markdown() + "\n")
     tmp.replace(out)
     typer.echo(f"wrote {out}")
-
-
-@app.command("demo")
-def demo(
-    scale: str = typer.Option("small", help="Generator scale: tiny, small, medium, large."),
-    seed: int = typer.Option(7, help="Generator seed (the same default as `generate`)."),
-    engine: str = typer.Option("pandas", help="Feature engine: pandas or spark."),
-    steps: str = typer.Option(
-        ",".join(DEMO_STEPS), help="Comma-separated steps to run, in order."
-    ),
-) -> None:
-    """Run the whole nightly job on embedded defaults as a Prefect flow, and say what it made."""
-    from rich.console import Console
-
-    from flows.demo import demo_flow
-    from oms.settings import get_settings
-
-    wanted = tuple(x.strip() for x in steps.split(",") if x.strip())
-    unknown = [x for x in wanted if x not in DEMO_STEPS]
-    if unknown:
-        raise typer.BadParameter(f"unknown step(s) {unknown}; choose from {DEMO_STEPS}")
-    s = get_settings()
-    console = Console()
-    console.print(f"[bold]oms-ml demo[/] scale={scale} seed={seed} engine={engine}")
-    console.print(f"data dir: {s.data_dir.resolve()}  ·  MLflow: {s.tracking_uri}")
-    summary = demo_flow(scale=scale, seed=seed, engine=engine, steps=wanted)
-    print_demo_summary(console, summary)
 
 
 def print_demo_summary(console, summary: dict) -> None:
