@@ -84,9 +84,14 @@ def _flows() -> dict[str, object]:
 
 
 def _next_run(cron: str, timezone: str) -> str:
-    from prefect.server.schemas.schedules import CronSchedule
+    """Next time ``cron`` fires in ``timezone`` (the croniter Prefect's scheduler uses)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
 
-    return CronSchedule(cron=cron, timezone=timezone).get_dates(n=1)[0].isoformat()
+    from prefect._vendor.croniter import croniter
+
+    now = dt.datetime.now(ZoneInfo(timezone)).replace(microsecond=0)
+    return croniter(cron, now).get_next(dt.datetime).isoformat()
 
 
 def _zone(tenant: str, timezone: str, timezones: Mapping[str, str] | None) -> str:
@@ -315,6 +320,7 @@ def local_prefect_server(home: Path | None = None, port: int | None = None,
     if home is None:
         tmp = tempfile.mkdtemp(prefix="oms-prefect-")
         home = Path(tmp)
+    Path(home).mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     url = f"http://127.0.0.1:{port}/api"
     log = Path(home) / "server.log"
@@ -330,3 +336,25 @@ def local_prefect_server(home: Path | None = None, port: int | None = None,
         stop_process(proc)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def schedules_table(schedules: list[ScheduleInfo]):
+    """A rich table of schedules (for ``python -m flows.deploy`` and the CLI)."""
+    from rich.table import Table
+
+    table = Table(title="oms-ml schedules")
+    for col in ("deployment", "job", "tenant", "cron", "timezone", "active", "next run"):
+        table.add_column(col)
+    for s in schedules:
+        table.add_row(s.deployment, s.job, s.tenant, s.cron, s.timezone, str(s.active),
+                      s.next_run)
+    return table
+
+
+if __name__ == "__main__":  # python -m flows.deploy: what the API at PREFECT_API_URL has
+    from rich.console import Console
+
+    try:
+        Console().print(schedules_table(list_schedules()))
+    except PrefectApiError as err:
+        sys.exit(f"error: {err}")

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from oms.faults import checkpoint
 from oms.lake import DatasetWriter, LakeError, exists, snapshot_root, table_uri, write_table
@@ -41,6 +42,7 @@ _DICT = ["tenant_id", "channel", "status", "sku", "region", "weather", "event_ty
          "promotion_name"]
 # high-cardinality strings: unifying one dictionary per file costs more than encoding once
 _ENCODE = ["customer_id"]
+ROW_GROUP = 1024 * 1024  # pyarrow's default (maximum) rows per parquet row group
 
 
 @dataclass
@@ -100,14 +102,29 @@ def read_arrow(lake: str, table: str, columns: list[str], required: bool = True,
         raise LakeError(f"cannot read parquet at {table_uri(lake, table)}: {e}") from e
 
 
-def to_pandas(table: pa.Table) -> pd.DataFrame:
-    """Arrow → pandas: ns dates, categoricals for strings that repeat, nullable booleans."""
+def to_pandas(table: pa.Table, release: bool = False) -> pd.DataFrame:
+    """Arrow → pandas: ns dates, categoricals for strings that repeat, nullable booleans.
+
+    ``release=True`` frees each Arrow column as soon as it is converted (the caller must
+    not use ``table`` afterwards): the two copies of a big table never coexist.
+    """
+    table = _encode(table)
+    frame = table.to_pandas(coerce_temporal_nanoseconds=True, split_blocks=release,
+                            self_destruct=release,
+                            types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+    del table
+    if release:
+        pa.default_memory_pool().release_unused()
+    return frame
+
+
+def _encode(table: pa.Table) -> pa.Table:
+    """Dictionary-encode the high-cardinality string columns (:data:`_ENCODE`) once."""
     for name in _ENCODE:
         if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
             i = table.schema.get_field_index(name)
             table = table.set_column(i, name, pc.dictionary_encode(table[name].combine_chunks()))
-    return table.to_pandas(coerce_temporal_nanoseconds=True,
-                           types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+    return table
 
 
 def _single_tenant(*tables: pa.Table) -> bool:
@@ -197,7 +214,8 @@ def _pandas_features(lake: str, cutoff, horizon_days: int, label: bool | None,
     rows_in = {"orders": len(orders), "daily_context": 0 if ctx is None else len(ctx)}
     rows_in["order_events(Returned)"] = 0 if events is None else len(events)
     orders, events = _order_codes(orders, events)
-    orders_pd = to_pandas(orders)
+    orders = _encode(orders)  # the only reference, so converting can free it column by column
+    orders_pd = to_pandas(orders, release=True)
     del orders
     progress("daily volume")
     out = {"daily_volume": daily_order_volume(orders_pd, ctx_pd)}
@@ -232,7 +250,7 @@ def _sku_units(lake: str, filter: ds.Expression | None = None  # noqa: A002
             chunk = fragment.to_table(columns=LINE_COLUMNS, schema=dataset.schema,
                                       filter=filter)
             n += len(chunk)
-            parts.append(daily_sku_units(to_pandas(chunk)))
+            parts.append(daily_sku_units(to_pandas(chunk, release=True)))
             del chunk
     except (pa.ArrowInvalid, OSError) as e:
         raise LakeError(f"cannot read parquet at {table_uri(lake, 'order_lines')}: {e}") from e
@@ -302,6 +320,26 @@ def _write_spark(df, uri: str) -> None:
         raise
 
 
+def write_frame(df: pd.DataFrame, uri: str) -> int:
+    """Atomically write a feature frame as one parquet file, ``ROW_GROUP`` rows at a time.
+
+    Converting a 14M-row frame to Arrow in one go holds both copies; row group by row group
+    the file is the same (pyarrow's default row groups are ``ROW_GROUP`` rows) with only one
+    group's Arrow copy alive. Returns the rows written.
+    """
+    if len(df) <= ROW_GROUP:
+        return write_table(df, uri)
+    schema = pa.Schema.from_pandas(df, preserve_index=False)
+    with DatasetWriter(uri) as w:
+        with pq.ParquetWriter(f"{w.tmp_path}/part-00000.parquet", schema,
+                              filesystem=w.fs) as writer:
+            for start in range(0, len(df), ROW_GROUP):
+                writer.write_table(pa.Table.from_pandas(
+                    df.iloc[start:start + ROW_GROUP], schema=schema, preserve_index=False))
+        w.rows = len(df)
+    return w.rows
+
+
 def _count_rows(uri: str) -> int:
     return ds.dataset(uri, format="parquet", ignore_prefixes=[".", "_"]).count_rows()
 
@@ -353,7 +391,7 @@ def build_features(
         checkpoint("features:computed")
         say("writing")
         with Transaction(out, run="features/pandas") as txn:
-            rows_out = {name: write_table(frames[name], txn.path(name)) for name in OUTPUTS}
+            rows_out = {name: write_frame(frames.pop(name), txn.path(name)) for name in OUTPUTS}
             checkpoint("features:written")
     else:
         rows_in, rows_out, (cut, labelled) = _spark_publish(spark, lake, out, cutoff,
