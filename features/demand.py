@@ -437,7 +437,9 @@ def sku_panel_from_units(
     out = {"unique_id": pair_s[keep][series], "ds": _days_to_ds(days), "y": y,
            "tenant_id": tenants[tenant_code]}
     out |= exogenous_columns(tenant_code, tenants, days, context)
-    return pd.DataFrame(out)
+    del series, days, tenant_code
+    # copy=False: one block per column, not a consolidated copy of a 14M-row panel
+    return pd.DataFrame(out, copy=False)
 
 
 def _sku_keys(

@@ -143,8 +143,10 @@ def _order_codes(orders: pa.Table, events: pa.Table | None) -> tuple[pa.Table, p
     inserted into a hash table. Ids are qualified by tenant when there is more than one.
     """
     order_pos = orders.schema.get_field_index("order_id")
-    new_orders = orders.set_column(order_pos, "order_id",
-                                   pa.array(np.arange(len(orders), dtype=np.int64)))
+    # the files' pandas metadata says order_id is a string: dropped, or to_pandas would turn
+    # the codes back into millions of Python strings
+    new_orders = orders.set_column(order_pos, "order_id", pa.array(
+        np.arange(len(orders), dtype=np.int64))).replace_schema_metadata(None)
     if events is None:
         return new_orders, None
 
@@ -165,7 +167,7 @@ def _order_codes(orders: pa.Table, events: pa.Table | None) -> tuple[pa.Table, p
     event_codes = row_of[np.nan_to_num(which, nan=0).astype(np.int64)] if len(which) else \
         np.empty(0, np.int64)
     events = events.set_column(events.schema.get_field_index("order_id"), "order_id",
-                               pa.array(event_codes))
+                               pa.array(event_codes)).replace_schema_metadata(None)
     return new_orders, events
 
 
