@@ -119,9 +119,9 @@ def daily_batch_flow(
     if unknown:
         raise ValueError(f"unknown daily output(s) {unknown}; choose from {DAILY_OUTPUTS}")
     s = get_settings()
-    from flows.summary import quiet
+    from flows.summary import quiet_unless_verbose
 
-    quiet()
+    quiet_unless_verbose()
     summary = FlowSummary(f"daily batch {day}")
     ingested = tasks.run(tasks.ingest_task, "ingest", tenant, tenant, s.landing, s.lake,
                          s.quarantine)

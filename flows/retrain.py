@@ -57,9 +57,9 @@ def weekly_retrain_flow(
     unknown = [f for f in families if f not in RETRAIN_FAMILIES]
     if unknown:
         raise ValueError(f"unknown famil(ies) {unknown}; choose from {RETRAIN_FAMILIES}")
-    from flows.summary import quiet
+    from flows.summary import quiet_unless_verbose
 
-    quiet()
+    quiet_unless_verbose()
     s = get_settings()
     summary = FlowSummary("weekly retrain")
     summary.steps.append(tasks.run(tasks.ingest_task, "ingest", tenant, tenant, s.landing,

@@ -139,10 +139,24 @@ _NOISE = (
 _FILTER = _DropMessages(_NOISE)
 
 
+VERBOSE_ENV = "OMS_ML_VERBOSE"
+
+
+def quiet_unless_verbose() -> None:
+    """:func:`quiet`, unless ``OMS_ML_VERBOSE=1`` (set by the CLI's ``-v``)."""
+    import os
+
+    quiet(os.environ.get(VERBOSE_ENV) != "1")
+
+
 def quiet(enabled: bool = True) -> None:
     """Hide library noise on a normal run (``enabled=False``: show everything, for ``-v``)."""
     loggers = ("mlflow", "mlflow.models", "mlflow.pyfunc", "mlflow.types.utils",
                "mlflow.models.model", "mlflow.store.db.utils", "alembic")
+    from mlflow.utils.logging_utils import disable_logging, enable_logging
+
+    # MLflow prints "Successfully registered model" / "Created version" to its own stream
+    (disable_logging if enabled else enable_logging)()
     handlers = [h for name in ("mlflow", "") for h in logging.getLogger(name).handlers]
     if not enabled:
         for target in [*(logging.getLogger(n) for n in loggers), *handlers]:
@@ -158,6 +172,7 @@ def quiet(enabled: bool = True) -> None:
                              (UserWarning, "pkg_resources"), (UserWarning, "mlflow"),
                              (FutureWarning, ""), (DeprecationWarning, "")):
         warnings.filterwarnings("ignore", category=category, module=module)
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
     warnings.filterwarnings("ignore", message=".*setuptools.*")
     warnings.filterwarnings("ignore", message=".*pkg_resources.*")
 

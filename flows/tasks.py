@@ -26,8 +26,21 @@ import flows.prefect_env  # noqa: F401  (Prefect defaults before prefect is used
 from flows import steps
 from flows.summary import FAILED, StepResult, announce_done, announce_start
 
+
+def transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may pass on a second try: not a missing champion or a bad value."""
+    try:
+        state.result()
+    except (LookupError, ValueError):
+        return False
+    except Exception:  # noqa: BLE001 - I/O errors, timeouts: worth a retry
+        return True
+    return True
+
+
 IO_RETRIES: dict[str, Any] = dict(retries=2,
-                                  retry_delay_seconds=exponential_backoff(backoff_factor=2))
+                                  retry_delay_seconds=exponential_backoff(backoff_factor=2),
+                                  retry_condition_fn=transient)
 CACHE: dict[str, Any] = dict(persist_result=True, cache_expiration=timedelta(days=8))
 MINUTE = 60
 

@@ -52,6 +52,7 @@ def resolve_tenants(tenants: list[str] | None, all_tenants: bool) -> list[str]:
 def _setup(verbose: bool) -> None:
     """Logging levels before Prefect is imported (it reads them once)."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ["OMS_ML_VERBOSE"] = "1" if verbose else "0"
     if not verbose:
         os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
         os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -69,8 +70,8 @@ def _run_all(title: str, tenants: list[str], run_one, verbose: bool) -> None:
     console = Console()
     total = FlowSummary(title)
     with StepReporter(console):
+        quiet(not verbose)
         for tenant in tenants:
-            quiet(not verbose)
             total.steps += run_one(tenant).steps
     render(total, console)
     raise typer.Exit(code=total.exit_code)
