@@ -160,7 +160,7 @@ def _link_tree(src: Path, dest: Path) -> None:
 def prepare_daily(gen: Path, work: Path) -> dict:
     """Lake = all days but the last; landing = the same files, recorded; then the new day."""
     from bench.ingest_append import build
-    from oms.versions import read_pointer
+    from oms.versions import snapshot_root
 
     scale_dir = work / "daily"
     base = scale_dir / "base"  # the generated tables (symlinks); build() adds lake/ and day/
@@ -169,7 +169,7 @@ def prepare_daily(gen: Path, work: Path) -> dict:
         if not (base / table.name).exists():
             (base / table.name).symlink_to(table)
     lake, day, last = build("base", scale_dir)
-    snap = Path(lake) / "_snapshots" / str(read_pointer(str(lake))["snapshot"])
+    snap = Path(snapshot_root(str(lake)))
     landing = scale_dir / "landing"
     shutil.rmtree(landing, ignore_errors=True)
     for table in snap.iterdir():
@@ -246,7 +246,8 @@ def _mb(x: float) -> str:
 
 def report(args, results: dict, loads: list[str]) -> str:
     lines = ["# Flows benchmark (issue 9)", "",
-             f"- command: `python bench/flows.py {' '.join(sys.argv[1:])}`",
+             f"- last command: `python bench/flows.py {' '.join(sys.argv[1:])}` (parts measured"
+             " by earlier runs with the same `--work` are kept; each part's command is below)",
              f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: 2 cores, "
              f"{platform.platform()}, Python {platform.python_version()}; shared with other "
              "engineers' jobs, so wall times depend on the load below",
@@ -317,7 +318,10 @@ def main() -> None:
         from pipelines.generate import generate
 
         generate(args.scale, seed=args.seed, out=str(gen))
-    loads, results = [], {}
+    saved = args.work / "results.json"  # parts measured by earlier runs with this --work
+    prior = json.loads(saved.read_text()) if saved.exists() else {}
+    results = {k: v for k, v in prior.get("results", {}).items() if k not in parts}
+    loads = [x for x in prior.get("loads", []) if x.split(":", 1)[0] not in parts]
     runners = {"features": lambda: part_features(gen, args.work),
                "demo": lambda: part_demo(args.demo_scale, args.work),
                "daily": lambda: part_daily(gen, args.work),
@@ -326,8 +330,10 @@ def main() -> None:
         before = uptime()
         print(f"== {part}  ({before})", flush=True)
         results[part] = runners[part]()
-        loads.append(f"{part}: before `{before}`, after `{uptime()}`")
+        loads.append(f"{part}: before `{before}`, after `{uptime()}`; command `python "
+                     f"bench/flows.py {' '.join(sys.argv[1:])}`")
         print({k: v for k, v in results[part].items() if k not in ("tail", "env")}, flush=True)
+        write_atomic(saved, json.dumps({"results": results, "loads": loads}, default=str))
         write_atomic(RESULTS, report(args, results, loads))
     print(RESULTS.read_text())
 

@@ -134,7 +134,7 @@ def test_features_on_a_standalone_cluster_match_pandas(cluster, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "flows.cli", "features", "--engine", "spark", "--lake",
          str(lake), "--out", str(tmp_path / "sp"), "--cutoff", str(CUTOFF.date())],
-        env=run_env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+        env=run_env, capture_output=True, text=True, timeout=1800, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # the application really ran on the cluster: the worker launched an executor for it
     worker_log = (tmp / "worker.log").read_text(errors="ignore")
