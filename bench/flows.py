@@ -298,6 +298,16 @@ def report(args, results: dict, loads: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _save(saved: Path, part: str, results: dict, loads: list[str]) -> tuple[dict, list[str]]:
+    """Merge this part into the saved results (another run may have saved other parts)."""
+    prior = json.loads(saved.read_text()) if saved.exists() else {}
+    merged = prior.get("results", {}) | {part: results[part]}
+    merged_loads = [x for x in prior.get("loads", []) if not x.startswith(f"{part}:")]
+    merged_loads += [x for x in loads if x.startswith(f"{part}:")]
+    write_atomic(saved, json.dumps({"results": merged, "loads": merged_loads}, default=str))
+    return merged, merged_loads
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", default="large", help="Lake of the daily and feature parts.")
@@ -333,7 +343,7 @@ def main() -> None:
         loads.append(f"{part}: before `{before}`, after `{uptime()}`; command `python "
                      f"bench/flows.py {' '.join(sys.argv[1:])}`")
         print({k: v for k, v in results[part].items() if k not in ("tail", "env")}, flush=True)
-        write_atomic(saved, json.dumps({"results": results, "loads": loads}, default=str))
+        results, loads = _save(saved, part, results, loads)
         write_atomic(RESULTS, report(args, results, loads))
     print(RESULTS.read_text())
 
