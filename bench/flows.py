@@ -293,6 +293,14 @@ def report(args, results: dict, loads: list[str]) -> str:
         lines.append(f"| prefect server check (`tests/flows/test_deploy_server.py`) | "
                      f"{'passed' if s['code'] == 0 else 'FAILED'} in {s['seconds']:.0f} s | "
                      f"Completed | {met(s['code'] == 0)} |")
+    if y and "seconds" in y:
+        lines += ["", "Daily batch set-up (not timed): the lake holds every generated day but the "
+                  "last (hard links, as in `bench/ingest_append.py`), the landing holds the same "
+                  "files, recorded in the tenant's landing state as the previous night's run "
+                  "would have; the last day's orders, order lines and order events then land as "
+                  "new files. Timed: `oms-ml flows daily --tenant demo --date <last day + 1>` end "
+                  "to end (process start, incremental ingest, features on the whole lake, each "
+                  "champion's outputs)."]
     if f and "steps_mb" in f:
         lines += ["", "Feature step peaks (MB, the process's RSS sampled every 20 ms): "
                   + ", ".join(f"{k} {v:,.0f}" for k, v in f["steps_mb"].items())]
