@@ -142,7 +142,8 @@ def part_demo(scale: str, work: Path) -> dict:
     data = work / "flows-data"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
-    res = run_measured([*oms_ml(), "demo", "--scale", scale], base_env(data), work / "demo.log")
+    res = run_measured([*oms_ml(), "demo", "--scale", scale], base_env(data), work / "demo.log",
+                       cwd=work)
     return res | {"tail": _tail(work / "demo.log")}
 
 
@@ -219,7 +220,7 @@ def part_daily(gen: Path, work: Path, allow_no_champions: bool = False) -> dict:
     version_before = read_pointer(prep["lake"])["version"]
     run_date = str(dt.date.fromisoformat(prep["last"]) + dt.timedelta(days=1))
     res = run_measured([*oms_ml(), "flows", "daily", "--tenant", TENANT, "--date", run_date],
-                       prep["env"], work / "daily.log")
+                       prep["env"], work / "daily.log", cwd=work)
     after = json.loads(state.read_text())["files"]
     ingested = sorted(set(after) - set(before))
     return res | {"run_date": run_date, "added": prep["added"], "ingested": ingested,
