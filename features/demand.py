@@ -19,7 +19,9 @@ Choices worth knowing:
       holidays (:func:`holiday_frame`); they live here with the other context features.
 
 Length: over 400 lines because the two panels and the context features they share are one
-topic; the Spark twins mirror this module function by function.
+topic (the SKU panel also in its chunked form: :func:`daily_sku_units` per chunk,
+:func:`concat_units`, :func:`sku_panel_from_units`); the Spark twins mirror this module
+function by function.
 """
 
 from __future__ import annotations
