@@ -46,6 +46,8 @@ def timed(step: str, tenant: str) -> Iterator[StepResult]:
     t0 = time.perf_counter()
     try:
         yield res
+    except (KeyError, IndexError):
+        raise  # a bug, not a missing champion
     except _skip_errors() as e:
         res.status, res.reason = SKIPPED, _message(e)
     except _bad_input_errors() as e:

@@ -87,14 +87,18 @@ def render(summary: FlowSummary, console=None, width: int = 72) -> None:
     from rich.table import Table
 
     console = console or Console()
+    if not console.is_terminal and console.width < 120:  # logs and pipes: room for reasons
+        console = Console(width=120, file=console.file)
     multi = len({s.tenant for s in summary.steps}) > 1
     table = Table(title=f"{summary.flow}: {len(summary.steps)} steps, "
                         f"{len(summary.failed)} failed", title_justify="left")
     heads = (["tenant"] if multi else []) + ["step", "rows in", "quarantined",
-                                             "models t/p/k", "files", "s", "status", "reason"]
+                                             "trained/promoted/kept", "files", "seconds",
+                                             "status", "reason"]
     for h in heads:
-        table.add_column(h, justify="right" if h in ("rows in", "quarantined", "files", "s")
-                         else "left", no_wrap=h != "reason", overflow="fold")
+        table.add_column(h, justify="right" if h in ("rows in", "quarantined", "files",
+                                                     "seconds") else "left",
+                         no_wrap=h != "reason", overflow="fold")
     colour = {OK: "green", SKIPPED: "yellow", FAILED: "red"}
     notes = []
     for i, s in enumerate(summary.steps, 1):
@@ -153,7 +157,12 @@ def quiet(enabled: bool = True) -> None:
     """Hide library noise on a normal run (``enabled=False``: show everything, for ``-v``)."""
     loggers = ("mlflow", "mlflow.models", "mlflow.pyfunc", "mlflow.types.utils",
                "mlflow.models.model", "mlflow.store.db.utils", "alembic")
+    import os
+
+    import mlflow.pyfunc  # noqa: F401  (importing it re-enables MLflow's event stream: first)
     from mlflow.utils.logging_utils import disable_logging, enable_logging
+
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false" if enabled else "true"
 
     # MLflow prints "Successfully registered model" / "Created version" to its own stream
     (disable_logging if enabled else enable_logging)()

@@ -27,6 +27,16 @@ from flows import steps
 from flows.summary import FAILED, StepResult, announce_done, announce_start
 
 
+class StepFailed(ValueError):
+    """A step reported bad input: the task fails (so nothing is cached) and is not retried."""
+
+
+def _checked(res: StepResult) -> StepResult:
+    if res.status == FAILED:
+        raise StepFailed(res.reason)
+    return res
+
+
 def transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry only what may pass on a second try: not a missing champion or a bad value."""
     try:
@@ -102,7 +112,7 @@ def ingest_task(tenant: str, landing: str, lake: str, quarantine: str) -> StepRe
       **IO_RETRIES)
 def features_task(tenant: str, lake: str, outputs: str, engine: str) -> StepResult:
     """Recompute the tenant's feature sets (cached on the lake snapshot)."""
-    return steps.features_step(tenant, lake, outputs, engine)
+    return _checked(steps.features_step(tenant, lake, outputs, engine))
 
 
 @task(name="check-tracking", timeout_seconds=5 * MINUTE, **IO_RETRIES)
@@ -118,13 +128,13 @@ def score_task(what: str, tenant: str, lake: str, landing: str, outputs: str,
                run_date: str) -> StepResult:
     """Write one daily output with the tenant's champion (cached on snapshot + champion)."""
     if what in ("volume", "sku"):
-        return steps.forecast_step(tenant, what, lake, outputs, run_date)
+        return _checked(steps.forecast_step(tenant, what, lake, outputs, run_date))
     if what == "churn":
-        return steps.churn_step(tenant, lake, outputs, run_date)
+        return _checked(steps.churn_step(tenant, lake, outputs, run_date))
     if what == "inventory":
-        return steps.inventory_step(tenant, lake, outputs, run_date)
+        return _checked(steps.inventory_step(tenant, lake, outputs, run_date))
     if what == "risk":
-        return steps.risk_step(tenant, landing, outputs, run_date)
+        return _checked(steps.risk_step(tenant, landing, outputs, run_date))
     raise ValueError(f"unknown daily output {what!r}; choose from {steps.DAILY_OUTPUTS}")
 
 
@@ -169,6 +179,8 @@ def run(task_fn, step: str, tenant: str, *args: Any, force: bool = False,
         try:
             state.result()
             err = state.message or state.name
+        except StepFailed as e:
+            err = str(e)
         except BaseException as e:  # noqa: BLE001 - what the task raised, shown to the user
             err = f"{type(e).__name__}: {e}"
         res = StepResult(step, tenant, FAILED, reason=str(err)[:300])

@@ -68,7 +68,7 @@ def _bytes(root: str) -> dict[str, str]:
 def _versions(name: str) -> list[str]:
     from mlflow import MlflowClient
 
-    return sorted(v.version for v in MlflowClient().search_model_versions(f"name='{name}'"))
+    return sorted(str(v.version) for v in MlflowClient().search_model_versions(f"name='{name}'"))
 
 
 def test_daily_is_idempotent_skips_without_new_data_and_without_a_champion(
@@ -130,8 +130,8 @@ def test_the_gate_keeps_the_champion_against_a_worse_model(prefect_harness, sett
     assert "not better" in gated.detail["gate"]
     client = MlflowClient()
     name = registered_name(VOLUME, "acme")
-    assert client.get_model_version_by_alias(name, CHAMPION).version == "1"
-    assert client.get_model_version_by_alias(name, CHALLENGER).version == "2"
+    assert str(client.get_model_version_by_alias(name, CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias(name, CHALLENGER).version) == "2"
 
 
 def test_tenants_are_isolated_in_outputs_features_and_models(prefect_harness, settings,
@@ -171,29 +171,12 @@ def test_a_malicious_tenant_is_refused(prefect_harness, settings, mlflow_uri):
     assert not (Path(settings.data_dir) / "state").exists()
 
 
-def test_unwritable_outputs_fail_loudly_and_keep_the_last_good_ones(
+def test_failures_keep_the_last_outputs_and_the_next_run_completes(
         prefect_harness, settings, mlflow_uri, landings, monkeypatch):
-    from oms.settings import get_settings
-
-    _land(settings, landings, "acme")
-    _retrain("acme")
-    assert _daily("acme").exit_code == 0
-    good = _bytes(settings.outputs)
-    blocker = Path(settings.data_dir) / "not-a-folder"
-    blocker.write_text("a file where the output root should be")
-    monkeypatch.setenv("OMS_ML_OUTPUT_URI", str(blocker / "outputs"))
-    get_settings.cache_clear()
-    bad = _daily("acme", force=True)
-    assert bad.exit_code == 1
-    failed = {s.step for s in bad.failed}
-    assert {"features", "forecast volume"} <= failed
-    assert _bytes(str(Path(settings.data_dir) / "outputs")) == good
-
-
-def test_killed_during_features_keeps_outputs_and_the_next_run_completes(
-        prefect_harness, settings, mlflow_uri, landings):
+    """Unwritable outputs, unreachable MLflow, SIGKILL in features: last outputs kept, then done."""
     from prefect.settings import PREFECT_API_URL
 
+    from oms.settings import get_settings
     from oms.versions import read_pointer
 
     _land(settings, landings, "acme")
@@ -202,18 +185,39 @@ def test_killed_during_features_keeps_outputs_and_the_next_run_completes(
     good = _bytes(settings.outputs)
     feats = f"{settings.outputs}/features/acme"
     pointer = read_pointer(feats)
+
+    blocker = Path(settings.data_dir) / "not-a-folder"
+    blocker.write_text("a file where the output root should be")
+    monkeypatch.setenv("OMS_ML_OUTPUT_URI", str(blocker / "outputs"))
+    get_settings.cache_clear()
+    bad = _daily("acme", force=True)
+    assert bad.exit_code == 1
+    assert {"features", "forecast volume"} <= {s.step for s in bad.failed}
+    assert _bytes(settings.outputs) == good
+    monkeypatch.delenv("OMS_ML_OUTPUT_URI")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("OMS_ML_TRACKING_TIMEOUT", "1")
+    get_settings.cache_clear()
+    unreachable = _daily("acme", force=True)
+    assert unreachable.exit_code == 1
+    assert "MLflow store unusable" in unreachable.step("forecast volume").reason
+    assert _bytes(settings.outputs) == good
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    get_settings.cache_clear()
+    pointer = read_pointer(feats)  # features were refreshed by the run above
+
     env = {**os.environ, "OMS_ML_KILL_AT": "features:written",
            "PREFECT_API_URL": str(PREFECT_API_URL.value() or ""), "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "flows.cli", "flows", "daily", "--tenant", "acme", "--date",
            DAY, "--outputs", "volume", "--force"]
-    killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert killed.returncode == -9, killed.stdout + killed.stderr
     assert read_pointer(feats) == pointer  # the published features are the previous ones
     assert len(read_table(resolve_table(feats, "daily_volume"))) > 0
     assert _bytes(settings.outputs) == good
 
     env.pop("OMS_ML_KILL_AT")
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert read_pointer(feats)["version"] == pointer["version"] + 1
     assert _bytes(settings.outputs) == good
