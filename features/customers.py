@@ -54,6 +54,11 @@ _ORDER_NEEDS = ("tenant_id", "order_id", "customer_id", "is_guest", "order_date"
                 "total_amount", "support_contacts", "is_late", "delivery_hours")
 
 
+# what the per-customer sums read from history orders (a narrow copy of 20M rows, not all)
+_HIST_COLUMNS = ("tenant_id", "order_id", "status", "channel", "total_amount",
+                 "support_contacts", "is_late", "delivery_hours")
+
+
 class LabelWindowError(ValueError):
     """The data ends before cutoff + horizon, so the churn label cannot be known."""
 
@@ -334,8 +339,9 @@ def customer_features(
     in_hist = day[relevant] <= c
     present, code = np.unique(all_codes[in_hist], return_inverse=True)
     who = everyone.iloc[present].reset_index(drop=True)
-    hist = orders.loc[relevant].loc[in_hist]
-    hist_day = day[relevant][in_hist]
+    hist_rows = np.flatnonzero(relevant)[in_hist]
+    hist = _take(orders, hist_rows, _HIST_COLUMNS)
+    hist_day = day[hist_rows]
     returned = _returned_orders(hist, order_events, c)
     cols = _history_aggregates(hist, code, hist_day, len(who), c, returned)
     cols |= _last_gaps(code, hist_day, len(who))
@@ -348,6 +354,12 @@ def customer_features(
         active[all_codes[~in_hist]] = True  # ordered again inside (cutoff, cutoff + horizon]
         out["churned"] = (~active[present]).astype(np.int64)
     return out
+
+
+def _take(orders: pd.DataFrame, rows: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``rows`` of only the ``columns`` present (dtypes kept; a copy of just those)."""
+    return pd.DataFrame({c: orders[c].array.take(rows)
+                         for c in columns if c in orders.columns})
 
 
 def unsupported_columns(has_support: bool, has_channel: bool) -> list[str]:

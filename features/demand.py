@@ -19,7 +19,9 @@ Choices worth knowing:
       holidays (:func:`holiday_frame`); they live here with the other context features.
 
 Length: over 400 lines because the two panels and the context features they share are one
-topic; the Spark twins mirror this module function by function.
+topic (the SKU panel also in its chunked form: :func:`daily_sku_units` per chunk,
+:func:`concat_units`, :func:`sku_panel_from_units`); the Spark twins mirror this module
+function by function.
 """
 
 from __future__ import annotations
@@ -323,6 +325,8 @@ def sku_demand_panel(
 
     Only lines with ``is_product`` True count (postage, fees and manual codes are not
     demand). Each SKU's series runs from its first sale to the last day in ``order_lines``.
+    Equal to :func:`sku_panel_from_units` of :func:`daily_sku_units` — the form a caller
+    uses to aggregate a big table chunk by chunk.
 
     Args:
         order_lines: Contract ``order_lines`` (``tenant_id, sku, quantity, is_product,
@@ -336,25 +340,89 @@ def sku_demand_panel(
         ``unique_id`` (= sku), ``ds``, ``y`` (units), ``tenant_id`` + :data:`EXOGENOUS_COLUMNS`,
         sorted by ``tenant_id, unique_id, ds``. The key is ``(tenant_id, unique_id)``.
     """
+    units, end = daily_sku_units(order_lines)
+    return sku_panel_from_units(units, end, daily_context, top_n, min_days)
+
+
+def daily_sku_units(order_lines: pd.DataFrame) -> tuple[pd.DataFrame, int | None]:
+    """Units of product lines per tenant, SKU and day, and the last day of any line.
+
+    Args:
+        order_lines: Contract ``order_lines`` (or one chunk of them).
+
+    Returns:
+        ``tenant_id, sku`` (categoricals), ``day`` (day number) and ``units`` (int64), one
+        row per tenant × SKU × day with a product line (units may be 0), and the last day of
+        any line (None without lines).
+    """
     require_columns(order_lines, ["tenant_id", "sku", "quantity", "is_product", "order_date"],
                     "order_lines")
     if order_lines.empty:
-        return _empty_panel()
+        return _empty_units(), None
     all_days = day_numbers(order_lines["order_date"], "order_lines.order_date")
     end = int(all_days.max())
     product = order_lines["is_product"].fillna(False).to_numpy(bool)
     if not product.any():
-        return _empty_panel()
+        return _empty_units(), end
     day = all_days[product]
     del all_days
+    lo = int(day.min())
+    span = int(day.max()) - lo + 1
     qty = order_lines["quantity"].to_numpy(np.int64)[product]
-    key, pair_t, pair_s, tenants = _sku_keys(order_lines, product)
+    key, pair_t, pair_sc, tenants, skus = _sku_keys(order_lines, product)
+    cell, cells = pd.factorize(key * span + (day - lo))
+    del key, day
+    units = np.bincount(cell, weights=qty, minlength=len(cells)).astype(np.int64)
+    series, offset = np.divmod(np.asarray(cells, np.int64), span)
+    return pd.DataFrame({
+        "tenant_id": pd.Categorical.from_codes(pair_t[series], pd.Index(tenants)),
+        "sku": pd.Categorical.from_codes(pair_sc[series], pd.Index(skus)),
+        "day": offset + lo, "units": units}), end
+
+
+def concat_units(parts: list[tuple[pd.DataFrame, int | None]]) -> tuple[pd.DataFrame, int | None]:
+    """Combine :func:`daily_sku_units` results of chunks (categories unified, no re-hashing)."""
+    from pandas.api.types import union_categoricals
+
+    frames = [f for f, _ in parts if not f.empty]
+    ends = [e for _, e in parts if e is not None]
+    end = max(ends) if ends else None
+    if not frames:
+        return _empty_units(), end
+    cols = {c: union_categoricals([f[c] for f in frames]) for c in ("tenant_id", "sku")}
+    cols |= {c: np.concatenate([f[c].to_numpy() for f in frames]) for c in ("day", "units")}
+    return pd.DataFrame(cols), end
+
+
+def sku_panel_from_units(
+    units: pd.DataFrame,
+    end: int | None,
+    daily_context: pd.DataFrame | None = None,
+    top_n: int | None = None,
+    min_days: int = 0,
+) -> pd.DataFrame:
+    """The SKU × day panel of :func:`sku_demand_panel` from (combined) daily SKU units.
+
+    Args:
+        units: :func:`daily_sku_units` output (or :func:`concat_units` of chunks).
+        end: Last day of any order line (day number); the panel runs to it.
+        daily_context: Contract ``daily_context`` or None.
+        top_n: See :func:`sku_demand_panel`.
+        min_days: See :func:`sku_demand_panel`.
+    """
+    require_columns(units, ["tenant_id", "sku", "day", "units"], "units")
+    if units.empty or end is None:
+        return _empty_panel()
+    day = units["day"].to_numpy(np.int64)
+    qty = units["units"].to_numpy(np.int64)
+    key, pair_t, pair_sc, tenants, skus = _sku_keys(units, None)
+    pair_s = skus[pair_sc]
     first = np.full(len(pair_s), np.iinfo(np.int64).max)
     np.minimum.at(first, key, day)
-    units = np.bincount(key, weights=qty, minlength=len(pair_s))
+    total = np.bincount(key, weights=qty, minlength=len(pair_s))
     labels = np.array([f"{tenants[t]}\x00{s}" for t, s in zip(pair_t, pair_s, strict=True)],
                       dtype=object)
-    keep = _select_skus(units, first, end, labels, top_n, min_days)
+    keep = _select_skus(total, first, end, labels, top_n, min_days)
     if len(keep) == 0:
         return _empty_panel()
     remap = np.full(len(pair_s), -1)
@@ -371,25 +439,33 @@ def sku_demand_panel(
     out = {"unique_id": pair_s[keep][series], "ds": _days_to_ds(days), "y": y,
            "tenant_id": tenants[tenant_code]}
     out |= exogenous_columns(tenant_code, tenants, days, context)
-    return pd.DataFrame(out)
+    del series, days, tenant_code
+    # copy=False: one block per column, not a consolidated copy of a 14M-row panel
+    return pd.DataFrame(out, copy=False)
 
 
 def _sku_keys(
-    order_lines: pd.DataFrame, rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Series code per selected line and, per series, its tenant code and sku.
+    frame: pd.DataFrame, rows: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Series code per selected row and, per series, its tenant code and sku code.
 
     Returns:
-        ``key`` (series code per row), ``pair_t`` (tenant code per series), ``pair_s`` (sku
-        per series) and the tenant ids.
+        ``key`` (series code per row), ``pair_t`` (tenant code per series), ``pair_sc`` (sku
+        code per series), the tenant ids and the skus.
     """
-    t_codes, tenants = dense_codes(order_lines["tenant_id"][rows], "order_lines.tenant_id")
-    s_codes, skus = dense_codes(order_lines["sku"][rows], "order_lines.sku")
+    pick = (lambda c: frame[c]) if rows is None else (lambda c: frame[c][rows])
+    t_codes, tenants = dense_codes(pick("tenant_id"), "order_lines.tenant_id")
+    s_codes, skus = dense_codes(pick("sku"), "order_lines.sku")
     if len(tenants) == 1:  # the usual case: sku codes are already the series codes
-        return s_codes, np.zeros(len(skus), np.int64), skus, tenants
+        return s_codes, np.zeros(len(skus), np.int64), np.arange(len(skus)), tenants, skus
     width = len(skus) + 1
     key, pairs = pd.factorize(t_codes * width + s_codes)
-    return key.astype(np.int64), pairs // width, skus[pairs % width], tenants
+    return key.astype(np.int64), pairs // width, pairs % width, tenants, skus
+
+
+def _empty_units() -> pd.DataFrame:
+    return pd.DataFrame({"tenant_id": pd.Categorical([]), "sku": pd.Categorical([]),
+                         "day": np.array([], np.int64), "units": np.array([], np.int64)})
 
 
 def _empty_panel() -> pd.DataFrame:

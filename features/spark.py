@@ -1,4 +1,9 @@
-"""Spark session factory: ``local[*]`` by default, a cluster or Spark Connect by configuration."""
+"""Spark session factory: ``local[*]`` by default, a cluster or Spark Connect by configuration.
+
+``OMS_ML_SPARK_MASTER`` picks the engine (``local[*]``, ``spark://host:7077``,
+``sc://host:15002``); ``OMS_ML_SPARK_CONF`` (a JSON object) adds or overrides Spark
+properties, e.g. ``{"spark.executor.memory": "8g", "spark.sql.shuffle.partitions": "64"}``.
+"""
 
 from __future__ import annotations
 
@@ -44,13 +49,18 @@ def get_spark(master: str | None = None, app_name: str = "oms-ml", shuffle_parti
     """
     from pyspark.sql import SparkSession
 
-    master = master or get_settings().spark_master
+    settings = get_settings()
+    master = master or settings.spark_master
     if master.startswith("sc://"):
-        return SparkSession.builder.remote(master).appName(app_name).getOrCreate()
+        builder = (SparkSession.builder.remote(master).appName(app_name)
+                   .config("spark.sql.session.timeZone", "UTC"))
+        for key, value in settings.spark_conf.items():
+            builder = builder.config(key, value)
+        return builder.getOrCreate()
     check_java()
     # Python workers must run this interpreter (the venv), not whatever `python3` is on PATH
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    return (
+    builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
@@ -59,5 +69,7 @@ def get_spark(master: str | None = None, app_name: str = "oms-ml", shuffle_parti
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", os.environ.get("OMS_ML_SPARK_DRIVER_MEMORY", "4g"))
-        .getOrCreate()
     )
+    for key, value in settings.spark_conf.items():  # OMS_ML_SPARK_CONF wins
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

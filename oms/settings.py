@@ -53,6 +53,8 @@ class Settings(BaseSettings):
             ``<data_dir>/mlartifacts`` beside the store, never ``./mlruns``.
         tracking_timeout: Seconds to wait for a remote tracking server before giving up.
         spark_master: Spark master: ``local[*]``, ``spark://...`` or Spark Connect ``sc://...``.
+        spark_conf: Extra Spark properties applied last, e.g.
+            ``OMS_ML_SPARK_CONF='{"spark.executor.memory": "4g"}'``.
         tenant_id: Default tenant for single-tenant commands.
         timezone: Business time zone used to assign orders to calendar days.
         torch_threads: Intra-op threads for small torch models on CPU.
@@ -73,6 +75,7 @@ class Settings(BaseSettings):
     mlflow_artifact_root: str | None = None
     tracking_timeout: float = 5.0
     spark_master: str = "local[*]"
+    spark_conf: dict[str, str] = Field(default_factory=dict)
     tenant_id: str = "demo"
     timezone: str = "Asia/Shanghai"
     torch_threads: int = 2
