@@ -12,7 +12,11 @@
    dated ``<kind>-<run_date>.parquet`` plus the latest ``<kind>.parquet``
    (``oms/outputs.py``): order-volume forecast (7 days, and the first 72 h), SKU demand
    forecast, churn scores, inventory recommendations and risk decisions. A family without a
-   champion is skipped with a clear message; the others run.
+   champion is skipped with a clear message; the others run;
+5. **monitor** (``pipelines/monitor.py``): the day's orders against the 28 days before it
+   (drift report) and every stored forecast whose day has arrived scored against the actuals
+   (WAPE, 80/95 % coverage, per model version); each crossed threshold becomes an alert line
+   under the summary table.
 
 Re-running the same date writes the same bytes (``created_at`` is the run date) and no
 registry version. A run killed anywhere leaves the previous outputs (every write is atomic)
@@ -107,6 +111,7 @@ def daily_batch_flow(
     outputs: tuple[str, ...] = DAILY_OUTPUTS,
     engine: str = "pandas",
     force: bool = False,
+    monitor: bool = True,
 ) -> FlowSummary:
     """Run one tenant's daily batch (see the module docstring).
 
@@ -116,6 +121,7 @@ def daily_batch_flow(
         outputs: Which outputs to write: volume, sku, churn, inventory, risk.
         engine: Feature engine, ``pandas`` or ``spark``.
         force: Recompute every step even if nothing changed (ignores the task cache).
+        monitor: Run the monitoring step after the outputs.
 
     Returns:
         The run's summary (one StepResult per step; ``exit_code`` 1 if something failed).
@@ -133,7 +139,7 @@ def daily_batch_flow(
     ingested = tasks.run(tasks.ingest_task, "ingest", tenant, tenant, s.landing, s.lake,
                          s.quarantine)
     summary.steps.append(ingested)
-    later = ["features", *(_STEP_NAMES[o] for o in outputs)]
+    later = ["features", *(_STEP_NAMES[o] for o in outputs), *(["monitor"] if monitor else [])]
     if ingested.status == FAILED:
         _skip_rest(summary, tenant, later, SKIPPED, "ingest failed: the last outputs stand")
         return summary
@@ -145,6 +151,10 @@ def daily_batch_flow(
                       engine, force=force)
     summary.steps.append(feats)
     _score_all(summary, tenant, day, outputs, force)
+    if monitor:
+        watched = tasks.run(tasks.monitor_task, "monitor", tenant, tenant, s.lake, s.outputs, day)
+        summary.steps.append(watched)
+        summary.alerts += [f"{tenant}: {a}" for a in watched.detail.get("alerts", [])]
     if not summary.failed:
         _record_success(tenant, s.lake, day)
     return summary

@@ -70,4 +70,5 @@ def demo_flow(
     summary.steps += weekly.steps
     daily = daily_batch_flow(tenant, run_date, outputs=outputs, engine=engine)
     summary.steps += daily.steps
+    summary.alerts += daily.alerts
     return summary

@@ -177,17 +177,29 @@ def churn_step(tenant: str, lake: str, outputs: str, run_date: str) -> StepResul
 
 def inventory_step(tenant: str, lake: str, outputs: str, run_date: str) -> StepResult:
     """Inventory recommendations (SKU champion's quantiles, else the baseline; reason shown)."""
-    from oms.outputs import write_output
     from pipelines.inventory_report import build_inventory_report
 
     with timed("inventory", tenant) as res:
-        rep = build_inventory_report(lake, tenant, outputs, log_mlflow=False)
-        path = write_output(rep.table.assign(tenant_id=tenant), "inventory_recommendations",
-                            tenant, run_date=run_date, root=outputs)
+        rep = build_inventory_report(lake, tenant, outputs, log_mlflow=False, run_date=run_date)
         res.rows_in = len(rep.table)
-        res.files = [path, *rep.paths.values()]
+        res.files = list(rep.paths.values())
         res.reason = f"forecast: {rep.summary.get('forecast_source', '')}"[:160]
         res.detail = {k: v for k, v in rep.summary.items() if isinstance(v, int | float | str)}
+    return res
+
+
+def monitor_step(tenant: str, lake: str, outputs: str, run_date: str) -> StepResult:
+    """Drift of the day against the weeks before it, forecasts scored against actuals."""
+    from pipelines.monitor import monitor_day
+
+    with timed("monitor", tenant) as res:
+        rep = monitor_day(lake, tenant, run_date, outputs)
+        res.files = list(rep.paths.values())
+        res.detail = {"alerts": list(rep.alerts), "notes": list(rep.notes),
+                      "drift_share": rep.drift_share, "run_id": rep.run_id}
+        share = "not tested" if rep.drift_share is None else f"{rep.drift_share:.0%}"
+        res.reason = (f"{len(rep.alerts)} alert(s); drifted columns {share}; "
+                      f"{len(rep.pending):,} forecast rows wait for their actuals")
     return res
 
 

@@ -62,6 +62,7 @@ class FlowSummary:
 
     flow: str
     steps: list[StepResult] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[StepResult]:
@@ -114,6 +115,8 @@ def render(summary: FlowSummary, console=None, width: int = 72) -> None:
     console.print(table)
     for note in notes:
         console.print(_escape(note), highlight=False)
+    for alert in summary.alerts:
+        console.print(f"[bold red]ALERT[/] {_escape(alert)}", highlight=False)
 
 
 def _escape(text: str) -> str:

@@ -124,6 +124,12 @@ def tracking_task(read_only: bool) -> str:
     return configure_mlflow(read_only=read_only)
 
 
+@task(name="monitor", timeout_seconds=30 * MINUTE, **IO_RETRIES)
+def monitor_task(tenant: str, lake: str, outputs: str, run_date: str) -> StepResult:
+    """Drift report and forecast-vs-actual tracking of the day (pipelines/monitor.py)."""
+    return _checked(steps.monitor_step(tenant, lake, outputs, run_date))
+
+
 @task(name="score", timeout_seconds=60 * MINUTE, cache_key_fn=score_key, **CACHE, **IO_RETRIES)
 def score_task(what: str, tenant: str, lake: str, landing: str, outputs: str,
                run_date: str) -> StepResult:

@@ -72,7 +72,9 @@ def _run_all(title: str, tenants: list[str], run_one, verbose: bool) -> None:
     with StepReporter(console):
         quiet(not verbose)
         for tenant in tenants:
-            total.steps += run_one(tenant).steps
+            one = run_one(tenant)
+            total.steps += one.steps
+            total.alerts += one.alerts
     render(total, console)
     raise typer.Exit(code=total.exit_code)
 

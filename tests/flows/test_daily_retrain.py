@@ -81,6 +81,8 @@ def test_daily_is_idempotent_skips_without_new_data_and_without_a_champion(
     assert churn.status == "skipped" and "no champion registered for 'churn_classifier__acme'" \
         in churn.reason
     assert first.exit_code == 0
+    watched = first.step("monitor")  # drift of the day, forecasts scored against actuals
+    assert watched.status == "ok" and any("monitor_report" in f for f in watched.files)
     out = Path(settings.outputs)
     for kind in ("order_volume_forecast", "order_volume_forecast_72h"):
         latest = out / kind / "acme" / f"{kind}.parquet"
