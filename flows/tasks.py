@@ -71,10 +71,12 @@ def lake_snapshot(lake: str) -> str:
 def champion_id(family: str, tenant: str) -> str:
     """``<name>/<version>`` of the tenant's champion, or ``none`` (for cache keys)."""
     from oms.tenancy import registered_name
-    from pipelines.registry import champion_version
+    from pipelines.registry import champion_version, configure_mlflow
 
     name = registered_name(family, tenant)
     try:
+        # the configured store, read-only: never MLflow's default ./mlflow.db in the cwd
+        configure_mlflow(read_only=True)
         v = champion_version(name)
     except Exception:  # noqa: BLE001 - no store or no model: no champion, a distinct key
         return "none"

@@ -145,6 +145,21 @@ def serve_command(
     serve_deployments(tenants, daily_cron, weekly_cron, timezone or get_settings().timezone)
 
 
+@flows_app.command("schedules")
+def schedules_command() -> None:
+    """List the oms-ml deployments and schedules registered on PREFECT_API_URL."""
+    _setup(False)
+    from rich.console import Console
+
+    from flows.deploy import PrefectApiError, list_schedules, schedules_table
+
+    try:
+        schedules = list_schedules()
+    except PrefectApiError as e:
+        raise typer.BadParameter(str(e)) from None
+    Console().print(schedules_table(schedules))
+
+
 @app.command("demo")
 def demo_command(
     scale: str = typer.Option("small", help="Generator scale: tiny, small, medium, large."),
