@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["features", "generate", "ingest_append", "reliability", "reliability_tenant",
+ORDER = ["flows", "features", "generate", "ingest_append", "reliability", "reliability_tenant",
          "cli_startup", "forecast_accuracy", "forecast_peers_cal3_all",
-         "forecast_peers_generated", "forecast_speed", "churn", "clv", "routing", "inventory",
-         "risk", "serve"]
+         "forecast_peers_generated", "forecast_speed", "churn", "clv", "routing",
+         "routing_regression", "inventory", "risk", "monitor", "serve", "serve_handler"]
 
 HEADER = """# Benchmarks
 
