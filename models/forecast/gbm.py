@@ -143,6 +143,25 @@ class GBMForecaster(BaseForecaster):
         self.step_residuals_ = self._calibrate(use)
         return self
 
+    def feature_names(self) -> list[str]:
+        """Names of the model's input columns, in the order of the design matrix."""
+        return ([f"lag_{k}" for k in self.lags] + [f"rolling_mean_{w}" for w in self.windows]
+                + ["weekday", "day_of_month", "month", "day_of_year", *self.exog,
+                   "series_level"])
+
+    def feature_importance(self) -> pd.DataFrame:
+        """Influential factors: LightGBM's total split gain per input, summing to 1.
+
+        Returns ``feature, importance`` sorted descending (empty if every series fell back).
+        """
+        check_is_fitted(self, "ids_")
+        if self.booster_ is None:
+            return pd.DataFrame({"feature": [], "importance": []})
+        gain = self.booster_.booster_.feature_importance(importance_type="gain")
+        imp = pd.Series(gain / max(gain.sum(), 1e-12), index=self.feature_names())
+        return (imp.sort_values(ascending=False).rename_axis("feature").rename("importance")
+                .reset_index())
+
     def _check_params(self) -> None:
         if not self.lags or min(self.lags) < 1:
             raise ValueError(f"lags must be positive integers, got {self.lags}")
