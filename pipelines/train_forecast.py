@@ -62,6 +62,7 @@ from pipelines.registry import (
     promote_if_better,
     use_experiment,
 )
+from pipelines.score_forecast import label_methods
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,8 @@ def train_forecast(
                              example[[ID, DS, *exog]])
     gate = _gate(name, version, cv[cv["model"] == chosen], data, H, n_windows, step, level,
                  exog, progress)
-    path = _write(forecast.assign(model=chosen), target, tenant, version, gate, output_uri)
+    path = _write(label_methods(forecast, final, chosen), target, tenant, version, gate,
+                  output_uri)
     report = ForecastReport(chosen, table, forecast, importance, path, cv)
     return outcome(spec["family"], tenant, run.info.run_id, gate, report)
 
