@@ -52,7 +52,7 @@ SHOW = ["model", "horizon", "n_windows", "n_series", "accuracy", "wape", "mase",
 def lake_for(work: Path, name: str, build) -> str:
     """Build (once) and return a lake folder under ``work``."""
     lake = work / name / "lake"
-    if not (lake / "orders").exists():
+    if not ((lake / "orders").exists() or (lake / "_current").exists()):  # flat or versioned
         landing = work / name / "landing"
         build(str(landing))
         from pipelines.ingest import ingest
