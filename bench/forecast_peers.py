@@ -262,6 +262,8 @@ def run_panel(df: pd.DataFrame, exog: list[str], a, panel: str, report) -> None:
             a.save_cv.mkdir(parents=True, exist_ok=True)
             pd.concat([f.assign(model=k) for k, (f, _) in res.items()]).to_parquet(
                 a.save_cv / f"{panel}_cv.parquet")
+            pd.DataFrame({"seconds": {k: t for k, (_, t) in res.items()}}).to_parquet(
+                a.save_cv / f"{panel}_seconds.parquet")
         table, units = score_panel(res, df)
         report(panel, (table, units, info | {"pending": [k for k, _ in todo[i + 1:]]}))
 
@@ -293,6 +295,9 @@ def main() -> None:
     p.add_argument("--gbm-calibration-windows", type=int, default=3,
                    help="holdout windows of 30 days for the GBM's conformal intervals")
     p.add_argument("--save-cv", type=Path, default=None, help="folder for the backtest frames")
+    p.add_argument("--from-cv", type=Path, default=None,
+                   help="re-score the backtests saved by --save-cv (no refit), e.g. with "
+                        "another --champion")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()
@@ -304,7 +309,25 @@ def main() -> None:
 
     for panel in [x.strip() for x in a.panels.split(",") if x.strip()]:
         df, exog = load_panel(panel, a)
-        run_panel(df, exog, a, panel, report)
+        if a.from_cv:
+            rescore(df, a, panel, report)
+        else:
+            run_panel(df, exog, a, panel, report)
+
+
+def rescore(df: pd.DataFrame, a, panel: str, report) -> None:
+    """Score saved backtests again (same forecasts; ``seconds`` are those of the saved run)."""
+    cv = pd.read_parquet(a.from_cv / f"{panel}_cv.parquet")
+    timing = a.from_cv / f"{panel}_seconds.parquet"  # absent: see the original run's report
+    secs = pd.read_parquet(timing)["seconds"] if timing.exists() else pd.Series(dtype=float)
+    res = {k: (g.drop(columns="model"), float(secs.get(k, np.nan)))
+           for k, g in cv.groupby("model", sort=False)}
+    cuts = sorted(cv["cutoff"].unique())
+    table, units = score_panel(res, df)
+    report(panel, (table, units, {"zero_share": float((df[Y] == 0).mean()),
+                                  "n_series": df[ID].nunique(), "days": df[DS].nunique(),
+                                  "cutoffs": [str(pd.Timestamp(c).date()) for c in cuts],
+                                  "pending": []}))
 
 
 def _coverage_table(table: pd.DataFrame) -> pd.DataFrame:
