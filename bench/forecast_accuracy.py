@@ -52,7 +52,7 @@ SHOW = ["model", "horizon", "n_windows", "n_series", "accuracy", "wape", "mase",
 def lake_for(work: Path, name: str, build) -> str:
     """Build (once) and return a lake folder under ``work``."""
     lake = work / name / "lake"
-    if not (lake / "orders").exists():
+    if not ((lake / "orders").exists() or (lake / "_current").exists()):  # flat or versioned
         landing = work / name / "landing"
         build(str(landing))
         from pipelines.ingest import ingest
@@ -63,10 +63,10 @@ def lake_for(work: Path, name: str, build) -> str:
     return str(lake)
 
 
-def generated_lake(work: Path, seed: int) -> str:
+def generated_lake(work: Path, seed: int, scale: str = "medium") -> str:
     from pipelines.generate import generate
 
-    return lake_for(work, "medium", lambda out: generate("medium", seed=seed, out=out))
+    return lake_for(work, scale, lambda out: generate(scale, seed=seed, out=out))
 
 
 def retail_lake(work: Path, retail: Path = RETAIL) -> str:

@@ -21,9 +21,11 @@ CrostonOptimized, ADIDA, IMAPA, TSB (intervals: native for ETS/Theta, statsforec
 ``ConformalIntervals`` for the intermittent ones) and mlforecast + LightGBM (lags, rolling
 means, calendar and the known-future columns, one global model, conformal intervals).
 
-Writes ``bench/results/forecast_peers.md``. Usage::
+Writes ``bench/results/forecast_peers.md``. Usage (the full panels, one run per panel)::
 
-    python bench/forecast_peers.py --top-n 200 --retail-top 200 --windows 4
+    python bench/forecast_peers.py --panels retail --out bench/results/forecast_peers_retail.md
+    python bench/forecast_peers.py --panels realistic \
+        --out bench/results/forecast_peers_realistic.md
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench._common import compare, load_average, md_table, paired_diff, write_atomic  # noqa: E402
-from models.forecast import GBMForecaster, SeasonalNaive  # noqa: E402
+from models.forecast import SeasonalNaive  # noqa: E402
 from models.forecast.base import DS, ID, YHAT, Y, fill_gaps, hi_col, lo_col  # noqa: E402
 from pipelines.backtest import cross_validation, cutoffs, evaluate, seasonal_scale  # noqa: E402
 
@@ -65,10 +67,11 @@ def retail_panel(path: Path, top: int, min_days: int | None) -> pd.DataFrame:
     r = raw[ok].assign(sku=lambda d: d["StockCode"].astype(str).str.upper(),
                        day=lambda d: pd.to_datetime(d["InvoiceDate"]).dt.normalize(),
                        revenue=lambda d: d["Quantity"] * d["UnitPrice"])
-    keep = set(r.groupby("sku")["revenue"].sum().nlargest(top).index)
-    if min_days:
+    revenue = r.groupby("sku")["revenue"].sum()
+    if min_days:  # only SKUs sold on at least ``min_days`` days compete for the top
         days = r.groupby("sku")["day"].nunique()
-        keep |= set(days.index[days >= min_days])
+        revenue = revenue[days.reindex(revenue.index) >= min_days]
+    keep = set(revenue.nlargest(top).index)
     r = r[r["sku"].isin(keep)]
     daily = r.groupby(["sku", "day"], as_index=False)["Quantity"].sum()
     cal = pd.date_range(r["day"].min(), r["day"].max(), freq="D")
@@ -79,12 +82,13 @@ def retail_panel(path: Path, top: int, min_days: int | None) -> pd.DataFrame:
     return out
 
 
-def generated_panel(work: Path, seed: int, top: int) -> tuple[pd.DataFrame, list[str]]:
-    """The generated ``medium`` SKU panel with its known-future columns."""
+def generated_panel(work: Path, seed: int, top: int, scale: str = "medium"
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """The SKU panel of a generated scale (``medium``, ``realistic``) with its known future."""
     from bench.forecast_accuracy import generated_lake
     from pipelines.train_forecast import known_exog, load_series, prepare
 
-    series, _ = load_series(generated_lake(work, seed), "sku", top_n=top)
+    series, _ = load_series(generated_lake(work, seed, scale), "sku", top_n=top)
     exog = known_exog(series)
     return fill_gaps(prepare(series, exog)), exog
 
@@ -117,20 +121,17 @@ def stats_models(h: int) -> list:
             IMAPA(prediction_intervals=ci), TSB(alpha_d=0.2, alpha_p=0.2, prediction_intervals=ci)]
 
 
-def run_stats(df: pd.DataFrame, cuts: list, h: int) -> dict[str, tuple[pd.DataFrame, float]]:
-    """statsforecast, each model timed separately, on the given cutoffs."""
+def run_stats(df: pd.DataFrame, cuts: list, model) -> tuple[pd.DataFrame, float]:
+    """One statsforecast model on the given cutoffs, timed."""
     from statsforecast import StatsForecast
 
-    out = {}
-    for model in stats_models(h):
-        name, parts, t0 = model.alias, [], time.perf_counter()
-        for cut in cuts:
-            sf = StatsForecast(models=[model], freq="D", n_jobs=1)
-            fc = sf.forecast(df=df[df[DS] <= cut][[ID, DS, Y]], h=h, level=list(LEVELS))
-            parts.append(_rename(fc.reset_index() if ID not in fc else fc, name)
-                         .assign(cutoff=cut))
-        out[name] = (pd.concat(parts, ignore_index=True), time.perf_counter() - t0)
-    return out
+    name, parts, t0 = model.alias, [], time.perf_counter()
+    for cut in cuts:
+        sf = StatsForecast(models=[model], freq="D", n_jobs=1)
+        fc = sf.forecast(df=df[df[DS] <= cut][[ID, DS, Y]], h=H, level=list(LEVELS))
+        parts.append(_rename(fc.reset_index() if ID not in fc else fc, name)
+                     .assign(cutoff=cut))
+    return pd.concat(parts, ignore_index=True), time.perf_counter() - t0
 
 
 def run_mlforecast(df: pd.DataFrame, cuts: list, h: int, exog: list[str]
@@ -160,28 +161,39 @@ def run_mlforecast(df: pd.DataFrame, cuts: list, h: int, exog: list[str]
     return pd.concat(parts, ignore_index=True), time.perf_counter() - t0
 
 
-def run_package(df: pd.DataFrame, n_windows: int, step: int, h: int, exog: list[str],
-                extra: list[str], cal_windows: int = 3) -> dict[str, tuple[pd.DataFrame, float]]:
-    """The package's own forecasters through ``pipelines.backtest.cross_validation``."""
+def package_models(h: int, exog: list[str], extra: list[str], cal_windows: int) -> dict:
+    """The package's forecasters with their shipped SKU settings (``make_model``)."""
+    from pipelines.train_forecast import make_model
+
     models = {"seasonal_naive": SeasonalNaive(),
-              "gbm": GBMForecaster(exog=exog, calibration_days=h,
-                                   calibration_windows=cal_windows)}
-    if "lstm" in extra:
-        from models.forecast import LSTMForecaster
+              "gbm": make_model("gbm", "sku", h, exog, calibration_windows=cal_windows)}
+    for kind in ("lstm", "prophet"):
+        if kind in extra:
+            models[kind] = make_model(kind, "sku", h, exog)
+    return models
 
-        models["lstm"] = LSTMForecaster(horizon=h, exog=exog, input_size=28, max_steps=1500,
-                                        batch_size=512, hidden_size=32, calibration_days=28)
-    if "prophet" in extra:
-        from models.forecast import ProphetForecaster
 
-        models["prophet"] = ProphetForecaster(regressors=exog, transform="log1p",
-                                              interval_method="residuals")
-    out = {}
-    for name, m in models.items():
-        t0 = time.perf_counter()
-        cv = cross_validation(m, df, h, n_windows, step, LEVELS, exog, name=name)
-        out[name] = (cv.drop(columns=[Y]), time.perf_counter() - t0)
-    return out
+def run_package(df: pd.DataFrame, model, a, exog: list[str]) -> tuple[pd.DataFrame, float]:
+    """One of the package's forecasters through ``pipelines.backtest.cross_validation``."""
+    t0 = time.perf_counter()
+    cv = cross_validation(model, df, H, a.windows, a.step, LEVELS, exog, progress=False)
+    return cv.drop(columns=[Y]), time.perf_counter() - t0
+
+
+def methods(df: pd.DataFrame, cuts: list, exog: list[str], a) -> list[tuple[str, object]]:
+    """(name, thunk) in running order: the champion and cheap peers first, LSTM last."""
+    extra = [x for x in a.extra.split(",") if x]
+    pkg = package_models(H, exog, extra, a.gbm_calibration_windows)
+    first = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("seasonal_naive", "gbm")]
+    last = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("prophet", "lstm")
+            if k in pkg]
+    if a.no_peers:
+        return first + last
+    stats = {m.alias: m for m in stats_models(H)}
+    order = ["CrostonOptimized", "ADIDA", "IMAPA", "TSB", "AutoTheta", "AutoETS"]
+    peers = [(k, lambda m=stats[k]: run_stats(df, cuts, m)) for k in order]
+    mlf = [("mlforecast_lgbm", lambda: run_mlforecast(df, cuts, H, exog))]
+    return first + mlf + peers + last
 
 
 # ------------------------------------------------------------------ scoring
@@ -212,11 +224,10 @@ def score_panel(res: dict, df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     actual = df[[ID, DS, Y]]
     cv = pd.concat([f.merge(actual, on=[ID, DS], how="inner").assign(model=k)
                     for k, (f, _) in res.items()], ignore_index=True)
-    table = evaluate(cv, df, (7, H), LEVELS)
+    table = evaluate(cv, df, (3, 7, H), LEVELS)
     units = {(k, h): unit_scores(cv[cv["model"] == k], df, h) for k in res for h in (7, H)}
-    table["spl"] = [units[(m, h)]["spl"].mean() for m, h in zip(table["model"],
-                                                                 table["horizon"],
-                                                                 strict=True)]
+    table["spl"] = [units[(m, h)]["spl"].mean() if (m, h) in units else np.nan
+                     for m, h in zip(table["model"], table["horizon"], strict=True)]
     table["seconds"] = [res[m][1] for m in table["model"]]
     return table, units
 
@@ -238,46 +249,93 @@ def paired_lines(units: dict, champ: str, names: list[str]) -> list[str]:
     return lines
 
 
-def run_panel(df: pd.DataFrame, exog: list[str], a) -> tuple[pd.DataFrame, dict, dict]:
+def run_panel(df: pd.DataFrame, exog: list[str], a, panel: str, report) -> None:
+    """Every method on the same cutoffs; the report is rewritten after each method."""
     cuts = cutoffs(df, H, a.windows, a.step)
-    extra = [x for x in a.extra.split(",") if x]
-    res = run_package(df, a.windows, a.step, H, exog, extra, a.gbm_calibration_windows)
-    if not a.no_peers:
-        res |= run_stats(df, cuts, H)
-        res["mlforecast_lgbm"] = run_mlforecast(df, cuts, H, exog)
-    table, units = score_panel(res, df)
-    return table, units, {"zero_share": float((df[Y] == 0).mean()),
-                          "n_series": df[ID].nunique(), "days": df[DS].nunique(),
-                          "cutoffs": [str(c.date()) for c in cuts]}
+    info = {"zero_share": float((df[Y] == 0).mean()), "n_series": df[ID].nunique(),
+            "days": df[DS].nunique(), "cutoffs": [str(c.date()) for c in cuts]}
+    todo, res = methods(df, cuts, exog, a), {}
+    for i, (name, run) in enumerate(todo):
+        res[name] = run()
+        print(f"{panel} {name}: {res[name][1]:.0f} s (load {load_average()})", flush=True)
+        if a.save_cv:  # the backtests, for reading the results afterwards
+            a.save_cv.mkdir(parents=True, exist_ok=True)
+            pd.concat([f.assign(model=k) for k, (f, _) in res.items()]).to_parquet(
+                a.save_cv / f"{panel}_cv.parquet")
+            pd.DataFrame({"seconds": {k: t for k, (_, t) in res.items()}}).to_parquet(
+                a.save_cv / f"{panel}_seconds.parquet")
+        table, units = score_panel(res, df)
+        report(panel, (table, units, info | {"pending": [k for k, _ in todo[i + 1:]]}))
+
+
+def load_panel(panel: str, a) -> tuple[pd.DataFrame, list[str]]:
+    """``retail`` (the Online Retail file) or a generated scale's SKU panel."""
+    if panel == "retail":
+        return retail_panel(a.retail, a.retail_top, a.retail_min_days), []
+    return generated_panel(a.work, a.seed, a.top_n, "medium" if panel == "generated" else panel)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--panels", default="retail,generated")
+    p.add_argument("--panels", default="retail,realistic",
+                   help="retail, realistic, medium (generated = medium)")
     p.add_argument("--work", type=Path, default=Path("/tmp/oms-ml-bench-forecast"))
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--top-n", type=int, default=200, help="generated panel: top-N SKUs")
+    p.add_argument("--top-n", type=int, default=500, help="generated panels: top-N SKUs")
     p.add_argument("--retail", type=Path, default=RETAIL)
-    p.add_argument("--retail-top", type=int, default=200)
-    p.add_argument("--retail-min-days", type=int, default=0,
-                   help="also every SKU with at least this many sales days (0: off)")
-    p.add_argument("--windows", type=int, default=4)
+    p.add_argument("--retail-top", type=int, default=500)
+    p.add_argument("--retail-min-days", type=int, default=30,
+                   help="only SKUs with at least this many sales days compete for the top")
+    p.add_argument("--windows", type=int, default=8)
     p.add_argument("--step", type=int, default=7)
-    p.add_argument("--extra", default="", help="lstm,prophet: the package's other models")
+    p.add_argument("--extra", default="lstm,prophet",
+                   help="the package's other models in the same run ('' for none)")
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--champion", default="gbm", help="the method the paired tests are against")
     p.add_argument("--gbm-calibration-windows", type=int, default=3,
                    help="holdout windows of 30 days for the GBM's conformal intervals")
+    p.add_argument("--save-cv", type=Path, default=None, help="folder for the backtest frames")
+    p.add_argument("--from-cv", type=Path, default=None,
+                   help="re-score the backtests saved by --save-cv (no refit), e.g. with "
+                        "another --champion")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()
-    results = {}
-    for panel in [x.strip() for x in a.panels.split(",") if x.strip()]:
-        if panel == "retail":
-            df, exog = retail_panel(a.retail, a.retail_top, a.retail_min_days), []
-        else:
-            df, exog = generated_panel(a.work, a.seed, a.top_n)
-        results[panel] = run_panel(df, exog, a)
+    results: dict = {}
+
+    def report(panel: str, result: tuple) -> None:
+        results[panel] = result
         write_report(a, results, started, load0)
+
+    for panel in [x.strip() for x in a.panels.split(",") if x.strip()]:
+        df, exog = load_panel(panel, a)
+        if a.from_cv:
+            rescore(df, a, panel, report)
+        else:
+            run_panel(df, exog, a, panel, report)
+
+
+def rescore(df: pd.DataFrame, a, panel: str, report) -> None:
+    """Score saved backtests again (same forecasts; ``seconds`` are those of the saved run)."""
+    cv = pd.read_parquet(a.from_cv / f"{panel}_cv.parquet")
+    timing = a.from_cv / f"{panel}_seconds.parquet"  # absent: see the original run's report
+    secs = pd.read_parquet(timing)["seconds"] if timing.exists() else pd.Series(dtype=float)
+    res = {k: (g.drop(columns="model"), float(secs.get(k, np.nan)))
+           for k, g in cv.groupby("model", sort=False)}
+    cuts = sorted(cv["cutoff"].unique())
+    table, units = score_panel(res, df)
+    report(panel, (table, units, {"zero_share": float((df[Y] == 0).mean()),
+                                  "n_series": df[ID].nunique(), "days": df[DS].nunique(),
+                                  "cutoffs": [str(pd.Timestamp(c).date()) for c in cuts],
+                                  "pending": []}))
+
+
+def _coverage_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Coverage at 3, 7 and 30 days, one row per method."""
+    wide = table.pivot(index="model", columns="horizon", values=["coverage_80", "coverage_95"])
+    wide.columns = [f"cov{lv.split('_')[1]}_{h}d" for lv, h in wide.columns]
+    order = list(dict.fromkeys(table["model"]))
+    return wide.reindex(order).reset_index()
 
 
 def write_report(a, results: dict, started, load0: str) -> None:
@@ -290,20 +348,28 @@ def write_report(a, results: dict, started, load0: str) -> None:
              f"Date: {started:%Y-%m-%d %H:%M} UTC.", "",
              "`spl` = scaled pinball loss: mean quantile loss over the median and the 80/95 % "
              "bounds, per series and window divided by the series' in-sample weekly "
-             "seasonal-naive MAE, averaged (the MASE scaling). `pinball` is unscaled.", ""]
+             "seasonal-naive MAE, averaged (the MASE scaling). `pinball` is unscaled. "
+             "Coverage is pooled over every series, window and day up to the horizon.", ""]
     for panel, (table, units, info) in results.items():
+        acc = table[table["horizon"].isin([7, H])]
         lines += [f"## {panel}: {info['n_series']} SKUs × {info['days']} days, share of zero "
                   f"days {info['zero_share']:.3f}", "",
                   f"Cutoffs ({len(info['cutoffs'])} windows, horizon {H}): "
                   f"{', '.join(info['cutoffs'])}.", "",
-                  md_table(table[["model", "horizon", "n_series", "wape", "mase", "spl",
-                                  "pinball", "coverage_80", "coverage_95", "seconds"]], 3), ""]
-        best = {h: table[table["horizon"] == h].sort_values("mase")["model"].iloc[0]
-                for h in (7, H)}
-        lines += [f"Lowest MASE: {best[7]} at 7 d, {best[H]} at {H} d. Paired differences "
-                  "per (series, window) of the package's GBM against every other method "
-                  "(positive = GBM better):", "",
-                  *paired_lines(units, "gbm", list(table["model"].unique())), ""]
+                  *([f"**Still running when this was written:** {', '.join(info['pending'])}"
+                     " (not in the tables).", ""] if info["pending"] else []),
+                  md_table(acc[["model", "horizon", "n_series", "wape", "mase", "spl",
+                                "pinball", "seconds"]], 3), "",
+                  "Interval coverage (nominal 0.80 and 0.95; band ±0.03):", "",
+                  md_table(_coverage_table(table), 3), ""]
+        best = {h: {m: acc[acc["horizon"] == h].sort_values(m)["model"].iloc[0]
+                    for m in ("mase", "spl")} for h in (7, H)}
+        lines += [f"Lowest MASE: {best[7]['mase']} at 7 d, {best[H]['mase']} at {H} d; lowest "
+                  f"spl: {best[7]['spl']} at 7 d, {best[H]['spl']} at {H} d. Paired differences "
+                  f"per (series, window) of {a.champion} against every other method "
+                  f"(positive = {a.champion} better):", "",
+                  *(paired_lines(units, a.champion, list(table["model"].unique()))
+                    if (a.champion, 7) in units else []), ""]
     write_atomic(a.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -18,6 +18,18 @@ from oms.tenancy import registered_name, validate_tenant
 from pipelines.forecast_inputs import check_target, future_frame, load_series
 
 TREND_LEVEL = 80
+FALLBACK = "seasonal_naive (fallback: series too short or all zeros)"
+
+
+def label_methods(forecast: pd.DataFrame, forecaster: object, name: str) -> pd.DataFrame:
+    """Record in the output which method made each row: ``name`` or the documented fallback.
+
+    Series the model could not learn from (shorter than a season, no demand at all) are
+    forecast by seasonal naive (``fallback_ids_``); their rows say so in the ``model`` column.
+    """
+    fallback = set(getattr(forecaster, "fallback_ids_", None) or ())
+    model = forecast[ID].map(lambda u: FALLBACK if u in fallback else name)
+    return forecast.assign(model=model.astype(str))
 
 
 def write_forecast(forecast: pd.DataFrame, target: str, tenant: str, version: str,
@@ -95,6 +107,7 @@ def forecast_champion(
         if c not in fut.columns:
             fut[c] = 0.0
     fc = model.predict(fut[[ID, DS, *adapter.exog]])
+    fc = label_methods(fc, adapter.forecaster, type(adapter.forecaster).__name__)
     version = champion_version(name)
     path = write_forecast(fc, target, tenant, str(version.version) if version else "",
                           True, output_uri, run_date)

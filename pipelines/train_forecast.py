@@ -62,11 +62,15 @@ from pipelines.registry import (
     promote_if_better,
     use_experiment,
 )
+from pipelines.score_forecast import label_methods
 
 log = logging.getLogger(__name__)
 
 GATE_METRIC = "wape"
 BASELINE = "seasonal_naive"
+#: Candidates per target when none are named (the gate picks the champion on backtests):
+#: on SKU panels the GBM and Prophet lead the peers (bench/results/forecast_peers_*.md).
+DEFAULT_MODELS = {"volume": ("prophet", "lstm"), "sku": ("gbm", "prophet", "lstm")}
 __all__ = ["KNOWN_FUTURE", "TARGETS", "ForecastReport", "add_regional_context", "check_target",
            "future_frame", "holiday_frame", "known_exog", "load_series", "make_model",
            "ordinary_future", "prepare", "train_forecast", "train_from_lake"]
@@ -133,7 +137,7 @@ class ForecastReport:
 
 def train_forecast(
     df: pd.DataFrame, target: str = "volume",
-    models: Sequence[str] | dict[str, BaseForecaster] = ("prophet", "lstm"),
+    models: Sequence[str] | dict[str, BaseForecaster] | None = None,
     horizons: Sequence[int] | None = None, n_windows: int = 8, step: int = 7,
     level: Sequence[int] = DEFAULT_LEVELS, future: pd.DataFrame | None = None,
     tenant: str | None = None, output_uri: str | None = None, seed: int = 0,
@@ -144,7 +148,8 @@ def train_forecast(
     Args:
         df: Long ``unique_id, ds, y`` + known-future columns of one tenant.
         target: ``volume`` or ``sku`` (sets family, horizons and model settings).
-        models: Candidate kinds, or ready estimators by name; seasonal naive always runs.
+        models: Candidate kinds, or ready estimators by name (default ``DEFAULT_MODELS`` of
+            the target); seasonal naive always runs.
         horizons: Horizons to report (default per target); the longest is the gate horizon.
         n_windows: Backtest windows.
         step: Days between backtest cutoffs.
@@ -167,7 +172,8 @@ def train_forecast(
     H, name = max(horizons), registered_name(spec["family"], tenant)
     exog = known_exog(df)
     data = prepare(df, exog)
-    candidates = _candidates(models, target, H, exog, seed, holidays)
+    candidates = _candidates(models or DEFAULT_MODELS[target], target, H, exog, seed,
+                             holidays)
     cv = backtest_models(candidates, data, H, n_windows, step, level, exog, progress)
     table = evaluate(cv, data, horizons, level)
     chosen = _choose(table, H, register, candidates)
@@ -185,7 +191,8 @@ def train_forecast(
                              example[[ID, DS, *exog]])
     gate = _gate(name, version, cv[cv["model"] == chosen], data, H, n_windows, step, level,
                  exog, progress)
-    path = _write(forecast.assign(model=chosen), target, tenant, version, gate, output_uri)
+    path = _write(label_methods(forecast, final, chosen), target, tenant, version, gate,
+                  output_uri)
     report = ForecastReport(chosen, table, forecast, importance, path, cv)
     return outcome(spec["family"], tenant, run.info.run_id, gate, report)
 
@@ -297,7 +304,7 @@ def _gate(
 
 def train_from_lake(
     lake: str | None = None, target: str = "volume",
-    models: Sequence[str] = ("prophet", "lstm"), n_windows: int = 8, step: int = 7,
+    models: Sequence[str] | None = None, n_windows: int = 8, step: int = 7,
     top_n: int = 500, tenant: str | None = None, output_uri: str | None = None,
     seed: int = 0, progress: bool = True, register: str | None = None,
 ) -> TrainOutcome:

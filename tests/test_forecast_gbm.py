@@ -163,3 +163,39 @@ def test_more_calibration_windows_give_more_residuals_per_step() -> None:
     three = small(calibration_windows=3).fit(df).step_residuals_
     assert one.shape == (8, 14) and three.shape == (24, 14)
     np.testing.assert_allclose(three[:8], one)  # window 0 is the same holdout
+
+
+def test_influential_factors_importance_and_per_forecast_contributions() -> None:
+    df = panel(n=16, days=200, exog=True)
+    m = small(exog=("promo",)).fit(df)
+    imp = m.feature_importance()
+    assert list(imp.columns) == ["feature", "importance"]
+    assert set(imp["feature"]) == set(m.feature_names())
+    assert np.isclose(imp["importance"].sum(), 1.0)
+    assert imp.set_index("feature").loc["promo", "importance"] > 0.05  # the promo drives demand
+    fut = panel(n=16, days=207, exog=True).groupby("unique_id").tail(7)
+    fc = m.predict(7, X_future=fut, level=None)
+    con = m.contributions(7, X_future=fut)
+    assert set(con["factor"]) == {"recent demand", "calendar", "promo", "series level",
+                                  "baseline"}
+    # Tweedie's log link: the contributions add up to the log of the scaled forecast
+    raw = con.groupby(["unique_id", "ds"])["value"].sum()
+    back = np.exp(raw) * raw.index.get_level_values(0).map(m.scale_).to_numpy()
+    joined = fc.set_index(["unique_id", "ds"])["yhat"].reindex(raw.index)
+    closed = joined == 0  # closed-day rule zeroes some days after the model
+    assert np.allclose(back[~closed.to_numpy()], joined[~closed], rtol=1e-6)
+    promo = con[con["factor"] == "promo"].merge(fut, on=["unique_id", "ds"])
+    assert promo.loc[promo["promo"] == 1, "value"].mean() > promo.loc[
+        promo["promo"] == 0, "value"].mean()
+
+
+def test_fallback_rows_are_labelled_in_the_written_output() -> None:
+    from pipelines.score_forecast import FALLBACK, label_methods
+
+    df = panel(n=6).drop(columns="promo")
+    short = pd.DataFrame({"unique_id": "new", "ds": df["ds"].max() - pd.to_timedelta(
+        [2, 1, 0], unit="D"), "y": [3.0, 4.0, 5.0]})
+    m = small().fit(pd.concat([df, short]))
+    out = label_methods(m.predict(7), m, "gbm")
+    assert (out.loc[out["unique_id"] == "new", "model"] == FALLBACK).all()
+    assert (out.loc[out["unique_id"] != "new", "model"] == "gbm").all()

@@ -31,7 +31,8 @@ TARGET_HELP = "volume (daily orders of the tenant) or sku (daily units per SKU).
 def train_forecast_command(
     target: Target = typer.Option(Target.volume, help=TARGET_HELP),
     models: str = typer.Option(
-        "prophet,lstm", help="Candidates, comma-separated: prophet, lstm, gbm, seasonal_naive."),
+        "", help="Candidates, comma-separated: prophet, lstm, gbm, seasonal_naive (default: "
+        "gbm,prophet,lstm for sku; prophet,lstm for volume)."),
     n_windows: int = positive_option(8, "Rolling backtest windows."),
     step: int = positive_option(7, "Days between backtest cutoffs."),
     top_n: int = positive_option(500, "SKU target: the N SKUs with most units."),
@@ -48,8 +49,8 @@ def train_forecast_command(
         from pipelines.backtest import as_markdown
         from pipelines.train_forecast import train_from_lake
 
-        res = train_from_lake(lake, target.value, kinds, n_windows, step, top_n, tenant, out,
-                              seed)
+        res = train_from_lake(lake, target.value, kinds or None, n_windows, step, top_n, tenant,
+                              out, seed)
     c = Console()
     c.print(as_markdown(res.report.metrics))
     c.print(f"{res.summary()} ({res.report.chosen})")

@@ -143,6 +143,25 @@ class GBMForecaster(BaseForecaster):
         self.step_residuals_ = self._calibrate(use)
         return self
 
+    def feature_names(self) -> list[str]:
+        """Names of the model's input columns, in the order of the design matrix."""
+        return ([f"lag_{k}" for k in self.lags] + [f"rolling_mean_{w}" for w in self.windows]
+                + ["weekday", "day_of_month", "month", "day_of_year", *self.exog,
+                   "series_level"])
+
+    def feature_importance(self) -> pd.DataFrame:
+        """Influential factors: LightGBM's total split gain per input, summing to 1.
+
+        Returns ``feature, importance`` sorted descending (empty if every series fell back).
+        """
+        check_is_fitted(self, "ids_")
+        if self.booster_ is None:
+            return pd.DataFrame({"feature": [], "importance": []})
+        gain = self.booster_.booster_.feature_importance(importance_type="gain")
+        imp = pd.Series(gain / max(gain.sum(), 1e-12), index=self.feature_names())
+        return (imp.sort_values(ascending=False).rename_axis("feature").rename("importance")
+                .reset_index())
+
     def _check_params(self) -> None:
         if not self.lags or min(self.lags) < 1:
             raise ValueError(f"lags must be positive integers, got {self.lags}")
@@ -257,9 +276,42 @@ class GBMForecaster(BaseForecaster):
         return self._assemble(frames, ids, set(modelled), self.naive_, h, levels,
                               self.closed_weekdays_)
 
+    def contributions(self, h: int, X_future: pd.DataFrame | None = None,
+                      ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """Which inputs moved each forecast: LightGBM's own TreeSHAP values, grouped.
+
+        Returns ``unique_id, ds, factor, value``: additive contributions to the model's raw
+        score (the log of the scaled forecast for the Tweedie/Poisson objectives, so
+        ``exp(value)`` is the factor that input multiplied the forecast by). Factors: ``recent
+        demand`` (lags and rolling means, including earlier forecast steps), ``calendar``,
+        each known-future regressor, ``series level`` and ``baseline`` (the average score).
+        Fallback series have no rows.
+        """
+        check_is_fitted(self, "ids_")
+        ids = [u for u in check_ids(ids, self.ids_) if u in self.history_]
+        if not ids:
+            return pd.DataFrame(columns=[ID, DS, "factor", "value"])
+        h = check_horizon(h)
+        grid = check_future(X_future, list(self.exog), future_dates(self.last_ds_.loc[ids], h))
+        rows: list[np.ndarray] = []
+        self._recursive(self.booster_, self.history_, self.scale_, ids, grid, h, rows)
+        X = np.stack(rows, axis=1).reshape(len(ids) * h, -1)  # id-major, like ``grid``
+        contrib = self.booster_.predict(X, pred_contrib=True)
+        n_lag = len(self.lags) + len(self.windows)
+        groups = {"recent demand": contrib[:, :n_lag].sum(axis=1),
+                  "calendar": contrib[:, n_lag:n_lag + 4].sum(axis=1)}
+        for j, c in enumerate(self.exog):
+            groups[c] = contrib[:, n_lag + 4 + j]
+        groups["series level"], groups["baseline"] = contrib[:, -2], contrib[:, -1]
+        wide = grid[[ID, DS]].assign(**groups)
+        return wide.melt([ID, DS], var_name="factor", value_name="value")
+
     def _recursive(self, booster, hist: dict, scale: pd.Series, ids: list[str],
-                   grid: pd.DataFrame, h: int) -> np.ndarray:
-        """Scaled forecasts, rows ordered by id then step (the order of ``grid``)."""
+                   grid: pd.DataFrame, h: int, keep: list | None = None) -> np.ndarray:
+        """Scaled forecasts, rows ordered by id then step (the order of ``grid``).
+
+        ``keep``: a list that receives each step's feature matrix (for explanations).
+        """
         buf = np.vstack([hist[u] for u in ids])
         cal = calendar(grid[DS]).reshape(len(ids), h, 4)
         ex = grid[list(self.exog)].to_numpy(float).reshape(len(ids), h, len(self.exog))
@@ -268,6 +320,8 @@ class GBMForecaster(BaseForecaster):
         for k in range(h):
             X = np.column_stack([lag_features(buf, self.lags, self.windows), cal[:, k],
                                  ex[:, k], logs])
+            if keep is not None:
+                keep.append(X)
             preds[:, k] = np.clip(booster.predict(X), 0, None)
             buf = np.column_stack([buf[:, 1:], preds[:, k]])
         return preds.ravel()

@@ -17,6 +17,7 @@ from scipy.signal import lfilter
 
 from oms.contract import WEATHER
 from pipelines.generator.arrowcols import codes_col, const_col, date_col
+from pipelines.generator.realism import Realism, day_factor, sku_cum_by_day, sku_factor
 from pipelines.generator.world import World
 
 CHANNEL_NAMES = ("app", "mini_program", "tmall", "jd", "douyin", "pos")
@@ -68,6 +69,8 @@ class Calendar:
     delivery_factor: np.ndarray  # (D, R) transit slow-down
     resume_day: np.ndarray  # (D,) epoch day shipping resumes (Spring Festival pause) or -1
     midnight_rush: np.ndarray  # (D,) Double 11: orders pile up right after midnight
+    realism: Realism | None = None  # unobserved drivers (``realistic`` scale only)
+    sku_cum: np.ndarray | None = None  # (D, S) per-day SKU choice CDF under ``realism``
 
     @property
     def days(self) -> int:
@@ -202,8 +205,13 @@ def _channel_cum(dates, names, promo, weather) -> np.ndarray:
     return cum / cum[..., -1:]
 
 
-def build_calendar(start: pd.Timestamp, days: int, world: World, seed: int) -> Calendar:
-    """Build the calendar, context and demand multiplier for ``days`` days from ``start``."""
+def build_calendar(start: pd.Timestamp, days: int, world: World, seed: int,
+                   realism: Realism | None = None) -> Calendar:
+    """Build the calendar, context and demand multiplier for ``days`` days from ``start``.
+
+    With ``realism`` the multiplier also carries unobserved drivers (not in the context) and
+    SKU popularity moves day by day (:mod:`pipelines.generator.realism`).
+    """
     rng = np.random.default_rng([seed, 0, 2])
     dates = pd.date_range(start, periods=days, freq="D")
     names, offset, resume = _holiday_names(dates)
@@ -219,6 +227,12 @@ def build_calendar(start: pd.Timestamp, days: int, world: World, seed: int) -> C
         temp > 32, 1.04, 1.0)
     day_part = WEEKLY[dates.dayofweek.to_numpy()] * yearly * hol * noise
     mult = day_part[:, None] * (1 + PROMO_LIFT * inten) * weather_vol
+    sku_cum = None
+    if realism is not None:  # its own random stream: the other scales stay bit-identical
+        rr = np.random.default_rng([seed, 0, 7])
+        mult = mult * day_factor(realism, rr, days, world.n_regions)
+        share = np.diff(np.concatenate([[0.0], world.sku_cum]))
+        sku_cum = sku_cum_by_day(share, sku_factor(realism, rr, days, len(share)))
     mult /= (mult * world.region_share[None, :]).sum(axis=1).mean()
     return Calendar(
         epoch_day=dates.to_numpy().astype("datetime64[D]").astype(np.int64),
@@ -226,6 +240,7 @@ def build_calendar(start: pd.Timestamp, days: int, world: World, seed: int) -> C
         temperature=temp, mult=mult, chan_cum=_channel_cum(dates, names, promo, weather),
         delivery_factor=WEATHER_DELIVERY[weather], resume_day=resume,
         midnight_rush=np.array([n == "Double 11" for n in names]),
+        realism=realism, sku_cum=sku_cum,
     )
 
 

@@ -127,7 +127,7 @@ def _init_state(scale: Scale, seed: int, tenant_id: str, start: pd.Timestamp,
     as_of_s = _check_period(start, days)
     guest_base = scale.orders_per_day / (1 - pop_mod.GUEST_SHARE)
     world = build_world(scale, seed, guest_base)
-    cal = build_calendar(start, days, world, seed)
+    cal = build_calendar(start, days, world, seed, scale.realism)
     rng = np.random.default_rng([seed, 0, 3])
     pop = pop_mod.initial_population(scale.orders_per_day, int(cal.epoch_day[0]), world, rng)
     inv = inv_mod.init_inventory(world, scale.inventory_skus, guest_base, scale)
@@ -172,7 +172,7 @@ def generate(
     """Generate a realistic order dataset (all 8 contract tables) under ``out``.
 
     Args:
-        scale: ``tiny``, ``small``, ``medium`` or ``large`` (see ``SCALES``).
+        scale: ``tiny``, ``small``, ``medium``, ``large`` or ``realistic`` (see ``SCALES``).
         seed: Random seed; the same seed (and arguments) gives identical data.
         out: Root folder/URI; each table goes to ``out/<table>``, the churn ground truth to
             ``out/_truth/customer_snapshots``. ``None`` means the settings' landing zone.

@@ -18,6 +18,7 @@ from oms.contract import EVENT_TYPES, ORDER_STATUSES
 from pipelines.generator import arrowcols as ac
 from pipelines.generator.calendar import CHANNEL_NAMES, HOURLY, WEATHER_DELAY_H, Calendar
 from pipelines.generator.population import GUEST_SHARE, ChunkActivity, Population
+from pipelines.generator.realism import bulk_units
 from pipelines.generator.world import (
     CATEGORIES,
     FEE_CODES,
@@ -98,15 +99,28 @@ def _time_of_day(ci: ChunkInput, day: np.ndarray, rng) -> np.ndarray:
     return hour * 3600 + rng.integers(0, 3600, len(day))
 
 
+def _choose_skus(ci: ChunkInput, day: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """SKU of each line by inverse CDF: fixed popularity, or the day's under ``realism``."""
+    w, cum = ci.world, ci.cal.sku_cum
+    if cum is None:
+        return np.minimum(np.searchsorted(w.sku_cum, u, side="right"), len(w.sku_ids) - 1)
+    sku = np.empty(len(u), np.int64)
+    for d in np.unique(day):
+        at = day == d
+        sku[at] = np.searchsorted(cum[ci.lo + d], u[at], side="right")
+    return np.minimum(sku, len(w.sku_ids) - 1)
+
+
 def _lines(ci: ChunkInput, o: dict[str, np.ndarray], rng) -> dict[str, np.ndarray]:
     """Product lines (Zipf SKUs, promo prices) plus shipping-fee and gift-wrap lines."""
     w, n = ci.world, len(o["day"])
     n_prod = np.minimum(1 + rng.poisson(1.4 + 0.6 * o["intensity"]), 10)
     oi = np.repeat(np.arange(n), n_prod)
     line_no = np.arange(len(oi)) - np.repeat(np.cumsum(n_prod) - n_prod, n_prod) + 1
-    sku = np.minimum(np.searchsorted(w.sku_cum, rng.random(len(oi)), side="right"),
-                     len(w.sku_ids) - 1)
+    sku = _choose_skus(ci, o["day"][oi], rng.random(len(oi)))
     qty = 1 + rng.poisson(w.sku_qty_extra[sku])
+    if ci.cal.realism is not None:  # bulk orders make the long tail lumpy
+        qty = bulk_units(rng, qty, w.sku_rank[sku] >= len(w.sku_ids) // 5, ci.cal.realism)
     price = np.round(w.sku_price[sku] * (1 - 0.3 * o["intensity"][oi]), 2)
     amount = np.round(qty * price, 2)
     total = np.round(np.bincount(oi, weights=amount, minlength=n), 2)

@@ -1,8 +1,10 @@
-"""Scale presets of the order generator (``tiny`` for tests … ``large`` for benchmarks)."""
+"""Scale presets of the order generator (``tiny`` for tests … ``large``, ``realistic``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pipelines.generator.realism import Realism
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Scale:
         n_regions: Delivery regions (Chinese cities).
         n_warehouses: Fulfilment warehouses.
         inventory_skus: Top SKUs tracked in the weekly inventory snapshots (bounded for large).
+        realism: Unobserved demand drivers (``None``: demand follows the known context only).
     """
 
     name: str
@@ -33,6 +36,7 @@ class Scale:
     n_regions: int
     n_warehouses: int
     inventory_skus: int
+    realism: Realism | None = None
 
 
 SCALES: dict[str, Scale] = {
@@ -42,6 +46,8 @@ SCALES: dict[str, Scale] = {
         Scale("small", 730, 285.0, 0.12, 2_000, 200, 0.72, 8, 7, 200),
         Scale("medium", 730, 1_425.0, 0.12, 5_000, 800, 0.80, 8, 8, 500),
         Scale("large", 730, 10_500.0, 0.12, 20_000, 2_500, 0.75, 10, 10, 1_000),
+        # the benches' default world: medium-sized, a short steady head, unobserved drivers
+        Scale("realistic", 730, 1_425.0, 0.12, 5_000, 100, 0.45, 8, 8, 500, Realism()),
     )
 }
 

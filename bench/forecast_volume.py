@@ -1,0 +1,170 @@
+"""Benchmark: daily order volume, the package's forecasters against statsforecast, per panel.
+
+Panels (through the project's pipeline: import/generate → ingest → ``load_series('volume')``):
+
+* ``retail``: daily invoice count of the real Online Retail export (path ``--retail``; the
+  bench reads it, the package never does);
+* ``realistic``: daily order count of the generated ``realistic`` scale (unobserved shocks,
+  level shifts, competitors' promotions; see ``pipelines.generator.realism``).
+
+Methods, all on the same 8 weekly windows (horizon 7, scored at 3 and 7 days): the package's
+seasonal naive, Prophet, LSTM and GBM (``make_model(kind, 'volume', …)``, the gate's
+candidates) and statsforecast AutoETS and AutoTheta (weekly season, native intervals). Every
+method gets the same closed-day rule (0 on weekdays with no orders in each of the last 8
+weeks: Online Retail does not trade on Saturdays). Paired differences: per forecast day,
+absolute error of the method minus that of the best package model, with standard error.
+
+Writes ``bench/results/forecast_volume.md``. Usage::
+
+    python bench/forecast_volume.py --retail /path/to/online_retail.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+
+from bench._common import compare, load_average, md_table, paired_diff, write_atomic  # noqa: E402
+from bench.forecast_accuracy import RETAIL, generated_lake, lake_tenant, retail_lake  # noqa: E402
+from models.forecast.base import DS, ID, YHAT, Y, closed_weekdays, zero_closed_days  # noqa: E402
+from pipelines.backtest import cross_validation, cutoffs, evaluate  # noqa: E402
+from pipelines.train_forecast import (  # noqa: E402
+    holiday_frame,
+    known_exog,
+    load_series,
+    make_model,
+    prepare,  # noqa: E402
+)
+
+RESULTS = ROOT / "bench" / "results" / "forecast_volume.md"
+PACKAGE = ("seasonal_naive", "prophet", "lstm", "gbm")
+LEVELS = (80, 95)
+H = 7
+
+
+def run_stats(df: pd.DataFrame, cuts: list, name: str) -> tuple[pd.DataFrame, float]:
+    """statsforecast AutoETS or AutoTheta on each cutoff, with the closed-day rule."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, AutoTheta
+
+    model = {"AutoETS": AutoETS, "AutoTheta": AutoTheta}[name](season_length=7)
+    parts, t0 = [], time.perf_counter()
+    for cut in cuts:
+        train = df[df[DS] <= cut][[ID, DS, Y]]
+        fc = StatsForecast(models=[model], freq="D").forecast(df=train, h=H, level=list(LEVELS))
+        fc = fc.reset_index() if ID not in fc else fc
+        fc = fc.rename(columns={name: YHAT} | {f"{name}-{s}-{lv}": f"yhat-{s}-{lv}"
+                                               for lv in LEVELS for s in ("lo", "hi")})
+        num = [c for c in fc.columns if c.startswith("yhat")]
+        fc[num] = fc[num].clip(lower=0)
+        fc = zero_closed_days(fc[[ID, DS, *num]], closed_weekdays(train))
+        parts.append(fc.assign(cutoff=cut))
+    return pd.concat(parts, ignore_index=True), time.perf_counter() - t0
+
+
+def run_panel(lake: str, report) -> None:
+    """Every method on the same cutoffs, LSTM last; the report is rewritten after each."""
+    series, ctx = load_series(lake, "volume", lake_tenant(lake))
+    exog = known_exog(series)
+    data = prepare(series, exog)
+    cuts = cutoffs(data, H, 8, 7)
+    hol = holiday_frame(ctx)
+    info = {"days": len(data), "exog": exog, "mean": float(data[Y].mean()),
+            "cutoffs": [str(c.date()) for c in cuts]}
+    order = ["seasonal_naive", "prophet", "gbm", "AutoETS", "AutoTheta", "lstm"]
+    res = {}
+    for i, kind in enumerate(order):
+        t0 = time.perf_counter()
+        if kind in PACKAGE:
+            m = make_model(kind, "volume", H, exog, holidays=hol if kind == "prophet" else None)
+            cv = cross_validation(m, data, H, 8, 7, LEVELS, exog, progress=False)
+            res[kind] = (cv.drop(columns=[Y]), time.perf_counter() - t0)
+        else:
+            res[kind] = run_stats(data, cuts, kind)
+        print(f"{kind}: {res[kind][1]:.0f} s (load {load_average()})", flush=True)
+        cv = pd.concat([f.merge(data[[ID, DS, Y]], on=[ID, DS]).assign(model=k)
+                        for k, (f, _) in res.items()], ignore_index=True)
+        table = evaluate(cv, data, (3, H), LEVELS)
+        table["seconds"] = [res[m][1] for m in table["model"]]
+        report((table, cv, info | {"pending": order[i + 1:]}))
+
+
+def paired(cv: pd.DataFrame, champ: str) -> list[str]:
+    """Per forecast day: |error| of each method minus the champion's, over days 1..h."""
+    lines = ["| horizon | vs | mean Δ|error| (peer − champion) | se | verdict |",
+             "|---|---|---|---|---|"]
+    cv = cv.assign(ae=(cv[Y] - cv[YHAT]).abs(), step=(cv[DS] - cv["cutoff"]).dt.days)
+    for h in (3, H):
+        sub = cv[cv["step"] <= h].set_index(["cutoff", DS])
+        a = sub[sub["model"] == champ]["ae"]
+        for m in sub["model"].unique():
+            if m == champ:
+                continue
+            d, se = paired_diff(*sub[sub["model"] == m]["ae"].align(a, join="inner"))
+            lines.append(f"| {h} | {m} | {d:+.2f} | {se:.2f} | {champ} {compare(d, se)} |")
+    return lines
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--panels", default="retail,realistic")
+    p.add_argument("--work", type=Path, default=Path("/tmp/oms-ml-bench-forecast"))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--retail", type=Path, default=RETAIL)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    a = p.parse_args()
+    started, load0 = dt.datetime.now(dt.UTC), load_average()
+    out: dict = {}
+    for panel in [x.strip() for x in a.panels.split(",") if x.strip()]:
+        lake = (retail_lake(a.work, a.retail) if panel == "retail"
+                else generated_lake(a.work, a.seed, panel))
+
+        def report(result: tuple, panel: str = panel) -> None:
+            out[panel] = result
+            write_report(a, out, started, load0)
+
+        run_panel(lake, report)
+
+
+def write_report(a, out: dict, started, load0: str) -> None:
+    cmd = "python " + " ".join(shlex.quote(x) for x in sys.argv)
+    lines = ["# Daily order volume against statsforecast", "",
+             f"Command: `{cmd}`  ",
+             f"Machine: {os.cpu_count()} cores shared with other engineers' jobs; load average "
+             f"at start {load0}, now {load_average()} (times are wall-clock under that load; "
+             "accuracy does not depend on it).  ",
+             f"Date: {started:%Y-%m-%d %H:%M} UTC.", ""]
+    cols = ["model", "horizon", "accuracy", "wape", "mase", "coverage_80", "coverage_95",
+            "pinball", "seconds"]
+    for panel, (table, cv, info) in out.items():
+        pkg = table[table["model"].isin(PACKAGE) & (table["horizon"] == H)]
+        champ = str(pkg.sort_values("wape")["model"].iloc[0])
+        naive = table[(table["model"] == "seasonal_naive") & (table["horizon"] == H)]
+        best = pkg[pkg["model"] == champ]
+        gain = float(best["accuracy"].iloc[0] - naive["accuracy"].iloc[0])
+        lines += [f"## {panel}: {info['days']} days, mean {info['mean']:.1f} a day, "
+                  f"known-future columns {info['exog'] or 'none'}", "",
+                  f"Cutoffs (8 windows, horizon {H}): {', '.join(info['cutoffs'])}.", "",
+                  *([f"**Still running when this was written:** {', '.join(info['pending'])}"
+                     " (not in the table).", ""] if info["pending"] else []),
+                  md_table(table[cols], 3), "",
+                  f"Best package model at {H} d (the gate's choice by WAPE): **{champ}**, "
+                  f"1−WAPE {best['accuracy'].iloc[0]:.3f} vs seasonal naive "
+                  f"{naive['accuracy'].iloc[0]:.3f} ({100 * gain:+.1f} points). Paired "
+                  f"differences per forecast day (positive = {champ} better):", "",
+                  *paired(cv, champ), ""]
+    write_atomic(a.out, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
