@@ -29,11 +29,16 @@ def test_outside_a_checkout_and_relative_overrides(monkeypatch, tmp_path):
     assert Settings().tracking_uri == f"sqlite:///{tmp_path.resolve() / 'elsewhere' / 'mlflow.db'}"
 
 
-def test_demo_retries_only_its_io_tasks():
-    from flows import demo
+def test_flows_retry_only_their_io_tasks_and_time_out_every_task():
+    from flows import tasks
 
-    io = (demo.generate_task, demo.ingest_task, demo.features_task, demo.score_churn_task)
+    io = (tasks.generate_task, tasks.ingest_task, tasks.features_task, tasks.tracking_task,
+          tasks.score_task, tasks.monitor_task)
     for task in io:
         assert task.retries == 2 and list(task.retry_delay_seconds) == [2, 4], task.name
-    for task in (demo.train_forecast_task, demo.train_churn_task, demo.router_task):
+    train = (tasks.train_forecast_task, tasks.train_churn_task, tasks.train_router_task,
+             tasks.train_risk_task)
+    for task in train:  # a retry would register a second version
         assert task.retries == 0, task.name
+    for task in (*io, *train):
+        assert task.timeout_seconds and task.timeout_seconds > 0, task.name
