@@ -164,6 +164,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=20_000)
     ap.add_argument("--work", nargs="+", default=["env", "reroute", "dqn", "ppo"])
+    ap.add_argument("--out", type=Path, default=RESULTS, help="Result file (markdown).")
     args = ap.parse_args()
     start, load0 = dt.datetime.now(dt.UTC), load_average()
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -172,7 +173,7 @@ def main() -> None:
     table = summarise(df)
     print(table.to_string(index=False))
     cmd = "python bench/routing_regression.py " + " ".join(sys.argv[1:])
-    write_atomic(RESULTS, "\n".join([
+    write_atomic(args.out, "\n".join([
         "# Routing speed: this tree against the first wave, in one run", "",
         f"Command: `{cmd.strip()}`", "",
         f"Date: {start:%Y-%m-%d %H:%M} UTC; machine: 2 cores; this tree {head}, base "
