@@ -148,8 +148,9 @@ def train_forecast(
     Args:
         df: Long ``unique_id, ds, y`` + known-future columns of one tenant.
         target: ``volume`` or ``sku`` (sets family, horizons and model settings).
-        models: Candidate kinds, or ready estimators by name (default ``DEFAULT_MODELS`` of
-            the target); seasonal naive always runs.
+        models: Candidate kinds, or ready estimators by name (``None``: ``DEFAULT_MODELS`` of
+            the target; an empty sequence: the seasonal-naive baseline alone); seasonal naive
+            always runs.
         horizons: Horizons to report (default per target); the longest is the gate horizon.
         n_windows: Backtest windows.
         step: Days between backtest cutoffs.
@@ -172,8 +173,8 @@ def train_forecast(
     H, name = max(horizons), registered_name(spec["family"], tenant)
     exog = known_exog(df)
     data = prepare(df, exog)
-    candidates = _candidates(models or DEFAULT_MODELS[target], target, H, exog, seed,
-                             holidays)
+    candidates = _candidates(DEFAULT_MODELS[target] if models is None else models, target, H,
+                             exog, seed, holidays)
     cv = backtest_models(candidates, data, H, n_windows, step, level, exog, progress)
     table = evaluate(cv, data, horizons, level)
     chosen = _choose(table, H, register, candidates)
