@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["flows", "features", "generate", "ingest_append", "reliability", "reliability_tenant",
          "cli_startup", "forecast_accuracy", "forecast_peers_cal3_all",
          "forecast_peers_generated", "forecast_speed", "churn", "clv", "routing",
-         "routing_regression", "routing_regression_dqn", "inventory", "risk", "monitor", "serve", "serve_handler"]
+         "routing_regression", "routing_regression_dqn", "inventory", "risk", "monitor",
+         "serve", "serve_handler"]
 
 HEADER = """# Benchmarks
 
