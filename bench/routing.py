@@ -34,7 +34,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import compare, load_average, md_table, met, paired_diff, write_atomic  # noqa: E402
+from bench._common import (  # noqa: E402
+    compare,
+    load_average,
+    md_table,
+    met,
+    paired_diff,
+    reroute_instance,
+    write_atomic,
+)
 from envs.scenarios import SCENARIOS  # noqa: E402
 from envs.warehouse_routing import WarehouseRoutingEnv, scenario_config  # noqa: E402
 from models.routing.agent import DQNRouter, MaskablePPORouter  # noqa: E402
@@ -197,30 +205,8 @@ def scenario_lines(part: dict) -> tuple[list[str], list[str]]:
     return rows, lines
 
 
-def _reroute_instance(n: int, nw: int, ns: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    wh = pd.DataFrame({"warehouse_id": [f"WH{i:02d}" for i in range(nw)],
-                       "lat": rng.uniform(23, 40, nw), "lon": rng.uniform(105, 122, nw),
-                       "cost_per_order": rng.uniform(1.5, 3.5, nw).round(2)})
-    home = rng.integers(0, nw, n)
-    orders = pd.DataFrame({
-        "order_id": [f"o{i}" for i in range(n)],
-        "warehouse_id": wh["warehouse_id"].to_numpy()[home],
-        "sku": [f"S{j:03d}" for j in rng.integers(0, ns, n)],
-        "lat": wh["lat"].to_numpy()[home] + rng.normal(0, 1.5, n),
-        "lon": wh["lon"].to_numpy()[home] + rng.normal(0, 1.5, n),
-        "promised_hours": rng.choice([10.0, 16.0, 30.0, 48.0], n)})
-    per_wh = np.bincount(home, minlength=nw)
-    # capacity: 5-25% headroom over today's load, so losing one warehouse is tight
-    wh["capacity"] = (per_wh * rng.uniform(1.05, 1.25, nw)).astype(np.int64)
-    counts = orders.groupby(["warehouse_id", "sku"]).size()
-    stock = counts.reset_index(name="on_hand")
-    stock["on_hand"] = (stock["on_hand"] * rng.uniform(1.0, 1.4, len(stock))).round().astype(int)
-    return orders, wh, stock
-
-
 def bench_reroute(n: int = 100_000, nw: int = 10, ns: int = 200) -> tuple[list[str], dict]:
-    orders, wh, stock = _reroute_instance(n, nw, ns)
+    orders, wh, stock = reroute_instance(n, nw, ns)
     down = ["WH03"]
     reroute(orders.head(2000), wh, stock, down)  # warm up imports
     times = []

@@ -50,25 +50,10 @@ WORKER = textwrap.dedent('''
     import pandas as pd
     work, steps = sys.argv[1], int(sys.argv[2])
 
-    def instance(n=100_000, nw=10, ns=200, seed=0):
-        rng = np.random.default_rng(seed)
-        wh = pd.DataFrame({"warehouse_id": [f"WH{i:02d}" for i in range(nw)],
-                           "lat": rng.uniform(23, 40, nw), "lon": rng.uniform(105, 122, nw),
-                           "cost_per_order": rng.uniform(1.5, 3.5, nw).round(2)})
-        home = rng.integers(0, nw, n)
-        orders = pd.DataFrame({
-            "order_id": [f"o{i}" for i in range(n)],
-            "warehouse_id": wh["warehouse_id"].to_numpy()[home],
-            "sku": [f"S{j:03d}" for j in rng.integers(0, ns, n)],
-            "lat": wh["lat"].to_numpy()[home] + rng.normal(0, 1.5, n),
-            "lon": wh["lon"].to_numpy()[home] + rng.normal(0, 1.5, n),
-            "promised_hours": rng.choice([10.0, 16.0, 30.0, 48.0], n)})
-        per_wh = np.bincount(home, minlength=nw)
-        wh["capacity"] = (per_wh * rng.uniform(1.05, 1.25, nw)).astype(np.int64)
-        stock = orders.groupby(["warehouse_id", "sku"]).size().reset_index(name="on_hand")
-        stock["on_hand"] = (stock["on_hand"] * rng.uniform(1.0, 1.4, len(stock))
-                            ).round().astype(int)
-        return orders, wh, stock
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_common", sys.argv[3])
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
 
     if work in ("dqn", "ppo"):
         from models.routing.agent import DQNRouter, MaskablePPORouter
@@ -79,7 +64,7 @@ WORKER = textwrap.dedent('''
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     elif work == "reroute":
         from pipelines.reroute import reroute
-        orders, wh, stock = instance()
+        orders, wh, stock = common.reroute_instance()
         reroute(orders.head(2000), wh, stock, ["WH03"])
         runs = []
         for _ in range(3):
@@ -110,7 +95,9 @@ WORKER = textwrap.dedent('''
 
 def _run(tree: Path, work: str, steps: int, script: Path) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONWARNINGS="ignore")
-    out = subprocess.run([sys.executable, str(script), work, str(steps)], cwd=tree, env=env,
+    common = ROOT / "bench" / "_common.py"  # this tree's instance, whichever tree runs it
+    out = subprocess.run([sys.executable, str(script), work, str(steps), str(common)], cwd=tree,
+                         env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
