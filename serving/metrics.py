@@ -25,6 +25,10 @@ class Metrics:
                                 ["tenant", "family", "name", "version"], registry=self.registry)
         self.reloads = Counter("oms_serving_model_reloads", "Model loads by outcome.",
                                ["tenant", "family", "outcome"], registry=self.registry)
+        self.route_batch = Histogram(
+            "oms_serving_route_batch_orders", "Orders per routing call of the one-order fast "
+            "lane (requests waiting together are routed together).",
+            buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
         self.degraded = Gauge("oms_serving_degraded", "1 when a tenant's router is the fallback.",
                               ["tenant"], registry=self.registry)
 

@@ -3,7 +3,14 @@
 A :class:`ModelStore` holds one slot per (tenant, family). ``refresh()`` asks the registry
 which version ``models:/<family>__<tenant>@champion`` points at (names from
 ``oms.tenancy`` only) and loads every slot whose version changed, then swaps the slot in one
-assignment under a lock. Requests read a slot without the lock: they see either the old or
+assignment under a lock. On a SQL registry (SQLite, PostgreSQL, ...) the question is one
+``SELECT name, version`` on MLflow's alias table for all slots (about 0.1 ms of CPU instead of
+1-4 ms per slot through ``get_model_version_by_alias``, which loads the registered model,
+the version, its tags and aliases, and holds the GIL while doing it: at a 2 s poll that work
+landed on the request path). The reader is checked against the public API on its first use
+and replaced by the API for any other store (a tracking server) or any mismatch/error.
+
+Requests read a slot without the lock: they see either the old or
 the new model, never a half-loaded one, so a swap fails no request. A failed load keeps the
 previous model and records the error (``/readyz``, the reload counter).
 """
@@ -113,6 +120,7 @@ class ModelStore:
             (t, f): Slot(t, f, registered_name(f, t)) for t in tenants for f in families}
         self._lock = threading.Lock()
         self._mlflow: Any = None
+        self._read_aliases: Any = None  # one-query alias reader, False = use the public API
         self.reloads = 0
         self.on_reload: Any = None  # callback(slot, outcome) for metrics
 
@@ -137,6 +145,34 @@ class ModelStore:
         except MlflowException:
             return None
 
+    def champion_versions(self) -> dict[str, str | None]:
+        """``name -> version`` the champion alias of every slot points at (``None``: none)."""
+        client = self._client()
+        names = sorted({slot.name for slot in self.slots.values()})
+        if self._read_aliases is None:
+            self._read_aliases = _sql_alias_reader(client, names) or False
+            if self._read_aliases:
+                api = {n: self.champion_version(client, n) for n in names}
+                if self._fast_versions(names) != api:  # never trust it blindly
+                    log.warning("alias table read disagrees with the registry API; using the API")
+                    self._read_aliases = False
+                return api
+        if self._read_aliases:
+            found = self._fast_versions(names)
+            if found is not None:
+                return found
+        return {n: self.champion_version(client, n) for n in names}
+
+    def _fast_versions(self, names: list[str]) -> dict[str, str | None] | None:
+        try:
+            rows = self._read_aliases()
+        except Exception as e:  # noqa: BLE001 — the public API is the fallback
+            log.warning("alias table read failed (%s); using the registry API",
+                        type(e).__name__)
+            self._read_aliases = False
+            return None
+        return {n: rows.get(n) for n in names}
+
     def refresh(self, force: bool = False) -> list[str]:
         """Reload every slot whose champion moved (all of them with ``force``).
 
@@ -144,10 +180,10 @@ class ModelStore:
             ``"<name>: <old> -> <new>"`` for each swap made.
         """
         with self._lock:  # one refresh at a time; readers never take this lock
-            client = self._client()
+            versions = self.champion_versions()
             changes = []
             for key, slot in list(self.slots.items()):
-                want = self.champion_version(client, slot.name)
+                want = versions[slot.name]
                 if want is None:
                     if slot.version is None:
                         self.slots[key] = _with_error(slot, f"no {CHAMPION} alias on {slot.name}")
@@ -182,6 +218,37 @@ class ModelStore:
         """The loaded slot, or ``None`` when no version of it is loaded."""
         slot = self.slots.get((tenant, family))
         return slot if slot is not None and slot.model is not None else None
+
+
+def _sql_alias_reader(client: Any, names: list[str]) -> Any:
+    """A one-``SELECT`` reader of the champion aliases of ``names`` on a SQL registry.
+
+    The reader returns ``{name: version}``; ``None`` when the registry is not a SQL store.
+    Uses MLflow's own engine and ORM table (``registered_model_aliases``, scoped to the
+    store's workspace as its ``_get_query`` does), so it reads what the API reads.
+    """
+    try:
+        import sqlalchemy as sa
+        from mlflow.store.model_registry.dbmodels.models import SqlRegisteredModelAlias as A
+        from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+
+        store = client._get_registry_client().store
+        if not isinstance(store, SqlAlchemyStore):
+            return None
+        stmt = sa.select(A.name, A.version).where(
+            A.workspace == store._get_active_workspace(), A.alias == CHAMPION,
+            A.name.in_(names))
+        engine = store.engine
+    except Exception as e:  # noqa: BLE001 — an MLflow without these internals: use the API
+        log.info("no direct alias reader (%s); polling through the registry API",
+                 type(e).__name__)
+        return None
+
+    def read() -> dict[str, str]:
+        with engine.connect() as conn:
+            return {name: str(version) for name, version in conn.execute(stmt)}
+
+    return read
 
 
 def _with_error(slot: Slot, error: str) -> Slot:
