@@ -246,6 +246,8 @@ def sustained(oms_url: str, ours: str, uri: str, router, artifacts: str, seconds
     from oms.tenancy import CHAMPION, registered_name
 
     new = register(uri, router, artifacts, champion=False)
+    loader_ready = _wait_loader(oms_url)
+    loader_loads = _metric(oms_url, "oms_serving_loader_loads_total")
     seen: dict[str, float] = {}
     moved: dict[str, float] = {}
     stop_flag = threading.Event()
@@ -276,6 +278,8 @@ def sustained(oms_url: str, ours: str, uri: str, router, artifacts: str, seconds
     for t in threads:
         t.join()
     res["new_version"] = new
+    res["loader_ready"] = loader_ready
+    res["loader_loads"] = _metric(oms_url, "oms_serving_loader_loads_total") - loader_loads
     res["swap_seconds"] = (seen[new] - moved["at"]) if new in seen else None
     res["load"] = load()
     res["seconds"] = per_second(res)
@@ -287,6 +291,24 @@ def sustained(oms_url: str, ours: str, uri: str, router, artifacts: str, seconds
     n = batch_after[1] - batch_before[1]
     res["orders_per_call"] = (batch_after[0] - batch_before[0]) / n if n else None
     return res
+
+
+def _metric(oms_url: str, name: str) -> float:
+    """One unlabelled sample from the server's ``/metrics``."""
+    text = httpx.get(f"{oms_url}/metrics", timeout=30).text
+    found = re.search(rf"^{name} ([\d.e+]+)$", text, re.M)
+    return float(found.group(1)) if found else float("nan")
+
+
+def _wait_loader(oms_url: str, timeout: float = 300) -> bool:
+    """Wait until the server's router loader process is warm (``serving.loader``)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        text = httpx.get(f"{oms_url}/metrics", timeout=30).text
+        if re.search(r"^oms_serving_loader_ready 1\.0$", text, re.M):
+            return True
+        time.sleep(1)
+    return False
 
 
 def _batch_stats(oms_url: str) -> tuple[float, float]:
@@ -406,7 +428,10 @@ def report(r: dict, args: argparse.Namespace) -> str:
               f"{'met' if s['p99'] <= 20 else 'NOT met'}); p99 from 0.5 s before to 4 s "
               f"after the alias move: {_ms(s['p99_near_move'])} ms, p99 of the rest: "
               f"{s['p99_away']:.1f} ms",
-              f"- new version {s['new_version']} answered "
+              "- the new version loaded in the "
+              + ("router loader process (`serving.loader`; the serving process unpickled its "
+                 "fast path)" if s["loader_loads"] == 1 else "serving process (loader "
+                 f"process warm: {s['loader_ready']})") + f"; version {s['new_version']} answered "
               + (f"{s['swap_seconds']:.2f} s after the alias moved" if s['swap_seconds']
                  is not None else "— not observed")
               + f"; load average after: {s['load']}",

@@ -50,16 +50,33 @@ async def _poll(app: FastAPI, every: float) -> None:
 
 
 async def refresh(app: FastAPI, force: bool = False) -> list[str]:
-    """Refresh the store in a worker thread (loading never blocks the event loop long)."""
+    """Refresh the store in a worker thread (loading never blocks the event loop long).
+
+    The fallbacks of the swapped routers are built in that thread too; the event loop only
+    assigns them. After a swap the new objects are frozen out of the collector's way.
+    """
     store: ModelStore = app.state.store
-    changes = await asyncio.to_thread(store.refresh, force)
+
+    def work() -> tuple[list[str], dict[str, Any]]:
+        if store.loader is not None:
+            app.state.metrics.loader_ready.set(int(store.loader.ready()))
+        changes = store.refresh(force)
+        if not changes and not force:
+            return changes, {}
+        fallbacks = {}
+        for tenant in app.state.tenants:
+            slot = store.get(tenant, ROUTER)
+            if slot is not None:
+                fallbacks[tenant] = app.state.make_fallback(tenant, slot.fast)
+        if app.state.frozen:
+            gc.freeze()  # the new version's objects join the frozen start-up heap
+        return changes, fallbacks
+
+    changes, fallbacks = await asyncio.to_thread(work)
     if not changes and not force:
         return changes  # nothing moved: no work on the event loop (polls are frequent)
     app.state.metrics.publish(store)
-    for tenant in app.state.tenants:
-        slot = store.get(tenant, ROUTER)
-        if slot is not None:
-            app.state.fallbacks[tenant] = app.state.make_fallback(tenant, slot.fast)
+    app.state.fallbacks.update(fallbacks)
     return changes
 
 
@@ -80,7 +97,7 @@ def tune_runtime() -> None:
 
 
 def create_app(settings: Settings, families: tuple[str, ...] = FAMILIES,
-               poll_seconds: float | None = None) -> FastAPI:
+               poll_seconds: float | None = None, load_out_of_process: bool = True) -> FastAPI:
     """Build the service for the tenants that have an API key in ``settings``.
 
     Args:
@@ -88,6 +105,8 @@ def create_app(settings: Settings, families: tuple[str, ...] = FAMILIES,
         families: Model families to load per tenant.
         poll_seconds: Alias poll interval (default ``settings.serving_poll_seconds``;
             0 disables polling, reload then only via ``POST /admin/reload``).
+        load_out_of_process: Load new router versions in a helper process
+            (``serving.loader``); the champions at start-up always load in process.
     """
     keys = {validate_tenant(t): k for t, k in settings.serving_api_keys.items()}
     if not keys or any(len(k) < 16 for k in keys.values()):
@@ -101,12 +120,22 @@ def create_app(settings: Settings, families: tuple[str, ...] = FAMILIES,
         for tenant in app.state.tenants:
             app.state.fallbacks.setdefault(tenant, app.state.make_fallback(tenant, None))
         tune_runtime()
+        app.state.frozen = True
+        store: ModelStore = app.state.store
+        if load_out_of_process and ROUTER in families:
+            from serving.loader import LoaderProcess
+
+            store.loader = LoaderProcess(store.tracking_uri)
+            store.loader.start([f"models:/{s.name}/{s.version}" for s in store.slots.values()
+                                if s.family == ROUTER and s.version is not None])
         task = asyncio.create_task(_poll(app, every)) if every > 0 else None
         yield
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if store.loader is not None:
+            store.loader.close()
 
     app = FastAPI(title="oms-ml serving", version="1.0.0", lifespan=lifespan,
                   description="Routing, forecasts and churn for the thin OMS core. Every /v1 "
@@ -136,6 +165,7 @@ def _state(app: FastAPI, settings: Settings, keys: dict[str, str],
     store.on_reload = metrics.on_reload
     app.state.outputs = OutputCache(settings.outputs, settings.tenant_id)
     app.state.fallbacks = {}
+    app.state.frozen = False
 
     def make_fallback(tenant: str, last: Any) -> Any:
         return fallback_router(settings.lake, tenant, last)

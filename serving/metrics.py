@@ -29,12 +29,21 @@ class Metrics:
             "oms_serving_route_batch_orders", "Orders per routing call of the one-order fast "
             "lane (requests waiting together are routed together).",
             buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        self.loader_ready = Gauge(
+            "oms_serving_loader_ready", "1 when the router loader process (serving.loader) is "
+            "warm: new router versions load there, not in the serving process.",
+            registry=self.registry)
+        self.loader_loads = Counter(
+            "oms_serving_loader_loads", "Router versions loaded in the loader process (the "
+            "serving process only unpickled their fast path).", registry=self.registry)
         self.degraded = Gauge("oms_serving_degraded", "1 when a tenant's router is the fallback.",
                               ["tenant"], registry=self.registry)
 
     def on_reload(self, slot: Any, outcome: str) -> None:
         """Count a model load (``outcome`` is ``ok`` or ``error``)."""
         self.reloads.labels(slot.tenant, slot.family, outcome).inc()
+        if outcome == "ok" and type(slot.model).__name__ == "LoadedElsewhere":
+            self.loader_loads.inc()
 
     def publish(self, store: Any) -> None:
         """Set the version-info gauge and degraded flags from the store's slots."""

@@ -123,6 +123,7 @@ class ModelStore:
         self._read_aliases: Any = None  # one-query alias reader, False = use the public API
         self.reloads = 0
         self.on_reload: Any = None  # callback(slot, outcome) for metrics
+        self.loader: Any = None  # serving.loader.LoaderProcess: routers load out of process
 
     def _client(self) -> Any:
         """One registry client for the store's life (no new DB engine per poll)."""
@@ -193,10 +194,23 @@ class ModelStore:
                 changes += self._swap(key, slot, want)
             return changes
 
+    def _load(self, family: str, uri: str) -> tuple[Any, Any, bool]:
+        """Load ``uri``: a router through the loader process if there is one, else here.
+
+        Through the loader process the serving process only unpickles the fast path.
+        """
+        if family == ROUTER and self.loader is not None:
+            fast = self.loader.load_router(uri)
+            if fast is not None:
+                from serving.loader import LoadedElsewhere
+
+                return LoadedElsewhere(uri), fast, True
+        return LOADERS[family](uri)
+
     def _swap(self, key: tuple[str, str], slot: Slot, version: str) -> list[str]:
         uri = f"models:/{slot.name}/{version}"
         try:
-            model, fast, ok = LOADERS[slot.family](uri)
+            model, fast, ok = self._load(slot.family, uri)
         except Exception as e:  # noqa: BLE001 — any load failure keeps the previous model
             log.warning("loading %s failed: %s", uri, e)
             self.slots[key] = _with_error(slot, f"loading version {version} failed: "

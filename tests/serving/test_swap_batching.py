@@ -190,3 +190,38 @@ def test_fast_lane_errors_are_the_fastapi_routes_own(server):
             assert 400 <= fast.status_code < 500, (body, fast.text)
             assert (fast.status_code, fast.content) == (full.status_code, full.content), body
             assert fast.headers["content-type"] == full.headers["content-type"]
+
+
+def test_loader_process_loads_routers_out_of_process(registry):
+    """A warm loader process returns the fast path an in-process load builds; never blocks."""
+    from serving.loader import LoadedElsewhere, LoaderProcess
+    from serving.registry import ROUTER, ModelStore, _load_router
+    from serving.routing import to_batch
+    from serving.schemas import RouteRequest
+
+    store = ModelStore(registry.uri, ["demo"], (ROUTER,))
+    uri = f"models:/warehouse_router__demo/{store.champion_versions()['warehouse_router__demo']}"
+    loader = LoaderProcess(registry.uri)
+    loader.start([uri])
+    try:
+        assert loader.load_router(uri) is None  # still warming up: the caller loads itself
+        deadline = time.time() + 300
+        while not loader.ready() and time.time() < deadline:
+            time.sleep(0.5)
+        assert loader.ready()
+        store.loader = loader
+        store.refresh(force=True)
+        slot = store.get("demo", ROUTER)
+        assert isinstance(slot.model, LoadedElsewhere) and slot.fast_path
+        assert slot.fast.router is None and slot.fast.scorer == "numpy"
+        _, ref, ok = _load_router(uri)
+        batch = to_batch([RouteRequest.model_validate(o) for o in _orders(30)], ref.network, "")
+        got, want = slot.fast.route(batch), ref.route(batch)
+        assert ok and np.array_equal(got.choice, want.choice)
+        assert np.array_equal(got.scores, want.scores, equal_nan=True)
+        assert loader.load_router("models:/warehouse_router__demo/9999") is None  # load error
+        loader._proc.kill()
+        loader._proc.wait()
+        assert loader.load_router(uri) is None  # dead child: restarted, the caller loads itself
+    finally:
+        loader.close()
