@@ -484,6 +484,9 @@ def main() -> None:
     pm, po = free_port(), free_port()
     mlf = start_mlflow_serve(uri, work, pm)
     oms = start_oms(uri, work, po, poll=2.0)
+    # the server's loader process warms up in the background (imports, one load): wait for
+    # it, so that its start-up CPU does not fall into either server's throughput window
+    _wait_loader(f"http://127.0.0.1:{po}")
     try:
         r["compare"] = compare(f"http://127.0.0.1:{pm}", f"http://127.0.0.1:{po}", theirs,
                                ours, args.seconds, args.conc)

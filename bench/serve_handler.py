@@ -82,7 +82,8 @@ def make_app(work: Path, timesteps: int):
     register(uri, router, str(work / "artifacts"))
     settings = Settings(data_dir=str(work), mlflow_tracking_uri=uri,
                         serving_api_keys={"demo": KEY}, serving_admin_key=None)
-    return create_app(settings, poll_seconds=0), bodies(router.network_)[1]
+    return (create_app(settings, poll_seconds=0, load_out_of_process=False),
+            bodies(router.network_)[1])
 
 
 async def call(app, body: bytes, query: bytes = b"") -> int:
@@ -152,7 +153,59 @@ async def run(app, body: bytes, n: int, profile: int) -> dict:
         res["poll"] = poll
         if hasattr(app.state.store.get("demo", "warehouse_router").fast, "route"):
             res["microbatch"] = microbatch(app, body.decode())
+        res["burst"] = await burst(app, body)
+        res["swap"] = swap_cost(app.state.store)
     return res
+
+
+async def burst(app, body: bytes, k: int = 10, rounds: int = 300) -> dict:
+    """CPU per request when ``k`` requests wait together (as hey's bursts at 300 req/s).
+
+    The fast lane routes waiting requests together (``serving.fastlane.RouteBatcher``); the
+    reference is the same ``k`` requests one after the other.
+    """
+    out = {}
+    for name, together in (("one after the other", False), ("together", True)):
+        c0 = time.thread_time_ns()
+        for _ in range(rounds):
+            if together:
+                statuses = await asyncio.gather(*[call(app, body) for _ in range(k)])
+            else:
+                statuses = [await call(app, body) for _ in range(k)]
+            assert set(statuses) == {200}
+        out[name] = (time.thread_time_ns() - c0) / (rounds * k) / 1e6
+    return out
+
+
+def swap_cost(store, reps: int = 3) -> dict:
+    """Serving-process CPU (this thread) and wall time of one router swap, in process and
+    through the loader process (``serving.loader``; its own CPU is not counted here)."""
+    from serving.loader import LoaderProcess
+    from serving.registry import ROUTER
+
+    key = ("demo", ROUTER)
+
+    def timed() -> tuple[float, float]:
+        slot = store.slots[key]
+        c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+        store._swap(key, slot, slot.version)
+        return (time.thread_time_ns() - c0) / 1e6, (time.perf_counter_ns() - w0) / 1e6
+
+    out = {"in process": [timed() for _ in range(reps)]}
+    loader = LoaderProcess(store.tracking_uri)
+    slot = store.slots[key]
+    loader.start([f"models:/{slot.name}/{slot.version}"])
+    try:
+        deadline = time.time() + 600
+        while not loader.ready() and time.time() < deadline:
+            time.sleep(0.5)
+        store.loader = loader
+        out["loader process"] = [timed() for _ in range(reps)]
+        assert type(store.slots[key].model).__name__ == "LoadedElsewhere"
+    finally:
+        store.loader = None
+        loader.close()
+    return out
 
 
 def summary(x: np.ndarray) -> str:
@@ -189,7 +242,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|"]
     poll = r.pop("poll")
     batch = r.pop("microbatch", None)
-    for lane, v in r.items():
+    for lane, v in ((k, v) for k, v in r.items() if k in LANES):
         lines += [f"| {lane} | CPU time (thread) | {summary(v['cpu'])} |",
                   f"| {lane} | wall time | {summary(v['wall'])} |"]
     d = r[next(iter(LANES))]["cpu"] - r[list(LANES)[1]]["cpu"]
@@ -197,8 +250,17 @@ def main() -> None:
     lines += ["", f"Paired CPU difference (fast lane − full route): {d.mean():.3f} ms "
                   f"± {se:.3f} se per request.",
               f"An alias poll that finds nothing moved ({len(app.state.store.slots)} slots): "
-              f"median {np.median(poll):.1f} ms CPU, max {poll.max():.1f} ms (in a worker "
+              f"median {np.median(poll):.2f} ms CPU, max {poll.max():.2f} ms (in a worker "
               "thread, holding the GIL while in Python).", ""]
+    b = r.pop("burst")
+    lines += [f"10 requests waiting together (hey's bursts at 300 req/s): CPU per request "
+              f"{b['together']:.3f} ms routed together (fast lane batching) vs "
+              f"{b['one after the other']:.3f} ms one after the other.", ""]
+    sw = r.pop("swap")
+    lines += ["Router swap (same version reloaded), serving-process CPU of the swapping thread "
+              "/ wall, ms: " + "; ".join(
+                  f"{where}: " + ", ".join(f"{c:.1f} / {w:.0f}" for c, w in v)
+                  for where, v in sw.items()), ""]
     if batch:
         lines += ["Micro-batching: CPU of the shareable part (arrays + fast path) for k "
                   "concurrent one-order requests, routed one by one or as one batch:", "",

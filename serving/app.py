@@ -86,9 +86,10 @@ def tune_runtime() -> None:
     Models, torch and MLflow leave millions of long-lived objects; without ``gc.freeze`` each
     full collection walks all of them (tens of ms on the event loop: a latency spike). The
     young-generation threshold is raised so the many short-lived objects of requests are
-    collected in fewer, still short passes. An alias poll runs in a worker thread and holds
-    the GIL while MLflow works (about 2 ms per model in ``bench/serve_handler.py``); a 1 ms
-    switch interval (default 5 ms) bounds how long a request waits behind it.
+    collected in fewer, still short passes. Work in the refresh thread (the alias poll, one
+    SQL query; a load in process when the loader process cannot do it) holds the GIL while
+    in Python; a 1 ms switch interval (default 5 ms) bounds how long a request waits behind
+    it.
     """
     gc.collect()
     gc.freeze()
