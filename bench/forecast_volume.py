@@ -85,7 +85,23 @@ def run_stats(df: pd.DataFrame, cuts: list, name: str) -> tuple[pd.DataFrame, fl
     return pd.concat(parts, ignore_index=True), time.perf_counter() - t0
 
 
-def run_panel(lake: str, report) -> None:
+def open_day_coverage(table: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
+    """Coverage over the days each method forecast as open (95 % upper bound > 0).
+
+    A closed Saturday has interval [0, 0] and actual 0: always covered. The windows start on
+    Saturdays on the retail panel, so day 1 of every window is one; this column leaves them out.
+    """
+    step = (cv[DS] - cv["cutoff"]).dt.days
+    vals = {lv: [] for lv in LEVELS}
+    for _, r in table.iterrows():
+        g = cv[(cv["model"] == r["model"]) & (step <= r["horizon"]) & (cv["yhat-hi-95"] > 0)]
+        for lv in LEVELS:
+            inside = (g[Y] >= g[f"yhat-lo-{lv}"]) & (g[Y] <= g[f"yhat-hi-{lv}"])
+            vals[lv].append(float(inside.mean()) if len(g) else float("nan"))
+    return table.assign(**{f"open_cov_{lv}": vals[lv] for lv in LEVELS})
+
+
+def run_panel(lake: str, report, cv_path: Path | None = None) -> None:
     """Every method on the same cutoffs, LSTM last; the report is rewritten after each."""
     series, ctx = load_series(lake, "volume", lake_tenant(lake))
     exog = known_exog(series)
@@ -108,8 +124,10 @@ def run_panel(lake: str, report) -> None:
         print(f"{kind}: {res[kind][1]:.0f} s (load {load_average()})", flush=True)
         cv = pd.concat([f.merge(data[[ID, DS, Y]], on=[ID, DS]).assign(model=k)
                         for k, (f, _) in res.items()], ignore_index=True)
-        table = evaluate(cv, data, (3, H), LEVELS)
+        table = open_day_coverage(evaluate(cv, data, (3, H), LEVELS), cv)
         table["seconds"] = [res[m][1] for m in table["model"]]
+        if cv_path is not None:
+            cv.to_parquet(cv_path)
         report((table, cv, info | {"pending": order[i + 1:]}))
 
 
@@ -154,7 +172,7 @@ def main() -> None:
             out[panel] = result
             write_report(a, out, started, load0)
 
-        run_panel(lake, report)
+        run_panel(lake, report, a.work / f"volume_cv_{panel}.parquet")
 
 
 def write_report(a, out: dict, started, load0: str) -> None:
@@ -166,7 +184,7 @@ def write_report(a, out: dict, started, load0: str) -> None:
              "accuracy does not depend on it).  ",
              f"Date: {started:%Y-%m-%d %H:%M} UTC.", "", TUNING, ""]
     cols = ["model", "horizon", "accuracy", "wape", "mase", "coverage_80", "coverage_95",
-            "pinball", "seconds"]
+            "open_cov_80", "open_cov_95", "pinball", "seconds"]
     for panel, (table, cv, info) in out.items():
         pkg = table[table["model"].isin(PACKAGE) & (table["horizon"] == H)]
         champ = str(pkg.sort_values("wape")["model"].iloc[0])

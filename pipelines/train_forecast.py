@@ -71,7 +71,7 @@ GATE_METRIC = "wape"
 BASELINE = "seasonal_naive"
 #: Candidates per target when none are named (the gate picks the champion on backtests):
 #: on SKU panels the GBM and Prophet lead the peers (bench/results/forecast_peers_*.md).
-DEFAULT_MODELS = {"volume": ("prophet", "lstm"), "sku": ("gbm", "prophet", "lstm")}
+DEFAULT_MODELS = {"volume": ("ensemble", "prophet", "lstm"), "sku": ("gbm", "prophet", "lstm")}
 __all__ = ["KNOWN_FUTURE", "TARGETS", "ForecastReport", "add_regional_context", "check_target",
            "future_frame", "holiday_frame", "known_exog", "load_series", "make_model",
            "ordinary_future", "prepare", "train_forecast", "train_from_lake"]

@@ -125,3 +125,25 @@ def test_conformal_quantile_is_finite_sample_corrected():
     assert _conformal_q(r, 95) == 19.0
     assert _conformal_q(-r, 80) == 16.0  # ceil(20 * 0.8) / 19 -> the 16th of 19
     assert np.isnan(_conformal_q(np.zeros(0), 80))
+
+
+def test_ensemble_candidate_is_registered_and_loads(settings, mlflow_uri):
+    from pipelines.registry import load_champion
+    from pipelines.train_forecast import train_forecast
+
+    volume = make_panel(n_series=1, n_days=140, level=300.0, holiday_every=20, random_state=5)
+    exog = ["is_holiday", "promotion_intensity"]
+    ens = make_model("ensemble", "volume", 7, exog, n_windows=2)
+    res = train_forecast(volume[["unique_id", "ds", "y", *exog]], models={"ensemble": ens},
+                         register="ensemble", target="volume", n_windows=2, step=7,
+                         progress=False, tenant="demo", output_uri="")
+    assert res.gate.promoted and res.report.chosen == "ensemble"
+    assert set(res.report.metrics["model"]) == {"seasonal_naive", "ensemble"}
+    model = load_champion("order_volume_forecaster__demo")
+    adapter = model.unwrap_python_model()
+    assert type(adapter.forecaster).__name__ == "EnsembleForecaster"
+    rows = res.report.forecast[["unique_id", "ds"]].head(3).assign(is_holiday=0.0,
+                                                                   promotion_intensity=0.0)
+    out = model.predict(rows)
+    assert len(out) == 3 and out["yhat"].notna().all()
+    assert (out["yhat-lo-95"] <= out["yhat"]).all() and (out["yhat"] <= out["yhat-hi-95"]).all()
