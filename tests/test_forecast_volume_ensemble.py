@@ -147,3 +147,16 @@ def test_ensemble_candidate_is_registered_and_loads(settings, mlflow_uri):
     out = model.predict(rows)
     assert len(out) == 3 and out["yhat"].notna().all()
     assert (out["yhat-lo-95"] <= out["yhat"]).all() and (out["yhat"] <= out["yhat-hi-95"]).all()
+
+
+def test_bad_input_all_zero_series_and_missing_future_day(fitted, promo_driven):
+    train, test = promo_driven
+    zeros = train.assign(unique_id="zeros", y=0.0)
+    m = EnsembleForecaster(members=("seasonal_naive", "theta"), n_windows=2).fit(
+        pd.concat([train, zeros], ignore_index=True))
+    assert m.fallback_ids_ == ["zeros"]
+    assert (m.predict(7, ids=["zeros"])["yhat"] == 0).all()
+    with pytest.raises(ForecastInputError, match="does not cover"):
+        fitted.predict(7, X_future=test.drop(index=test.index[3]))
+    with pytest.raises(ForecastInputError, match="negative"):
+        EnsembleForecaster().fit(train.assign(y=-train["y"]))
