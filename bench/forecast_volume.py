@@ -101,23 +101,33 @@ def open_day_coverage(table: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
     return table.assign(**{f"open_cov_{lv}": vals[lv] for lv in LEVELS})
 
 
-def run_panel(lake: str, report, cv_path: Path | None = None) -> None:
-    """Every method on the same cutoffs, LSTM last; the report is rewritten after each."""
+ORDER = ("seasonal_naive", "ensemble", "prophet", "AutoETS", "AutoTheta", "gbm", "lstm")
+
+
+def run_panel(lake: str, report, cv_path: Path | None = None, windows: int = 8,
+              end: str | None = None, methods: tuple[str, ...] = ORDER) -> None:
+    """Every method on the same cutoffs, LSTM last; the report is rewritten after each.
+
+    ``end`` cuts the series at that day first (a run on the tuning windows before the
+    evaluation cutoffs: nothing after ``end`` is read).
+    """
     series, ctx = load_series(lake, "volume", lake_tenant(lake))
     exog = known_exog(series)
     data = prepare(series, exog)
-    cuts = cutoffs(data, H, 8, 7)
+    if end is not None:
+        data = data[data[DS] <= pd.Timestamp(end)].reset_index(drop=True)
+    cuts = cutoffs(data, H, windows, 7)
     hol = holiday_frame(ctx)
     info = {"days": len(data), "exog": exog, "mean": float(data[Y].mean()),
-            "cutoffs": [str(c.date()) for c in cuts]}
-    order = ["seasonal_naive", "ensemble", "prophet", "AutoETS", "AutoTheta", "gbm", "lstm"]
+            "cutoffs": [str(c.date()) for c in cuts], "windows": windows}
+    order = [m for m in ORDER if m in methods]
     res = {}
     for i, kind in enumerate(order):
         t0 = time.perf_counter()
         if kind in PACKAGE:
             m = make_model(kind, "volume", H, exog,
                            holidays=hol if kind in ("prophet", "ensemble") else None)
-            cv = cross_validation(m, data, H, 8, 7, LEVELS, exog, progress=False)
+            cv = cross_validation(m, data, H, windows, 7, LEVELS, exog, progress=False)
             res[kind] = (cv.drop(columns=[Y]), time.perf_counter() - t0)
         else:
             res[kind] = run_stats(data, cuts, kind)
@@ -161,6 +171,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--retail", type=Path, default=RETAIL)
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--windows", type=int, default=8, help="weekly backtest windows")
+    p.add_argument("--end", default=None, help="cut every panel at this day (tuning runs)")
+    p.add_argument("--methods", default=",".join(ORDER), help="methods to run")
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()
     out: dict = {}
@@ -172,7 +185,9 @@ def main() -> None:
             out[panel] = result
             write_report(a, out, started, load0)
 
-        run_panel(lake, report, a.work / f"volume_cv_{panel}.parquet")
+        tag = f"_to{a.end}" if a.end else ""
+        run_panel(lake, report, a.work / f"volume_cv_{panel}{tag}.parquet", a.windows, a.end,
+                  tuple(x.strip() for x in a.methods.split(",")))
 
 
 def write_report(a, out: dict, started, load0: str) -> None:
@@ -193,7 +208,8 @@ def write_report(a, out: dict, started, load0: str) -> None:
         gain = float(best["accuracy"].iloc[0] - naive["accuracy"].iloc[0])
         lines += [f"## {panel}: {info['days']} days, mean {info['mean']:.1f} a day, "
                   f"known-future columns {info['exog'] or 'none'}", "",
-                  f"Cutoffs (8 windows, horizon {H}): {', '.join(info['cutoffs'])}.", "",
+                  f"Cutoffs ({info['windows']} windows, horizon {H}): "
+                  f"{', '.join(info['cutoffs'])}.", "",
                   *([f"**Still running when this was written:** {', '.join(info['pending'])}"
                      " (not in the table).", ""] if info["pending"] else []),
                   md_table(table[cols], 3), "",
