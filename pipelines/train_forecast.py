@@ -32,6 +32,7 @@ import pandas as pd
 
 from features.demand import add_regional_context, holiday_frame
 from models.forecast.base import DEFAULT_LEVELS, DS, ID, BaseForecaster, Y
+from models.forecast.ensemble import EnsembleForecaster
 from models.forecast.gbm import GBMForecaster
 from models.forecast.lstm import LSTMForecaster
 from models.forecast.naive import SeasonalNaive
@@ -70,7 +71,7 @@ GATE_METRIC = "wape"
 BASELINE = "seasonal_naive"
 #: Candidates per target when none are named (the gate picks the champion on backtests):
 #: on SKU panels the GBM and Prophet lead the peers (bench/results/forecast_peers_*.md).
-DEFAULT_MODELS = {"volume": ("prophet", "lstm"), "sku": ("gbm", "prophet", "lstm")}
+DEFAULT_MODELS = {"volume": ("ensemble", "prophet", "lstm"), "sku": ("gbm", "prophet", "lstm")}
 __all__ = ["KNOWN_FUTURE", "TARGETS", "ForecastReport", "add_regional_context", "check_target",
            "future_frame", "holiday_frame", "known_exog", "load_series", "make_model",
            "ordinary_future", "prepare", "train_forecast", "train_from_lake"]
@@ -81,7 +82,7 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
     """A forecaster by name with the settings tuned for each target.
 
     Args:
-        kind: ``seasonal_naive``, ``prophet``, ``lstm`` or ``gbm``.
+        kind: ``seasonal_naive``, ``prophet``, ``lstm``, ``gbm`` or ``ensemble``.
         target: ``volume`` (one long series per tenant) or ``sku`` (many intermittent series).
         horizon: Longest horizon needed.
         exog: Known-future regressors.
@@ -109,7 +110,11 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
     if kind == "gbm":
         kw = dict(exog=list(exog), random_state=seed, calibration_days=max(horizon, 7))
         return GBMForecaster(**(kw | overrides))
-    raise ValueError(f"unknown model kind {kind!r}; use seasonal_naive, prophet, lstm or gbm")
+    if kind == "ensemble":  # daily volume: naive + Theta + multiplicative Prophet, weighted
+        kw = dict(regressors=list(exog), holidays=holidays, horizon=horizon, random_state=seed)
+        return EnsembleForecaster(**(kw | overrides))
+    raise ValueError(f"unknown model kind {kind!r}; use seasonal_naive, prophet, lstm, gbm "
+                     "or ensemble")
 
 
 @dataclass

@@ -6,10 +6,12 @@
 
 from models.forecast.base import BaseForecaster, ForecastInputError, NotFittedError
 from models.forecast.conformal import Conformalized
+from models.forecast.ensemble import EnsembleForecaster
 from models.forecast.gbm import GBMForecaster
 from models.forecast.lstm import LSTMForecaster
 from models.forecast.naive import SeasonalNaive
 from models.forecast.prophet import ProphetForecaster
+from models.forecast.theta import ThetaForecaster
 
 #: Model name -> class, for the backtest candidates and the champion gate.
 MODELS: dict[str, type[BaseForecaster]] = {
@@ -17,16 +19,20 @@ MODELS: dict[str, type[BaseForecaster]] = {
     "prophet": ProphetForecaster,
     "lstm": LSTMForecaster,
     "gbm": GBMForecaster,
+    "theta": ThetaForecaster,
+    "ensemble": EnsembleForecaster,
 }
 
 __all__ = [
     "MODELS",
     "BaseForecaster",
     "Conformalized",
+    "EnsembleForecaster",
     "GBMForecaster",
     "ForecastInputError",
     "LSTMForecaster",
     "NotFittedError",
     "ProphetForecaster",
     "SeasonalNaive",
+    "ThetaForecaster",
 ]
