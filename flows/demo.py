@@ -30,7 +30,7 @@ def demo_flow(
     engine: str = "pandas",
     families: tuple[str, ...] = RETRAIN_FAMILIES,
     outputs: tuple[str, ...] = DAILY_OUTPUTS,
-    forecast_models: tuple[str, ...] = ("prophet", "lstm"),
+    forecast_models: tuple[str, ...] = ("ensemble", "prophet", "lstm"),
     sku_models: tuple[str, ...] = (),
     n_windows: int = 4,
     router_timesteps: int = 30_000,

@@ -27,7 +27,7 @@ RISK_FAMILIES = ("anomaly", "refunds", "eta", "returns", "triage")
 def weekly_retrain_flow(
     tenant: str,
     families: tuple[str, ...] = RETRAIN_FAMILIES,
-    forecast_models: tuple[str, ...] = ("prophet", "lstm"),
+    forecast_models: tuple[str, ...] = ("ensemble", "prophet", "lstm"),
     sku_models: tuple[str, ...] = ("gbm",),
     n_windows: int = 4,
     router_timesteps: int = 30_000,

@@ -108,7 +108,7 @@ def retrain_command(
     all_tenants: bool = ALL_TENANTS,
     families: str = typer.Option("volume,sku,churn,router,risk",
                                  help="Families to retrain (comma-separated)."),
-    forecast_models: str = typer.Option("prophet,lstm", help="Order-volume candidates."),
+    forecast_models: str = typer.Option("ensemble,prophet,lstm", help="Order-volume candidates."),
     router_timesteps: int = typer.Option(30_000, help="DQN training steps of the router."),
     n_windows: int = typer.Option(4, help="Backtest windows of the forecasters."),
     verbose: bool = VERBOSE,
