@@ -151,4 +151,5 @@ def test_shared_head_with_zero_residual_is_the_greedy_prior():
     env = WarehouseRoutingEnv()
     obs, _ = env.reset(seed=3)
     o = torch.as_tensor(obs[None])
-    assert np.allclose(router.scores(obs[None]), immediate_reward_prior(o, **q_net.prior).numpy())
+    want = immediate_reward_prior(o, **q_net.prior_args).numpy()
+    assert np.allclose(router.scores(obs[None]), want)

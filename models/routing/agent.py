@@ -259,6 +259,8 @@ class DQNRouter(_SB3Router):
             ``price``): the zero-residual policy is then the dual-price heuristic.
         zero_residual: Start the shared residual at exactly zero (the untrained policy is
             the prior's; the learning curve's first point measures it).
+        state_value: With ``shared_head``, add a state-value head ``V(s)`` shared by all
+            actions (dueling), so the residual heads only learn differences between them.
         bid_price_shaping: Train on ``r + γ·Φ(s') − Φ(s)`` with ``Φ`` the bid-price value of
             stock and capacity (``envs.shaping``; optimum-preserving, hard scenarios only).
         algo_kwargs: Overrides of ``DQN_DEFAULTS`` (SB3 ``DQN`` arguments).
@@ -273,7 +275,7 @@ class DQNRouter(_SB3Router):
                  env_config: RoutingConfig | None = None, reward_offset: float = 0.35,
                  keep_best: bool = True, greedy_prior: bool = True, shared_head: bool = True,
                  bid_price_prior: bool = False, zero_residual: bool = False,
-                 bid_price_shaping: bool = False,
+                 bid_price_shaping: bool = False, state_value: bool = False,
                  algo_kwargs: dict[str, Any] | None = None) -> None:
         self.total_timesteps = total_timesteps
         self.net_arch = net_arch
@@ -290,6 +292,7 @@ class DQNRouter(_SB3Router):
         self.bid_price_prior = bid_price_prior
         self.zero_residual = zero_residual
         self.bid_price_shaping = bid_price_shaping
+        self.state_value = state_value
         self.algo_kwargs = algo_kwargs
 
     @staticmethod
@@ -308,7 +311,8 @@ class DQNRouter(_SB3Router):
             kwargs["prior"] = {"n_warehouses": int(env.unwrapped.n_warehouses),
                                "weights": reward_weights(env.unwrapped.config),
                                "extended": bool(env.unwrapped.config.extended_obs),
-                               "bid_price": bool(self.bid_price_prior)}
+                               "bid_price": bool(self.bid_price_prior),
+                               "state_value": bool(self.state_value)}
             kwargs["shared_head"] = bool(self.shared_head)
             kwargs["zero_residual"] = bool(self.zero_residual)
         return DQN(policy, env, seed=self.random_state, verbose=0, device="cpu",

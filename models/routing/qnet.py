@@ -57,9 +57,14 @@ class PriorQNetwork(QNetwork):
         super().__init__(*args, **kwargs)
         self.prior = prior
 
+    @property
+    def prior_args(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`immediate_reward_prior` (the prior dict's own keys)."""
+        return {k: v for k, v in self.prior.items() if k != "state_value"}
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Residual Q-values plus the immediate-reward prior, (N, obs) → (N, W + 1)."""
-        return super().forward(obs) + immediate_reward_prior(obs, **self.prior)
+        return super().forward(obs) + immediate_reward_prior(obs, **self.prior_args)
 
 
 class SharedHeadQNetwork(PriorQNetwork):
@@ -80,6 +85,11 @@ class SharedHeadQNetwork(PriorQNetwork):
             layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
         self.shared = torch.nn.Sequential(*layers, torch.nn.Linear(dims[-1], 1))
         self.unroutable = torch.nn.Parameter(torch.zeros(1))
+        self.value: torch.nn.Module | None = None
+        if prior.get("state_value"):  # dueling: one V(s) shared by every action
+            self.value = torch.nn.Sequential(
+                torch.nn.Linear(self.spec.size, arch[0]), torch.nn.ReLU(),
+                torch.nn.Linear(arch[0], 1))
 
     def zero_residual(self) -> None:
         """Zero the residual's output layer: the Q-network starts exactly at the prior."""
@@ -95,7 +105,9 @@ class SharedHeadQNetwork(PriorQNetwork):
         order = obs[:, None, :n_order].expand(-1, w, -1)  # (N, W, n_order)
         res = self.shared(torch.cat([order, blocks, mean], dim=2)).squeeze(2)  # (N, W)
         res = torch.cat([res, self.unroutable.expand(obs.shape[0], 1)], dim=1)  # (N, W + 1)
-        return res + immediate_reward_prior(obs, **self.prior)
+        if self.value is not None:
+            res = res + self.value(obs)
+        return res + immediate_reward_prior(obs, **self.prior_args)
 
 
 class GreedyPriorDQNPolicy(DQNPolicy):
