@@ -61,7 +61,7 @@ def test_train_register_and_serve_champion_in_fresh_process(mlflow_uri, tmp_path
     client = MlflowClient()
     assert str(client.get_model_version_by_alias(REGISTERED_NAME, "champion").version) == "1"
     curve = client.get_metric_history(out.run_id, "eval_mean_reward")
-    assert [m.step for m in curve] == [200, 400]
+    assert [m.step for m in curve] == [0, 200, 400]  # 0: the untrained policy
     assert len(res.summary) == 4 and res.summary["policy"].tolist()[0] == "dqn"
     # the pyfunc on env rows chooses what the masked router chooses on observations
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_NAME}@champion")
