@@ -84,6 +84,8 @@ def train_router_command(
         from pipelines.train_router import scenario_router_kwargs, train_router
 
         kwargs = scenario_router_kwargs(algo.value, scenario or "easy")
+        if hard:  # five points on the learning curve besides the untrained policy
+            kwargs.setdefault("eval_freq", max(timesteps // 5, 1))
         res = train_router(algo.value, total_timesteps=timesteps,
                            register=not hard if register is None else register,
                            random_state=seed, torch_threads=min(2, get_settings().torch_threads),
