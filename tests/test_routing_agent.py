@@ -61,7 +61,7 @@ def test_train_register_and_serve_champion_in_fresh_process(mlflow_uri, tmp_path
     client = MlflowClient()
     assert str(client.get_model_version_by_alias(REGISTERED_NAME, "champion").version) == "1"
     curve = client.get_metric_history(out.run_id, "eval_mean_reward")
-    assert [m.step for m in curve] == [200, 400]
+    assert [m.step for m in curve] == [0, 200, 400]  # 0: the untrained policy
     assert len(res.summary) == 4 and res.summary["policy"].tolist()[0] == "dqn"
     # the pyfunc on env rows chooses what the masked router chooses on observations
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_NAME}@champion")
@@ -151,4 +151,5 @@ def test_shared_head_with_zero_residual_is_the_greedy_prior():
     env = WarehouseRoutingEnv()
     obs, _ = env.reset(seed=3)
     o = torch.as_tensor(obs[None])
-    assert np.allclose(router.scores(obs[None]), immediate_reward_prior(o, **q_net.prior).numpy())
+    want = immediate_reward_prior(o, **q_net.prior_args).numpy()
+    assert np.allclose(router.scores(obs[None]), want)

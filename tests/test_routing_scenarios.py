@@ -249,6 +249,61 @@ def test_hard_scenario_training_logs_its_learning_curve(mlflow_uri):
     run = client.get_run(out.run_id)
     assert run.data.tags["scenario"] == "scarce" and out.gate is None
     assert [m.step for m in client.get_metric_history(out.run_id, "eval_mean_reward")] == [
-        100, 200]
+        0, 100, 200]
     assert "dual_price_mean_reward" in run.data.metrics
+    # one gate episode has no standard error: the router cannot be shown to beat dual-price
+    assert run.data.tags["gate_choice"] == "dual-price"
     assert out.report.summary["policy"].tolist()[-1] == "dual-price"
+
+
+def test_bid_price_shaping_charges_the_bid_price_and_telescopes():
+    from envs.shaping import BidPriceShaping, bid_price_potential
+
+    env = WarehouseRoutingEnv(scenario_config("scarce"))
+    shaped = BidPriceShaping(env, gamma=1.0)
+    obs, _ = shaped.reset(seed=4)
+    phi0, total_raw, total_shaped, done, dp = bid_price_potential(env), 0.0, 0.0, False, DualPrice()
+    assert phi0 > 0
+    dp.begin_episode(env)
+    while not done:
+        a, day, price = dp.act(env, obs), env.current_period, env._bid.current(env)
+        obs, r, done, _, info = shaped.step(a)
+        raw = info["event"]["reward"]
+        if not done and env.current_period == day and a < env.n_warehouses:
+            assert r == pytest.approx(raw - price[a], abs=1e-6)  # within a day: r - bid price
+        total_raw, total_shaped = total_raw + raw, total_shaped + r
+    assert total_shaped == pytest.approx(total_raw - phi0, abs=1e-6)  # Φ(end) = 0
+    with pytest.raises(ValueError, match="extended observation"):
+        BidPriceShaping(WarehouseRoutingEnv(), gamma=0.9)
+
+
+def test_zero_residual_dqn_starts_as_the_dual_price_policy():
+    from models.routing.agent import DQNRouter
+
+    cfg = scenario_config("peak")
+    router = DQNRouter(total_timesteps=64, env_config=cfg, eval_freq=64, n_eval_episodes=1,
+                       net_arch=(8,), progress_bar=False, bid_price_prior=True,
+                       zero_residual=True, bid_price_shaping=True,
+                       algo_kwargs={"learning_starts": 1000, "train_freq": 64}
+                       ).fit(WarehouseRoutingEnv(cfg))
+    assert router.learning_curve_["timesteps"].tolist() == [0, 64]  # 0: the untrained policy
+    env = WarehouseRoutingEnv(cfg)
+    a = evaluate(env, router.as_policy(True, "dqn"), [7, 8])
+    b = evaluate(env, DualPrice(), [7, 8])
+    assert a["reward"].tolist() == pytest.approx(b["reward"].tolist())
+
+
+def test_routing_cli_scenario_option():
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["route", "evaluate", "--scenario", "nope", "--no-champion"])
+    assert res.exit_code == 2 and "unknown scenario 'nope'" in res.output
+    res = runner.invoke(app, ["train", "router", "--scenario", "peak", "--register"])
+    assert res.exit_code == 2 and "--no-register" in res.output
+    res = runner.invoke(app, ["route", "evaluate", "--scenario", "outage", "--episodes", "1",
+                              "--no-champion"])
+    assert res.exit_code == 0, res.output
+    assert "dual-price" in res.output and "outage" in res.output

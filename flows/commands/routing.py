@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -19,6 +19,23 @@ class Algo(StrEnum):
 
     dqn = "dqn"
     maskable_ppo = "maskable-ppo"
+
+
+def _scenario(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from envs.scenarios import get_scenario
+
+    try:
+        return get_scenario(value).name
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def scenario_option() -> Any:
+    """``--scenario``: a named scenario of ``envs.scenarios.SCENARIOS`` (default ``easy``)."""
+    return typer.Option(None, help="Named scenario (easy, scarce, peak, outage); default easy.",
+                        callback=_scenario)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -46,21 +63,33 @@ def train_router_command(
     algo: Algo = typer.Option(Algo.dqn, help="Training algorithm."),
     timesteps: int = positive_option(100_000, "Training steps."),
     seed: int = typer.Option(0, help="Seed of the training episodes and the algorithm."),
-    register: bool = typer.Option(True, "--register/--no-register",
-                                  help="Register and gate the router (--no-register: train "
-                                  "and evaluate only)."),
+    register: bool | None = typer.Option(
+        None, "--register/--no-register",
+        help="Register and gate the router (--no-register: train and evaluate only). Default: "
+             "register on easy; the hard scenarios' routers read the extended observation, "
+             "which the serving contract does not carry, so they are never registered."),
+    scenario: str | None = scenario_option(),
     tenant: str = tenant_option(),
 ) -> None:
     """Train the warehouse router, log it to MLflow, register and gate it for the tenant."""
     from rich.console import Console
 
+    hard = scenario not in (None, "easy")
+    if hard and register:
+        raise typer.BadParameter(f"scenario {scenario!r} routers cannot be registered (the "
+                                 "serving contract lacks the extended observation); use "
+                                 "--no-register", param_hint="--register")
     with guard():
         from oms.settings import get_settings
-        from pipelines.train_router import train_router
+        from pipelines.train_router import scenario_router_kwargs, train_router
 
-        res = train_router(algo.value, total_timesteps=timesteps, register=register,
+        kwargs = scenario_router_kwargs(algo.value, scenario or "easy")
+        if hard:  # five points on the learning curve besides the untrained policy
+            kwargs.setdefault("eval_freq", max(timesteps // 5, 1))
+        res = train_router(algo.value, total_timesteps=timesteps,
+                           register=not hard if register is None else register,
                            random_state=seed, torch_threads=min(2, get_settings().torch_threads),
-                           tenant=tenant)
+                           tenant=tenant, scenario=scenario, **kwargs)
     _print_frame(res.report.summary, f"{algo.value} on the gate episodes (run {res.run_id})")
     Console().print(res.summary())
 
@@ -71,15 +100,18 @@ def evaluate_command(
     first_seed: int = typer.Option(1_000_000, help="Seed of the first episode."),
     champion: bool = typer.Option(True, "--champion/--no-champion",
                                   help="Also evaluate the tenant's champion router."),
+    scenario: str | None = scenario_option(),
     tenant: str = tenant_option(),
 ) -> None:
     """Compare baselines (and the tenant's champion router) on the same seeded episodes."""
     with guard():
+        from envs.warehouse_routing import scenario_config
         from pipelines.train_router import evaluate_policies
 
         summary, note = evaluate_policies(range(first_seed, first_seed + episodes),
-                                          champion=champion, tenant=tenant)
-    _print_frame(summary, f"routing policies on {episodes} episodes")
+                                          champion=champion, tenant=tenant,
+                                          config=scenario_config(scenario or "easy"))
+    _print_frame(summary, f"routing policies on {episodes} {scenario or 'easy'} episodes")
     if note:
         typer.secho(f"note: {note}", fg="yellow")
 

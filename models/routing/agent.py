@@ -16,7 +16,10 @@ On the hard scenarios (``envs.scenarios``; extended observation) ``bid_price_pri
 the prior the dual-price score (immediate reward minus the observation's bid price), so the
 residual learns corrections to the forecast-aware heuristic rather than to greedy. The
 constant reward offset is the only shaping: it leaves the optimal policy unchanged because
-every policy takes exactly one step per order (the episode length does not depend on it).
+every policy takes exactly one step per order (the episode length does not depend on it);
+``bid_price_shaping`` adds the optimum-preserving potential of :mod:`envs.shaping`.
+
+(Over 400 lines: the two SB3 estimators share their plumbing and stay in one module.)
 """
 
 from __future__ import annotations
@@ -76,6 +79,11 @@ def _fixed_episodes(base: type) -> type:
                 self.eval_env.seed(self.eval_seed)
             return super()._on_step()
 
+        def _on_training_start(self) -> None:
+            # the curve's first point is the untrained policy (with a zero residual: the
+            # prior's), and keep_best may keep it
+            self._on_step()
+
     return FixedEpisodesEval
 
 
@@ -102,6 +110,10 @@ class _SB3Router(BaseEstimator):
 
     def _build(self, env: WarehouseRoutingEnv) -> Any:
         raise NotImplementedError
+
+    def _wrap_train_env(self, env: Any) -> Any:
+        """The training env as the algorithm sees it (subclasses add reward shaping)."""
+        return env
 
     def _eval_callback(self, eval_env: Any, log_path: str) -> Any:
         from stable_baselines3.common.callbacks import EvalCallback
@@ -138,6 +150,7 @@ class _SB3Router(BaseEstimator):
 
             offset = float(self.reward_offset)
             train_env = TransformReward(train_env, lambda r: r - offset)
+        train_env = self._wrap_train_env(train_env)
         self.model_ = self._build(train_env)
         with tempfile.TemporaryDirectory() as tmp:
             callback = self._eval_callback(eval_env, tmp)
@@ -244,6 +257,12 @@ class DQNRouter(_SB3Router):
         bid_price_prior: With ``greedy_prior`` and the extended observation (hard
             scenarios), the prior also charges each warehouse's bid price (the observation's
             ``price``): the zero-residual policy is then the dual-price heuristic.
+        zero_residual: Start the shared residual at exactly zero (the untrained policy is
+            the prior's; the learning curve's first point measures it).
+        state_value: With ``shared_head``, add a state-value head ``V(s)`` shared by all
+            actions (dueling), so the residual heads only learn differences between them.
+        bid_price_shaping: Train on ``r + γ·Φ(s') − Φ(s)`` with ``Φ`` the bid-price value of
+            stock and capacity (``envs.shaping``; optimum-preserving, hard scenarios only).
         algo_kwargs: Overrides of ``DQN_DEFAULTS`` (SB3 ``DQN`` arguments).
     """
 
@@ -255,7 +274,8 @@ class DQNRouter(_SB3Router):
                  torch_threads: int = 1, progress_bar: bool = True,
                  env_config: RoutingConfig | None = None, reward_offset: float = 0.35,
                  keep_best: bool = True, greedy_prior: bool = True, shared_head: bool = True,
-                 bid_price_prior: bool = False,
+                 bid_price_prior: bool = False, zero_residual: bool = False,
+                 bid_price_shaping: bool = False, state_value: bool = False,
                  algo_kwargs: dict[str, Any] | None = None) -> None:
         self.total_timesteps = total_timesteps
         self.net_arch = net_arch
@@ -270,6 +290,9 @@ class DQNRouter(_SB3Router):
         self.greedy_prior = greedy_prior
         self.shared_head = shared_head
         self.bid_price_prior = bid_price_prior
+        self.zero_residual = zero_residual
+        self.bid_price_shaping = bid_price_shaping
+        self.state_value = state_value
         self.algo_kwargs = algo_kwargs
 
     @staticmethod
@@ -288,10 +311,19 @@ class DQNRouter(_SB3Router):
             kwargs["prior"] = {"n_warehouses": int(env.unwrapped.n_warehouses),
                                "weights": reward_weights(env.unwrapped.config),
                                "extended": bool(env.unwrapped.config.extended_obs),
-                               "bid_price": bool(self.bid_price_prior)}
+                               "bid_price": bool(self.bid_price_prior),
+                               "state_value": bool(self.state_value)}
             kwargs["shared_head"] = bool(self.shared_head)
+            kwargs["zero_residual"] = bool(self.zero_residual)
         return DQN(policy, env, seed=self.random_state, verbose=0, device="cpu",
                    policy_kwargs=kwargs, **self.algo_params())
+
+    def _wrap_train_env(self, env: Any) -> Any:
+        if not self.bid_price_shaping:
+            return env
+        from envs.shaping import BidPriceShaping
+
+        return BidPriceShaping(env, gamma=float(self.algo_params()["gamma"]))
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """Q-values per action."""

@@ -57,9 +57,14 @@ class PriorQNetwork(QNetwork):
         super().__init__(*args, **kwargs)
         self.prior = prior
 
+    @property
+    def prior_args(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`immediate_reward_prior` (the prior dict's own keys)."""
+        return {k: v for k, v in self.prior.items() if k != "state_value"}
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Residual Q-values plus the immediate-reward prior, (N, obs) → (N, W + 1)."""
-        return super().forward(obs) + immediate_reward_prior(obs, **self.prior)
+        return super().forward(obs) + immediate_reward_prior(obs, **self.prior_args)
 
 
 class SharedHeadQNetwork(PriorQNetwork):
@@ -80,6 +85,17 @@ class SharedHeadQNetwork(PriorQNetwork):
             layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
         self.shared = torch.nn.Sequential(*layers, torch.nn.Linear(dims[-1], 1))
         self.unroutable = torch.nn.Parameter(torch.zeros(1))
+        self.value: torch.nn.Module | None = None
+        if prior.get("state_value"):  # dueling: one V(s) shared by every action
+            self.value = torch.nn.Sequential(
+                torch.nn.Linear(self.spec.size, arch[0]), torch.nn.ReLU(),
+                torch.nn.Linear(arch[0], 1))
+
+    def zero_residual(self) -> None:
+        """Zero the residual's output layer: the Q-network starts exactly at the prior."""
+        with torch.no_grad():
+            self.shared[-1].weight.zero_()
+            self.shared[-1].bias.zero_()
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Shared per-warehouse residuals plus the prior, (N, obs) → (N, W + 1)."""
@@ -89,7 +105,9 @@ class SharedHeadQNetwork(PriorQNetwork):
         order = obs[:, None, :n_order].expand(-1, w, -1)  # (N, W, n_order)
         res = self.shared(torch.cat([order, blocks, mean], dim=2)).squeeze(2)  # (N, W)
         res = torch.cat([res, self.unroutable.expand(obs.shape[0], 1)], dim=1)  # (N, W + 1)
-        return res + immediate_reward_prior(obs, **self.prior)
+        if self.value is not None:
+            res = res + self.value(obs)
+        return res + immediate_reward_prior(obs, **self.prior_args)
 
 
 class GreedyPriorDQNPolicy(DQNPolicy):
@@ -100,20 +118,28 @@ class GreedyPriorDQNPolicy(DQNPolicy):
             "bid_price": bool}`` for the prior (``extended``: the observation has the hard
             scenarios' fields; ``bid_price``: charge the bid price, a dual-price prior).
         shared_head: Use :class:`SharedHeadQNetwork` instead of :class:`PriorQNetwork`.
+        zero_residual: With ``shared_head``, start the residual at exactly zero, so the
+            untrained policy is the prior's (greedy, or dual-price with ``bid_price``).
     """
 
     def __init__(self, *args: Any, prior: dict[str, Any] | None = None,
-                 shared_head: bool = False, **kwargs: Any) -> None:
+                 shared_head: bool = False, zero_residual: bool = False,
+                 **kwargs: Any) -> None:
         self.prior = prior or {}
         self.shared_head = shared_head
+        self.zero_residual = zero_residual
         super().__init__(*args, **kwargs)
 
     def make_q_net(self) -> QNetwork:
         """Build the prior-augmented Q-network."""
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
         cls = SharedHeadQNetwork if self.shared_head else PriorQNetwork
-        return cls(**net_args, prior=self.prior).to(self.device)
+        net = cls(**net_args, prior=self.prior)
+        if self.zero_residual and isinstance(net, SharedHeadQNetwork):
+            net.zero_residual()
+        return net.to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return super()._get_constructor_parameters() | {"prior": self.prior,
-                                                         "shared_head": self.shared_head}
+                                                         "shared_head": self.shared_head,
+                                                         "zero_residual": self.zero_residual}
