@@ -1,30 +1,49 @@
-"""Benchmark: replay a held-out quarter day by day for three inventory policies.
+"""Benchmark: replay a held-out quarter day by day for the recommended policy and baselines.
 
 Policies (all lost-sales, orders arrive ``L + 1`` mornings after the decision, see
 ``models.inventory.simulate``):
 
-* **policy** — the recommended (s, S): s = the smallest level meeting a 95 % fill-rate target
-  on samples of demand over L + 1 days drawn from the forecaster's quantiles;
-  S = s + EOQ (ordering cost 10, holding 25 % of unit cost a year), reviewed daily. The
-  day-to-day error dependence ρ of the samples is chosen on the quarter before the held-out
-  one (``--rho auto``); so is a "calibrated" target, the smallest swept target whose fill
-  reached 95 % there (reported as a second row);
+* **recommended (R, S)** — the shipped policy (``models.inventory.review``, used by
+  ``oms-ml report inventory``): each series is reviewed every R days, R = its EOQ cycle
+  (EOQ / mean daily demand over the last 91 days, ordering cost 10, holding 25 % of unit cost
+  a year) rounded to days and capped at 7, on a staggered calendar; at a review it orders up
+  to S, the smallest level whose expected shortage per cycle on samples of demand over
+  ``L + R`` days is at most (1 − target) × R × mean (fill-rate target). The service target is
+  calibrated on the quarter *before* the held-out one: the smallest swept target whose
+  validation fill reached 95 % (reported as "calibrated target"; the nominal 95 % row too);
 * **rule** — the design's rule of thumb: weekly, order up to 1.2 × predicted sales over
   L + 7 days (× 0.8 when 30-day turnover of the simulated stock is below 0.5);
 * **base_stock** — order up to μ (L + 1) + z σ sqrt(L + 1) daily, μ and σ from the last
-  91 days of demand (normal approximation, no forecaster).
+  91 days of demand (normal approximation, no forecaster); **base_stock on review days R** —
+  the same on the recommended policy's review calendar with protection L + R;
+* **daily order-up-to** — the recommended policy with R = 1 for every series (orders almost
+  every day: lowest stock, highest ordering cost);
+* **(s, S) + EOQ** — reorder point s from the same samples over L + 1 days, S = s + EOQ
+  (capped at 60 days of demand), reviewed daily (the previous recommendation).
 
 The forecaster (default ``--forecaster gbm_quantile``:
 ``models.inventory.quantile_gbm.LeadTimeDemandGBM``, global LightGBM quantile regressions of
-demand summed over the next P days — the protection period L + 1, the week, and L + 7 for the
-rule's point forecast from its mean model) is fitted once on the data before the validation
-quarter, so neither the validation nor the held-out quarter is in its training data; each
-week it predicts again from the history up to that day (no refit). Each total's distribution
-is sampled from its quantile knots (no normal approximation; intermittent series get their
-point mass at zero from the lower quantiles). ``--forecaster seasonal_naive`` reproduces the
-first run (daily quantiles of seasonal naive, summed through a Gaussian copula). Every
-policy starts the quarter at its own order-up-to level. Demand replayed is the recorded
-sales, which understate true demand where the source itself was out of stock.
+demand summed over the next P days — the protection periods L + 1 and L + R, the week, and
+L + 7 for the rule's point forecast from its mean model) is fitted once on the data before the
+validation quarter, so neither the validation nor the held-out quarter is in its training data;
+each week it predicts again from the history up to that day (no refit). Each total's
+distribution is sampled from its quantile knots (no normal approximation; intermittent series
+get their point mass at zero from the lower quantiles). ``--forecaster seasonal_naive``
+reproduces the first run (daily quantiles of seasonal naive, summed through a Gaussian copula;
+no recommended (R, S) row). Every policy starts the quarter at its own order-up-to level.
+Demand replayed is the recorded sales, which understate true demand where the source itself
+was out of stock. Costs: holding 25 % of unit cost a year × average inventory value over the
+quarter, ordering 10 per order placed; total cost = holding + ordering.
+
+Stock-preparation accuracy (defined before this run was looked at): each week of the held-out
+quarter (weeks starting at the weekly forecast refreshes), for SKU-weeks with demand D > 0, the
+stock x prepared for the week is a hit when it covered the week without more than 20 % excess:
+**strict** D ≤ x ≤ 1.2 D; **unit-tolerant** D ≤ x ≤ D + max(0.2 D, 1 unit) (a slow mover
+selling 2 units may be prepared 3). Reported at SKU × warehouse level and at SKU level
+(warehouses summed). Preparations: rule = 1.2 × the week's mean forecast; policy = the stock
+that maximises the probability of a hit under the forecaster's distribution of the week's
+demand (``models.inventory.leadtime.accuracy_optimal_stock``, one per criterion); also the
+95 % quantile of the week's demand, for reference.
 
 Usage::
 

@@ -17,12 +17,14 @@ from models.inventory import (
     simulate,
 )
 from models.inventory.quantile_gbm import LeadTimeDemandGBM
+from models.inventory.review import MAX_REVIEW_DAYS, order_up_to, review_mask, review_period
 
 SERVICE_LEVELS = (0.80, 0.85, 0.90, 0.925, 0.95, 0.98, 0.99, 0.995)
 TARGET = 0.95
 LEVELS = (50, 80, 95, 99)  # forecast intervals read as quantile knots
 ORDERING_COST, HOLDING_RATE, MAX_ORDER_DAYS = 10.0, 0.25, 60
 N_BOOT = 2000
+PREP_UNITS = 1.0  # unit-tolerant preparation accuracy: excess ≤ max(20 %, 1 unit)
 
 
 @dataclass
@@ -90,33 +92,41 @@ def _refresh(p: Panel, model: SeasonalNaive, day: int, n_samples: int,
         out["prep_rule"][i] = 1.2 * g["yhat"].iloc[:7].sum()
         out["prep_policy"][i] = np.quantile(daily[:, :7].sum(axis=1), TARGET)
         out["prep_best"][i] = leadtime.accuracy_optimal_stock(daily[:, :7].sum(axis=1))
+        out["prep_best_u"][i] = leadtime.accuracy_optimal_stock(daily[:, :7].sum(axis=1),
+                                                                units=PREP_UNITS)
         out["base"][:, i] = [base_stock_level(recent[i].mean(), recent[i].std(), L + 1, s)
                              for s in SERVICE_LEVELS]
     return out
 
 
-PER_SERIES = ("q", "rule", "prep_rule", "prep_policy", "prep_best")
+PER_SERIES = ("q", "rule", "prep_rule", "prep_policy", "prep_best", "prep_best_u", "R")
 
 
 def _refresh_direct(p: Panel, model: LeadTimeDemandGBM, day: int,
                     n_samples: int) -> dict[str, np.ndarray]:
     """Policy parameters from the direct lead-time-demand quantiles (no daily sampling).
 
-    Protection-period (L + 1 days), week and L + 7 day totals are predicted directly; each
-    total's distribution is sampled from its quantile knots (interpolated, exponential upper
-    tail); the rule multiplies the mean model's forecast.
+    Protection-period (L + 1 days, and L + R for the recommended policy), week and L + 7 day
+    totals are predicted directly; each total's distribution is sampled from its quantile
+    knots (interpolated, exponential upper tail); the rule multiplies the mean model's
+    forecast. R per series comes from its EOQ cycle on the last 91 days' mean demand.
     """
     ids = p.ids
+    recent = p.Y[:, max(0, day - 90): day + 1]
+    R = review_period(recent.mean(axis=1), p.cost, ORDERING_COST, HOLDING_RATE,
+                      MAX_REVIEW_DAYS)
     fc = {k: model.predict_matrix(ids, p.Y, p.dates, day, dict(zip(ids, P, strict=True)))
           for k, P in (("prot", p.lead + 1), ("week", np.full(len(ids), 7)),
-                       ("rule", p.lead + 7))}
-    recent = p.Y[:, max(0, day - 90): day + 1]
+                       ("rule", p.lead + 7), ("rec", p.lead + R))}
     n, k = len(ids), len(SERVICE_LEVELS)
-    out = {key: np.zeros((k, n)) for key in ("rop", "base", "level")}
+    out = {key: np.zeros((k, n)) for key in ("rop", "base", "level", "rec", "base_r")}
     out |= {key: np.zeros(n) for key in PER_SERIES}
+    out["week_samples"] = np.zeros((n, n_samples))
+    out["R"] = R.astype(float)
     for i in range(n):
         L = int(p.lead[i])
         total = daily_samples(fc["prot"].iloc[[i]], n_samples, rho=0.0, seed=i)[:, 0]
+        total_r = daily_samples(fc["rec"].iloc[[i]], n_samples, rho=0.0, seed=i)[:, 0]
         week = daily_samples(fc["week"].iloc[[i]], n_samples, rho=0.0, seed=i)[:, 0]
         mean_day = float(fc["prot"]["mean"].iat[i]) / (L + 1)
         out["q"][i] = _batch(mean_day, p.cost[i])
@@ -124,12 +134,17 @@ def _refresh_direct(p: Panel, model: LeadTimeDemandGBM, day: int,
             out["rop"][j, i] = leadtime.reorder_point(total, sl, "fill_rate", out["q"][i])
             out["level"][j, i] = leadtime.reorder_point(total, sl, "fill_rate",
                                                         max(mean_day, 1e-3))
+            out["rec"][j, i] = order_up_to(total_r, sl, int(R[i]), L + int(R[i]))
         out["rule"][i] = 1.2 * float(fc["rule"]["mean"].iat[i])
         out["prep_rule"][i] = 1.2 * float(fc["week"]["mean"].iat[i])
         out["prep_policy"][i] = np.quantile(week, TARGET)
         out["prep_best"][i] = leadtime.accuracy_optimal_stock(week)
+        out["prep_best_u"][i] = leadtime.accuracy_optimal_stock(week, units=PREP_UNITS)
+        out["week_samples"][i] = week
         out["base"][:, i] = [base_stock_level(recent[i].mean(), recent[i].std(), L + 1, s)
                              for s in SERVICE_LEVELS]
+        out["base_r"][:, i] = [base_stock_level(recent[i].mean(), recent[i].std(),
+                                                L + int(R[i]), s) for s in SERVICE_LEVELS]
     return out
 
 
@@ -184,6 +199,14 @@ def run_backtest(p: Panel, test_days: int, n_samples: int,
         lv = arr("level", j)
         sims[("policy_daily", sl)] = simulate(Yt, p.lead, lv - 1, lv, np.ones(test_days, bool),
                                               params[0]["level"][j])
+        if "rec" in params[0]:  # the shipped policy: (R, S), R from the EOQ cycle
+            rv = arr("rec", j)
+            mask = review_mask(p.ids, p.dates[start:T], arr("R").astype(int))
+            sims[("recommended", sl)] = simulate(Yt, p.lead, rv - 1, rv, mask,
+                                                 params[0]["rec"][j])
+            br = arr("base_r", j)  # base-stock on the same review calendar
+            sims[("base_stock_R", sl)] = simulate(Yt, p.lead, br - 1, br, mask,
+                                                  params[0]["base_r"][j])
         b = arr("base", j)
         sims[("base_stock", sl)] = simulate(Yt, p.lead, b - 1, b, np.ones(test_days, bool),
                                             params[0]["base"][j])
@@ -195,31 +218,48 @@ def run_backtest(p: Panel, test_days: int, n_samples: int,
     skus = np.array([str(u).split("@")[0] for u in p.ids])
     prep_sku = _prep_accuracy(params, refresh, Yt, skus) if len(set(skus)) < len(skus) else None
     return {"sims": sims, "prep": prep, "prep_sku": prep_sku, "n": n, "days": test_days,
+            "review_days": params[0]["R"] if "rec" in params[0] else None,
             "start": p.dates[start], "end": p.dates[T - 1], "rho": rho}
+
+
+PREP_KEYS = {"rule": "prep_rule", "policy": "prep_policy", "best": "prep_best",
+             "best_u": "prep_best_u"}
 
 
 def _prep_accuracy(params: list[dict], refresh: list[int], Yt: np.ndarray,
                    groups: np.ndarray | None = None) -> dict[str, tuple]:
-    """Share of SKU-weeks with demand > 0 whose prepared stock covered demand with ≤ 20 % excess.
+    """Stock-preparation accuracy of each preparation, strict and unit-tolerant.
 
-    With ``groups`` (one label per series), demand and preparation are summed per group first
-    (SKU level: all warehouses together).
+    A SKU-week (demand > 0) is a hit when the stock prepared for it covered its demand with
+    at most 20 % excess (strict), or at most ``max(20 % of demand, 1 unit)`` (``_u`` keys,
+    unit-tolerant). With ``groups`` (one label per series) demand and preparation are summed
+    per group first (SKU level); the accuracy-optimal preparations are then recomputed from
+    the group's summed week samples.
     """
-    hits = {"rule": [], "policy": [], "best": []}
+    hits: dict[str, list] = {f"{k}{t}": [] for k in PREP_KEYS for t in ("", "|u")}
     codes = np.unique(groups, return_inverse=True)[1] if groups is not None else None
 
     def agg(x: np.ndarray) -> np.ndarray:
-        return x if codes is None else np.bincount(codes, weights=x)
+        if codes is None:
+            return x
+        if x.ndim == 1:
+            return np.bincount(codes, weights=x)
+        return np.stack([np.bincount(codes, weights=c) for c in x.T], axis=1)
 
     for w, k in enumerate(refresh):
         if k + 8 > Yt.shape[1]:
             break
         d = agg(Yt[:, k + 1: k + 8].sum(axis=1))
         pos = d > 0
-        for name, key in (("rule", "prep_rule"), ("policy", "prep_policy"),
-                          ("best", "prep_best")):
-            prep = agg(params[w][key])
-            hits[name].append(((prep >= d) & (prep <= 1.2 * d))[pos])
+        prep = {name: agg(params[w][key]) for name, key in PREP_KEYS.items()}
+        if codes is not None and "week_samples" in params[w]:
+            wk = agg(params[w]["week_samples"])
+            prep["best"] = np.array([leadtime.accuracy_optimal_stock(r) for r in wk])
+            prep["best_u"] = np.array([leadtime.accuracy_optimal_stock(r, units=PREP_UNITS)
+                                       for r in wk])
+        for name, x in prep.items():
+            hits[name].append(leadtime.prepared_hit(x, d)[pos])
+            hits[f"{name}|u"].append(leadtime.prepared_hit(x, d, units=PREP_UNITS)[pos])
     return {k: (float(np.concatenate(v).mean()), int(sum(len(x) for x in v)))
             for k, v in hits.items()}
 
@@ -267,8 +307,14 @@ def validate(p: Panel, test_days: int, n_samples: int, forecaster: str,
             st = _stat(_metrics(res["sims"][("policy", sl)], p.cost, test_days), slice(None))
             dd = _stat(_metrics(res["sims"][("policy_daily", sl)], p.cost, test_days),
                        slice(None))
-            rows.append({"rho": rho, "target": sl, "fill": st["fill"], "inv": st["inv"],
-                         "daily_fill": dd["fill"], "daily_inv": dd["inv"]})
+            row = {"rho": rho, "target": sl, "fill": st["fill"], "inv": st["inv"],
+                   "daily_fill": dd["fill"], "daily_inv": dd["inv"]}
+            if ("recommended", sl) in res["sims"]:
+                rc = _stat(_metrics(res["sims"][("recommended", sl)], p.cost, test_days),
+                           slice(None))
+                row |= {"rec_fill": rc["fill"], "rec_inv": rc["inv"],
+                        "rec_orders": rc["orders"]}
+            rows.append(row)
     t = pd.DataFrame(rows)
     at = t[t["target"] == TARGET]
     ok = at[at["fill"] >= TARGET]
@@ -277,7 +323,12 @@ def validate(p: Panel, test_days: int, n_samples: int, forecaster: str,
     level = float(mine["target"].min()) if len(mine) else max(SERVICE_LEVELS)
     daily = t[(t["rho"] == rho) & (t["daily_fill"] >= TARGET)]
     daily_level = float(daily["target"].min()) if len(daily) else max(SERVICE_LEVELS)
+    rec_level = None
+    if "rec_fill" in t:
+        rec = t[(t["rho"] == rho) & (t["rec_fill"] >= TARGET)]
+        rec_level = float(rec["target"].min()) if len(rec) else max(SERVICE_LEVELS)
     return {"table": t, "rho": rho, "level": level, "daily_level": daily_level,
+            "rec_level": rec_level,
             "start": res["start"], "end": res["end"]}
 
 
