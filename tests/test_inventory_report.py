@@ -69,6 +69,12 @@ def test_report_files_and_table(report):
     assert reorder["priority"].tolist() == list(range(1, len(reorder) + 1))
     assert report.summary["reorder_now"] == len(reorder)
     assert "seasonal naive" in report.summary["forecast_source"]  # no champion registered
+    # the order-up-to levels come from the lead-time-demand quantile model (L + R days)
+    assert report.summary["period_forecast"].startswith("LeadTimeDemandGBM")
+    ok = t[t["method"] != "none"]
+    assert (ok["method"] == "period_quantiles").all() and len(ok) > 0
+    assert (ok["protection_days"] == ok["lead_time_days"].fillna(7) + ok["review_days"]).all()
+    assert ok["review_days"].between(1, 7).all()
     assert not any(p.name.startswith(".") for p in
                    __import__("pathlib").Path(report.paths["html"]).parent.iterdir())
 
@@ -138,7 +144,8 @@ def test_champion_forecast_is_used_when_registered(lake, mlflow_uri, tmp_path):
     MlflowClient().set_registered_model_alias(name, "champion", version)
     rep = compute_report(lake, "demo", top_n=12)
     assert rep.summary["forecast_source"] == "champion"
-    assert (rep.table["method"] == "quantiles").mean() > 0.5
+    assert rep.summary["period_forecast"].startswith("LeadTimeDemandGBM")
+    assert (rep.table["method"] == "period_quantiles").mean() > 0.5
 
 
 def test_report_logs_to_mlflow_when_configured(lake, mlflow_uri, tmp_path):
