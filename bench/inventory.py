@@ -102,8 +102,16 @@ def generated_panel(work: Path, top: int, seed: int) -> Panel:
                            "generated medium")
 
 
-def retail_panel(top: int, lead_time: int = 7, cost_ratio: float = 0.6) -> Panel:
-    """Online Retail: top product codes by revenue, one warehouse, assumed lead time and cost."""
+def retail_panel(top: int, lead_time: int = 7, cost_ratio: float = 0.6,
+                 bulk_factor: float | None = None, test_days: int = 91) -> Panel:
+    """Online Retail: top product codes by revenue, one warehouse, assumed lead time and cost.
+
+    ``bulk_factor`` K: an invoice line (invoice × product) of more than K × the product's
+    median line quantity — medians from the lines before the validation quarter only — is a
+    wholesale "bulk order": quarantined from the shelf demand (both the forecaster's history
+    and the replayed demand), counted and reported; such orders are assumed quoted and
+    supplied to order, not from stock.
+    """
     df = pd.read_parquet(RETAIL, columns=["InvoiceNo", "StockCode", "Quantity",
                                            "InvoiceDate", "UnitPrice"])
     ok = (~df["InvoiceNo"].astype(str).str.startswith("C") & (df["Quantity"] > 0)
@@ -113,8 +121,20 @@ def retail_panel(top: int, lead_time: int = 7, cost_ratio: float = 0.6) -> Panel
     best = df.groupby("StockCode")["revenue"].sum().nlargest(top).index
     df = df[df["StockCode"].isin(best)]
     price = df.groupby("StockCode")["UnitPrice"].median()
+    days = pd.date_range(df["ds"].min(), df["ds"].max(), freq="D")
+    name, note = "Online Retail", ""
+    if bulk_factor:
+        lines = df.groupby(["InvoiceNo", "StockCode", "ds"], as_index=False)["Quantity"].sum()
+        cut = days[len(days) - 2 * test_days - 1]  # last day before the validation quarter
+        med = lines[lines["ds"] <= cut].groupby("StockCode")["Quantity"].median()
+        bulk = lines["Quantity"] > bulk_factor * lines["StockCode"].map(med).fillna(np.inf)
+        note = (f"; bulk orders quarantined (line > {bulk_factor:g} × the product's median "
+                f"line quantity before {cut:%Y-%m-%d}): {int(bulk.sum()):,} of {len(lines):,} "
+                f"lines, {lines.loc[bulk, 'Quantity'].sum() / lines['Quantity'].sum():.1%} "
+                "of units")
+        df = lines[~bulk]
+        name = f"Online Retail, bulk orders > {bulk_factor:g} × median line quarantined"
     daily = df.groupby(["StockCode", "ds"])["Quantity"].sum().rename("y").reset_index()
-    days = pd.date_range(daily["ds"].min(), daily["ds"].max(), freq="D")
     full = pd.MultiIndex.from_product([best, days], names=["StockCode", "ds"])
     daily = daily.set_index(["StockCode", "ds"]).reindex(full, fill_value=0).reset_index()
     hist = daily.rename(columns={"StockCode": "unique_id"})
@@ -122,7 +142,9 @@ def retail_panel(top: int, lead_time: int = 7, cost_ratio: float = 0.6) -> Panel
     ids = pd.Index(hist["unique_id"].unique())
     lead = pd.Series(float(lead_time), index=ids)
     cost = (price * cost_ratio).rename(index=str).reindex(ids)
-    return Panel.from_long(hist, lead, cost, "Online Retail")
+    panel = Panel.from_long(hist, lead, cost, name)
+    panel.note = note
+    return panel
 
 
 def main() -> None:
@@ -130,6 +152,9 @@ def main() -> None:
     ap.add_argument("--parts", default="generated,retail")
     ap.add_argument("--top", type=int, default=60, help="generated: top SKUs (× warehouses)")
     ap.add_argument("--retail-top", type=int, default=100)
+    ap.add_argument("--bulk-factor", type=float, default=0.0,
+                    help="Online Retail: quarantine lines above K × the product's median line "
+                    "(0 = keep every line)")
     ap.add_argument("--test-days", type=int, default=91)
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--forecaster", default="gbm_quantile",
@@ -145,7 +170,8 @@ def main() -> None:
     sections = []
     for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
         panel = (generated_panel(Path(args.work), args.top, args.seed) if part == "generated"
-                 else retail_panel(args.retail_top))
+                 else retail_panel(args.retail_top, bulk_factor=args.bulk_factor,
+                                   test_days=args.test_days))
         # every series must have sales before the validation quarter's first forecast
         panel = panel.require_history(panel.Y.shape[1] - 2 * args.test_days - 1)
         t1 = time.perf_counter()

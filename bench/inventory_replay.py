@@ -37,6 +37,7 @@ class Panel:
     Y: np.ndarray  # (n, T)
     lead: np.ndarray  # (n,) int
     cost: np.ndarray  # (n,) float
+    note: str = ""  # what was done to the data (e.g. bulk orders quarantined)
 
     @classmethod
     def from_long(cls, hist: pd.DataFrame, lead: pd.Series, cost: pd.Series,
@@ -52,7 +53,7 @@ class Panel:
         """Only the series with a sale before absolute day ``day`` (forecastable from there)."""
         keep = (self.Y[:, :day] > 0).any(axis=1)
         return Panel(self.name, self.ids[keep], self.dates, self.Y[keep], self.lead[keep],
-                     self.cost[keep])
+                     self.cost[keep], self.note)
 
     def long(self, upto: int) -> pd.DataFrame:
         """Long frame of days ``0..upto`` (inclusive), each series from its first sale."""

@@ -186,7 +186,7 @@ def report_tables(p: R.Panel, res: dict, seconds: float) -> str:
     out = [f"## {p.name}", "",
            f"{n} series (SKU × warehouse), held-out {days} days {res['start']:%Y-%m-%d} → "
            f"{res['end']:%Y-%m-%d}; lead times {sorted(set(p.lead.tolist()))} days; "
-           f"ρ = {res['rho']:g}; replay + forecasts {seconds:.0f} s.", "",
+           f"ρ = {res['rho']:g}; replay + forecasts {seconds:.0f} s{p.note}.", "",
            *_target_lines(point, boot, ms, days, shipped),
            "### Policies (95 % bootstrap intervals over series, "
            f"{R.N_BOOT} resamples, paired)", "", *_policy_lines(point, boot), "",
