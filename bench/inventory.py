@@ -183,8 +183,9 @@ def main() -> None:
             val = validate(panel, args.test_days, args.samples, args.forecaster,
                            (0.0,) if model is not None else (0.0, 0.25, 0.5), model=model)
         rho = val["rho"] if val else float(args.rho)
+        cap = val.get("cap") if val else None
         res = run_backtest(panel, args.test_days, args.samples, args.forecaster, rho,
-                           model=model)
+                           model=model, caps=(cap,) if cap else (), chosen=cap)
         res["validation"] = val
         sections.append(report_tables(panel, res, time.perf_counter() - t1))
         print(sections[-1])

@@ -61,12 +61,24 @@ def _validation_lines(val: dict | None) -> list[str]:
     for sl in piv.index:
         lines.append(f"| {sl:.3f} | " + " | ".join(
             f"{piv.at[sl, r]:.3f} / {inv.at[sl, r]:,.0f}" for r in piv.columns) + " |")
-    if "rec_fill" in t:
-        d = t[t["rho"] == val["rho"]]
-        lines += ["", f"recommended (R, S) on the validation quarter (fill / inventory value / "
-                  f"orders; calibrated target {val['rec_level']:.3f}): "
-                  + "; ".join(f"{r.target:.3f}: {r.rec_fill:.3f} / {r.rec_inv:,.0f} / "
-                              f"{r.rec_orders:,.0f}" for r in d.itertuples()) + "."]
+    caps = val.get("caps")
+    if caps is not None and len(caps):
+        lines += ["", "Recommended (R, S) on the validation quarter for each cap on R (fill / "
+                  "inventory value / orders / total cost per swept target):", "",
+                  "| cap on R | " + " | ".join(f"{sl:.3f}" for sl in R.SERVICE_LEVELS) + " |",
+                  "|---|" + "---|" * len(R.SERVICE_LEVELS)]
+        for c, g in caps.groupby("cap"):
+            g = g.set_index("target")
+            lines.append(f"| {c} | " + " | ".join(
+                f"{g.at[sl, 'fill']:.3f} / {g.at[sl, 'inv']:,.0f} / {g.at[sl, 'orders']:,.0f} "
+                f"/ {g.at[sl, 'cost']:,.0f}" for sl in R.SERVICE_LEVELS) + " |")
+        b = val["cap_table"]
+        lines += ["", f"Rule on the validation quarter: inventory value "
+                  f"{b['rule_inv'].iloc[0]:,.0f}. At each cap's calibrated target: " + "; ".join(
+                      f"cap {r.cap}: target {r.target:.3f}, fill {r.fill:.3f}, {r.cut:+.1%} "
+                      f"inventory vs rule, total cost {r.cost:,.0f}" for r in b.itertuples())
+                  + f". **Chosen cap: {val['cap']}** (lowest total cost among caps ≥ 15 % "
+                  "below the rule at a 95 % fill; else least inventory)."]
     if "daily_fill" in t:
         d = t[t["rho"] == val["rho"]]
         lines += ["", "policy_daily on the validation quarter (fill / inventory value): "
@@ -94,8 +106,10 @@ def _names(val: dict | None) -> dict[str, tuple]:
     rec = val.get("rec_level") if val else None
     rows = {}
     if rec is not None:
-        rows[f"recommended (R, S), calibrated target {rec:.3f}"] = ("recommended", rec)
-        rows["recommended (R, S), 95 % target"] = ("recommended", R.TARGET)
+        cap = val["cap"]
+        rows[f"recommended (R, S), R ≤ {cap}, calibrated target {rec:.3f}"] = (
+            "recommended", rec)
+        rows[f"recommended (R, S), R ≤ {cap}, 95 % target"] = ("recommended", R.TARGET)
     rows |= {"rule ×1.2": ("rule", None), "base_stock (95 % cycle)": ("base_stock", R.TARGET),
              "base_stock on review days R (95 % cycle)": ("base_stock_R", R.TARGET)}
     if val:
@@ -192,7 +206,7 @@ def report_tables(p: R.Panel, res: dict, seconds: float) -> str:
            f"{R.N_BOOT} resamples, paired)", "", *_policy_lines(point, boot), "",
            f"Costs: holding {R.HOLDING_RATE:.0%} of unit cost a year over the {days} "
            f"days, ordering {R.ORDERING_COST:g} per order. Review periods of the recommended "
-           f"policy: {_review_mix(res)}.", "",
+           f"policy (first week): {_review_mix(res)}.", "",
            *_validation_lines(val),
            "### Equal fill rate: each policy vs base-stock across service levels", "",
            "Service level = fill-rate target for the policies, cycle service (z) for "
