@@ -157,6 +157,9 @@ def main() -> None:
                     "(0 = keep every line)")
     ap.add_argument("--test-days", type=int, default=91)
     ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--target-cap", type=float, default=0.0,
+                    help="LeadTimeDemandGBM target_cap: clip the quantile models' training "
+                    "targets at this quantile per day (0 = no cap)")
     ap.add_argument("--forecaster", default="gbm_quantile",
                     help="gbm_quantile (direct lead-time quantiles), seasonal_naive or lstm")
     ap.add_argument("--rho", default="auto",
@@ -177,8 +180,14 @@ def main() -> None:
         t1 = time.perf_counter()
         val, model = None, None
         if args.forecaster == "gbm_quantile":  # one fit, on the data before validation
-            model = make_forecaster(args.forecaster, int(panel.lead.max()) + 8).fit(
+            model = make_forecaster(args.forecaster, int(panel.lead.max()) + 8,
+                                    args.target_cap or None).fit(
                 panel.long(panel.Y.shape[1] - 2 * args.test_days - 1))
+            if model.cap_ is not None:
+                panel.note += (f"; quantile models' training targets capped at their "
+                               f"q{args.target_cap:g} per day ({model.cap_:.2f} × the "
+                               "series' 91-day mean), mean model uncapped")
+                panel.name += f", quantile targets capped at q{args.target_cap:g}"
         if args.rho == "auto":
             val = validate(panel, args.test_days, args.samples, args.forecaster,
                            (0.0,) if model is not None else (0.0, 0.25, 0.5), model=model)

@@ -162,10 +162,12 @@ def _rule_adjust(t: int, stock: np.ndarray, sales: np.ndarray) -> np.ndarray:
     return np.where(turn < 0.5, 0.8, 1.0)
 
 
-def make_forecaster(kind: str, horizon: int):  # noqa: ANN201 - a project forecaster
+def make_forecaster(kind: str, horizon: int,  # noqa: ANN201 - a project forecaster
+                    target_cap: float | None = None):
     """``gbm_quantile`` (direct lead-time quantiles), ``seasonal_naive`` or ``lstm``."""
     if kind == "gbm_quantile":  # lighter than the defaults: the bench shares 2 cores
-        return LeadTimeDemandGBM(max_period=horizon, origin_step=3, n_estimators=100)
+        return LeadTimeDemandGBM(max_period=horizon, origin_step=3, n_estimators=100,
+                                 target_cap=target_cap)
     if kind == "seasonal_naive":
         return SeasonalNaive()
     from pipelines.train_forecast import make_model
