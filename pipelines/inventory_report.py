@@ -46,8 +46,9 @@ LEVELS = (50, 80, 95, 99)
 SHARE_DAYS = 56
 GBM_ORIGIN_STEP, GBM_ROUNDS = 3, 100  # as in the backtest (bench/inventory.py)
 POLICY_TEXT = ("periodic review, order up to S: each SKU × warehouse is reviewed every R days "
-               "(its EOQ cycle, at most 7), and orders up to S, the fill-rate level of demand "
-               "over lead time + R")
+               "(its EOQ cycle, capped; the default cap of 1 day was chosen on the backtest's "
+               "validation quarter) and orders up to S, the fill-rate level of demand over "
+               "lead time + R")
 
 
 @dataclass

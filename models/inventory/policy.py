@@ -3,10 +3,13 @@
 The shipped policy is periodic review, order up to (R, S) (:mod:`models.inventory.review`):
 each series is reviewed every ``R`` days, ``R`` = its EOQ cycle (EOQ / mean daily demand)
 rounded to days and capped at ``max_review_days`` (or a fixed ``review_days``); at a review
-it orders ``S - position`` when stock + on order is below ``S``. It was chosen on the policy
-backtest (``bench/inventory.py``): at a 95 % fill it holds less stock than the ×1.2 rule and
-places about as many orders, where a daily order-up-to policy holds the least stock but orders
-almost every day and an (s, S) with EOQ batches carries large cycle stock.
+it orders ``S - position`` when stock + on order is below ``S``. The default cap,
+:data:`models.inventory.review.SHIPPED_MAX_REVIEW_DAYS` = 1, was chosen on the validation
+quarter of the policy backtest (``bench/inventory.py``: among caps 1, 2, 3 and 7 days only
+R = 1 held at least 15 % less stock than the ×1.2 rule at a 95 % fill), so by default the
+policy is a daily order-up-to level: the least stock, but an order on most days (ordering
+cost above the rule's; see ``bench/results/inventory.md``). A longer cap trades stock for
+fewer orders (cap 7 had the lowest total cost but more stock than the rule).
 
 Service level means **fill rate** by default (``service_type="fill_rate"``): the share of
 demand served from stock, i.e. expected units short per review cycle at most
@@ -31,6 +34,7 @@ import pandas as pd
 from models.inventory import leadtime
 from models.inventory.classify import abc_classes, weekly_cv, xyz_classes
 from models.inventory.formulas import InventoryInputError, check_service_level
+from models.inventory.review import SHIPPED_MAX_REVIEW_DAYS
 from models.inventory.rows import (
     OUTPUT_COLUMNS,
     item_problems,
@@ -62,7 +66,8 @@ class InventoryPolicy:
                  ordering_cost: float = 10.0,
                  holding_rate: float = 0.25, review_days: int | None = None,
                  default_lead_time: int = 7,
-                 max_review_days: int = 7, n_samples: int = 2000, rho: float = 0.25,
+                 max_review_days: int = SHIPPED_MAX_REVIEW_DAYS, n_samples: int = 2000,
+                 rho: float = 0.25,
                  seed: int = 0) -> None:
         self.service_level = service_level
         self.service_type = service_type
