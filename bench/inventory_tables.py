@@ -16,14 +16,15 @@ def _verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def _equal_fill(ms: dict, days: int, name: str = "policy") -> list[str]:
+def _equal_fill(ms: dict, days: int, name: str = "policy", base: str = "base_stock"
+                ) -> tuple[list[str], list[tuple]]:
     """Holding cost of a policy interpolated at the base-stock's fill rate, per service level."""
     pol = [R._stat(ms[(name, s)], slice(None)) for s in R.SERVICE_LEVELS]
-    bs = [R._stat(ms[("base_stock", s)], slice(None)) for s in R.SERVICE_LEVELS]
+    bs = [R._stat(ms[(base, s)], slice(None)) for s in R.SERVICE_LEVELS]
     pf, ph = np.array([x["fill"] for x in pol]), np.array([x["hold"] for x in pol])
     order = np.argsort(pf)
-    lines = [f"| service level | {name} fill | {name} holding | base-stock fill | base-stock "
-             f"holding | {name} holding at base-stock's fill | {name} vs base-stock |",
+    lines = [f"| service level | {name} fill | {name} holding | {base} fill | {base} "
+             f"holding | {name} holding at {base}'s fill | {name} vs {base} |",
              "|---|---|---|---|---|---|---|"]
     rows = []
     for s, a, b in zip(R.SERVICE_LEVELS, pol, bs, strict=True):
@@ -60,6 +61,24 @@ def _validation_lines(val: dict | None) -> list[str]:
     for sl in piv.index:
         lines.append(f"| {sl:.3f} | " + " | ".join(
             f"{piv.at[sl, r]:.3f} / {inv.at[sl, r]:,.0f}" for r in piv.columns) + " |")
+    caps = val.get("caps")
+    if caps is not None and len(caps):
+        lines += ["", "Recommended (R, S) on the validation quarter for each cap on R (fill / "
+                  "inventory value / orders / total cost per swept target):", "",
+                  "| cap on R | " + " | ".join(f"{sl:.3f}" for sl in R.SERVICE_LEVELS) + " |",
+                  "|---|" + "---|" * len(R.SERVICE_LEVELS)]
+        for c, g in caps.groupby("cap"):
+            g = g.set_index("target")
+            lines.append(f"| {c} | " + " | ".join(
+                f"{g.at[sl, 'fill']:.3f} / {g.at[sl, 'inv']:,.0f} / {g.at[sl, 'orders']:,.0f} "
+                f"/ {g.at[sl, 'cost']:,.0f}" for sl in R.SERVICE_LEVELS) + " |")
+        b = val["cap_table"]
+        lines += ["", f"Rule on the validation quarter: inventory value "
+                  f"{b['rule_inv'].iloc[0]:,.0f}. At each cap's calibrated target: " + "; ".join(
+                      f"cap {r.cap}: target {r.target:.3f}, fill {r.fill:.3f}, {r.cut:+.1%} "
+                      f"inventory vs rule, total cost {r.cost:,.0f}" for r in b.itertuples())
+                  + f". **Chosen cap: {val['cap']}** (lowest total cost among caps ≥ 15 % "
+                  "below the rule at a 95 % fill; else least inventory)."]
     if "daily_fill" in t:
         d = t[t["rho"] == val["rho"]]
         lines += ["", "policy_daily on the validation quarter (fill / inventory value): "
@@ -82,86 +101,123 @@ def _calibrated_rows(point: dict, boot: dict, keys: list[str | None]) -> list[st
     return out
 
 
+def _names(val: dict | None) -> dict[str, tuple]:
+    """Row label → (simulation key, service level) of the main table."""
+    rec = val.get("rec_level") if val else None
+    rows = {}
+    if rec is not None:
+        cap = val["cap"]
+        rows[f"recommended (R, S), R ≤ {cap}, calibrated target {rec:.3f}"] = (
+            "recommended", rec)
+        rows[f"recommended (R, S), R ≤ {cap}, 95 % target"] = ("recommended", R.TARGET)
+    rows |= {"rule ×1.2": ("rule", None), "base_stock (95 % cycle)": ("base_stock", R.TARGET),
+             "base_stock on review days R (95 % cycle)": ("base_stock_R", R.TARGET)}
+    if val:
+        rows[f"daily order-up-to, calibrated target {val['daily_level']:.3f}"] = (
+            "policy_daily", val["daily_level"])
+        rows[f"(s, S) + EOQ, calibrated target {val['level']:.3f}"] = ("policy", val["level"])
+    else:
+        rows["(s, S) + EOQ, 95 % target"] = ("policy", R.TARGET)
+    return rows
+
+
+def _target_lines(point: dict, boot: dict, ms: dict, days: int, shipped: str | None
+                  ) -> list[str]:
+    lines = ["### Targets", "", "| check | measured | target | |", "|---|---|---|---|"]
+    if shipped is None:
+        return lines + ["| recommended policy | not run (needs --forecaster gbm_quantile) | | |"]
+    cut0 = 1 - point[shipped]["inv"] / point["rule ×1.2"]["inv"]
+    cut = 1 - boot[shipped]["inv"] / boot["rule ×1.2"]["inv"]
+    f = point[shipped]["fill"]
+    eq = []
+    for base, what in (("base_stock", "daily base-stock (the baseline)"),
+                       ("base_stock_R", "base-stock on the same review days R")):
+        at = _closest(_equal_fill(ms, days, "recommended", base)[1])
+        diff = at[1] / at[2] - 1 if np.isfinite(at[1]) else np.nan
+        eq.append(f"| holding cost at equal fill: recommended vs {what} (at its fill "
+                  f"{at[3]:.3f}, the swept one nearest 95 % inside the recommended's range) | "
+                  f"{at[1]:,.0f} vs {at[2]:,.0f} ({diff:+.1%}) | lower | "
+                  f"{_verdict(at[1] < at[2])} |")
+    return lines + [
+        f"| {shipped}: fill rate | {f:.3f} {_ci(boot[shipped]['fill'], '{:.3f}')} | ≥ 0.95 | "
+        f"{_verdict(f >= 0.95)} |",
+        f"| {shipped}: average inventory value vs ×1.2 rule, (rule − policy) / rule | "
+        f"{cut0:+.1%} {_ci(cut, '{:+.1%}')} | ≥ +15 % | {_verdict(cut0 >= 0.15)} |",
+        *eq,
+        "", "Holding cost at equal fill is interpolated between the swept service levels of "
+        "the recommended policy; every swept level is listed under \"Equal fill rate\".", ""]
+
+
+def _policy_lines(point: dict, boot: dict) -> list[str]:
+    out = ["| policy | fill rate | stock-out days per series | avg inventory value | "
+           "inventory vs rule (rule − policy) / rule | orders placed | holding cost | "
+           "ordering cost | total cost |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, st in point.items():
+        b = boot[k]
+        cut = 1 - st["inv"] / point["rule ×1.2"]["inv"]
+        cut_b = 1 - b["inv"] / boot["rule ×1.2"]["inv"]
+        out.append(f"| {k} | {st['fill']:.3f} {_ci(b['fill'], '{:.3f}')} | {st['out']:.2f} "
+                   f"{_ci(b['out'], '{:.2f}')} | {st['inv']:,.0f} {_ci(b['inv'], '{:,.0f}')} | "
+                   f"{cut:+.1%} {_ci(cut_b, '{:+.1%}')} | {st['orders']:,.0f} "
+                   f"{_ci(b['orders'], '{:,.0f}')} | {st['hold']:,.0f} | "
+                   f"{st['order_cost']:,.0f} | {st['hold'] + st['order_cost']:,.0f} "
+                   f"{_ci(b['hold'] + b['order_cost'], '{:,.0f}')} |")
+    return out
+
+
+def _prep_lines(res: dict) -> list[str]:
+    names = {"rule": "×1.2 rule (1.2 × the week's mean forecast)",
+             "policy": "95 % quantile of the week's demand",
+             "best": "policy preparation (accuracy-optimal, strict criterion)",
+             "best_u": "policy preparation (accuracy-optimal, unit-tolerant criterion)"}
+    out = ["| preparation | level | strict: D ≤ x ≤ 1.2 D | unit-tolerant: D ≤ x ≤ "
+           "D + max(0.2 D, 1) | SKU-weeks |", "|---|---|---|---|---|"]
+    for level, key in (("SKU × warehouse", "prep"), ("SKU (warehouses summed)", "prep_sku")):
+        pr = res.get(key)
+        if not pr:
+            continue
+        for k, label in names.items():
+            if k in pr:
+                out.append(f"| {label} | {level} | {pr[k][0]:.1%} | {pr[k + '|u'][0]:.1%} | "
+                           f"{pr[k][1]:,} |")
+    return out
+
+
 def report_tables(p: R.Panel, res: dict, seconds: float) -> str:
     """The markdown section of one data set."""
     days, n = res["days"], res["n"]
     ms = {k: R._metrics(v, p.cost, days) for k, v in res["sims"].items()}
     val = res.get("validation")
-    main = {"policy": ms[("policy", R.TARGET)], "rule": ms[("rule", None)],
-            "base_stock": ms[("base_stock", R.TARGET)]}
-    cal = daily = None
-    if val:
-        cal = f"policy, calibrated target {val['level']:.3f}"
-        main[cal] = ms[("policy", val["level"])]
-        main["policy_daily (95 % target)"] = ms[("policy_daily", R.TARGET)]
-        daily = f"policy_daily, calibrated target {val['daily_level']:.3f}"
-        main[daily] = ms[("policy_daily", val["daily_level"])]
+    main = {k: ms[key] for k, key in _names(val).items() if key in ms}
+    shipped = next((k for k in main if k.startswith("recommended")), None)
     boot = R.bootstrap(main, n)
     point = {k: R._stat(m, slice(None)) for k, m in main.items()}
-    cut = 1 - boot["policy"]["inv"] / boot["rule"]["inv"]
-    cut0 = 1 - point["policy"]["inv"] / point["rule"]["inv"]
-    eq_lines, eq_rows = _equal_fill(ms, days)
-    at95 = _closest(eq_rows)
-    daily_lines, daily_rows = _equal_fill(ms, days, "policy_daily")
-    d95 = _closest(daily_rows)
+    sweeps = []
+    for name, base in (("recommended", "base_stock"), ("recommended", "base_stock_R"),
+                       ("policy_daily", "base_stock"), ("policy", "base_stock")):
+        if (name, R.TARGET) in ms and (base, R.TARGET) in ms:
+            sweeps += [f"{name} vs {base}:", "", *_equal_fill(ms, days, name, base)[0], ""]
     out = [f"## {p.name}", "",
            f"{n} series (SKU × warehouse), held-out {days} days {res['start']:%Y-%m-%d} → "
            f"{res['end']:%Y-%m-%d}; lead times {sorted(set(p.lead.tolist()))} days; "
-           f"ρ = {res['rho']:g}; replay + forecasts {seconds:.0f} s.", "",
-           "### Targets", "", "| check | measured | target | |", "|---|---|---|---|",
-           f"| policy fill rate at a 95 % fill-rate target | {point['policy']['fill']:.3f} "
-           f"{_ci(boot['policy']['fill'], '{:.3f}')} | ≥ 0.95 | "
-           f"{_verdict(point['policy']['fill'] >= 0.95)} |",
-           f"| average inventory value: policy vs ×1.2 rule, (rule − policy) / rule | "
-           f"{cut0:+.1%} {_ci(cut, '{:+.1%}')} | ≥ +15 % | {_verdict(cut0 >= 0.15)} |",
-           *_calibrated_rows(point, boot, [cal, daily]),
-           f"| holding cost at equal fill: policy vs base-stock (at base-stock's fill "
-           f"{at95[3]:.3f}, the swept one nearest 95 % inside the policy's range) | "
-           f"{at95[1]:,.0f} vs {at95[2]:,.0f} | lower | {_verdict(at95[1] < at95[2])} |",
-           f"| same, daily order-up-to from the quantiles (no EOQ batch; at fill "
-           f"{d95[3]:.3f}) | {d95[1]:,.0f} vs {d95[2]:,.0f} | lower | "
-           f"{_verdict(d95[1] < d95[2])} |", "",
-           "### Policies (95 % target where it applies; 95 % bootstrap intervals over "
-           f"series, {R.N_BOOT} resamples, paired)", "",
-           "| policy | fill rate | stock-out days per series | avg inventory value | orders "
-           "placed | holding cost | ordering cost | total cost |",
-           "|---|---|---|---|---|---|---|---|"]
-    for k, st in point.items():
-        b = boot[k]
-        out.append(f"| {k} | {st['fill']:.3f} {_ci(b['fill'], '{:.3f}')} | {st['out']:.2f} "
-                   f"{_ci(b['out'], '{:.2f}')} | {st['inv']:,.0f} {_ci(b['inv'], '{:,.0f}')} | "
-                   f"{st['orders']:,.0f} | {st['hold']:,.0f} | {st['order_cost']:,.0f} | "
-                   f"{st['hold'] + st['order_cost']:,.0f} |")
-    pr, pp = res["prep"]["rule"], res["prep"]["policy"]
-    out += ["", f"Costs: holding {R.HOLDING_RATE:.0%} of unit cost a year over the {days} "
-            f"days, ordering {R.ORDERING_COST:g} per order.", "",
-            *_validation_lines(val),
-            "### Equal fill rate: policy vs base-stock across service levels", "",
-            "Service level = fill-rate target for the policy, cycle service (z) for "
-            "base-stock; holding cost interpolated linearly between the swept levels.", "",
-            *eq_lines, "", "policy_daily: the policy's quantile samples used as a daily "
-            "order-up-to level (orders every day like base-stock; isolates the forecast "
-            "quantiles from the EOQ batch):", "", *daily_lines,
-            "", "### Stock-preparation accuracy", "",
-            "Share of SKU-weeks (with demand > 0) whose stock prepared for the week covered "
-            "the week's demand with at most 20 % excess (demand ≤ prepared ≤ 1.2 × demand). "
-            "Prepared for the week: rule = 1.2 × the week's predicted sales; policy = the 95 % "
-            "quantile of the week's demand from the forecast quantiles; accuracy-optimal = the "
-            "stock that maximises P(demand ≤ stock ≤ 1.2 × demand) under the same forecast "
-            "distribution (`models.inventory.leadtime.accuracy_optimal_stock`).", "",
-            "| preparation | accuracy | SKU-weeks |", "|---|---|---|",
-            f"| ×1.2 rule | {pr[0]:.1%} | {pr[1]:,} |",
-            f"| policy (95 % quantile) | {pp[0]:.1%} | {pp[1]:,} |"]
-    if "best" in res["prep"]:
-        pb = res["prep"]["best"]
-        out.append(f"| accuracy-optimal preparation | {pb[0]:.1%} | {pb[1]:,} |")
-    if res.get("prep_sku"):
-        sr, sp = res["prep_sku"]["rule"], res["prep_sku"]["policy"]
-        out += [f"| ×1.2 rule, SKU level (warehouses summed) | {sr[0]:.1%} | {sr[1]:,} |",
-                f"| policy (95 % quantile), SKU level | {sp[0]:.1%} | {sp[1]:,} |"]
-        if "best" in res["prep_sku"]:
-            sb = res["prep_sku"]["best"]
-            out.append(f"| accuracy-optimal preparation, SKU level | {sb[0]:.1%} | "
-                       f"{sb[1]:,} |")
-    out.append("")
+           f"ρ = {res['rho']:g}; replay + forecasts {seconds:.0f} s{p.note}.", "",
+           *_target_lines(point, boot, ms, days, shipped),
+           "### Policies (95 % bootstrap intervals over series, "
+           f"{R.N_BOOT} resamples, paired)", "", *_policy_lines(point, boot), "",
+           f"Costs: holding {R.HOLDING_RATE:.0%} of unit cost a year over the {days} "
+           f"days, ordering {R.ORDERING_COST:g} per order. Review periods of the recommended "
+           f"policy (first week): {_review_mix(res)}.", "",
+           *_validation_lines(val),
+           "### Equal fill rate: each policy vs base-stock across service levels", "",
+           "Service level = fill-rate target for the policies, cycle service (z) for "
+           "base-stock; holding cost interpolated linearly between the swept levels.", "",
+           *sweeps, "### Stock-preparation accuracy", "", *_prep_lines(res), ""]
     return "\n".join(out)
+
+
+def _review_mix(res: dict) -> str:
+    r = res.get("review_days")
+    if r is None or not len(r):
+        return "n/a"
+    vals, counts = np.unique(r, return_counts=True)
+    return ", ".join(f"R = {v:g} d: {c} series" for v, c in zip(vals, counts, strict=True))

@@ -1,7 +1,7 @@
 """Self-contained HTML of the inventory report: inline CSS, charts as base64 PNG, no assets.
 
 Order: summary, prioritised purchase list, ABC/XYZ matrix, hot sellers and slow movers,
-per-SKU charts (history, forecast with intervals, reorder point, projected stock),
+per-SKU charts (history, forecast with intervals, order-up-to level, projected stock),
 exceptions. A small inline script counts the charts that decoded (``data-charts-loaded`` on
 ``<body>``) so a headless browser can check every chart is present.
 """
@@ -81,10 +81,14 @@ def _summary(s: dict) -> str:
     return (f'<h2 id="summary">Summary</h2><div class="cards">{body}</div>'
             f"<p>{s['series']:,} SKU × warehouse series ({s['skus']:,} SKUs) as of "
             f"{html.escape(str(s.get('as_of')))}; stock counted "
-            f"{html.escape(str(s['stock_date']))}, less the units sold since. Forecast: "
+            f"{html.escape(str(s['stock_date']))}, less the units sold since. Policy: "
+            f"{html.escape(str(s.get('policy', '')))}. Order-up-to levels from: "
+            f"{html.escape(str(s.get('period_forecast', 'daily forecast samples')))}. "
+            f"Daily forecast (charts, stock-out risk within the lead time): "
             f"{html.escape(str(s['forecast_source']))}. Fill rate estimate: demand-weighted "
             "share of stock counts above zero (the lake records no lost sales). Service level "
-            "= fill rate target.</p>")
+            "= fill rate target. Reorder point = S − 1: a review orders when stock + on order "
+            "is below S.</p>")
 
 
 def _matrix(t: pd.DataFrame) -> str:
@@ -125,7 +129,7 @@ def _movers(t: pd.DataFrame, hist: pd.DataFrame) -> str:
 
 
 def _sku_chart(row: pd.Series, hist: pd.DataFrame, fc: pd.DataFrame) -> str:
-    """Top: sales history and forecast with intervals. Bottom: projected stock vs s and S."""
+    """Top: sales history and forecast with intervals. Bottom: projected stock vs S."""
     h = hist[hist["unique_id"] == row["unique_id"]].tail(90)
     f = fc[fc["unique_id"] == row["unique_id"]].sort_values("ds")
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(5.6, 3.6), sharex=True,
@@ -145,8 +149,8 @@ def _sku_chart(row: pd.Series, hist: pd.DataFrame, fc: pd.DataFrame) -> str:
         + np.where(arrive, row["order_quantity"], 0)
     ax2.plot(f["ds"], np.clip(stock, 0, None), color="tab:green", lw=1.2,
              label="projected stock (order now)")
-    ax2.axhline(row["reorder_point"], color="tab:red", ls="--", lw=1, label="reorder point")
-    ax2.axhline(row["order_up_to"], color="tab:orange", ls=":", lw=1, label="order-up-to")
+    ax2.axhline(row["order_up_to"], color="tab:red", ls="--", lw=1,
+                label=f"order-up-to S (review every {int(row['review_days'])} d)")
     ax2.set_ylim(bottom=0)
     ax2.set_ylabel("units", fontsize=7)
     ax2.legend(loc="upper right", fontsize=6)
@@ -162,7 +166,7 @@ def render_html(rep: object, tenant: str) -> str:
     t, s = rep.table, rep.summary
     buy = t[t["reorder_now"]].head(50)
     buy_cols = {"priority": 0, "sku": None, "warehouse_id": None, "abc": None, "xyz": None,
-                "on_hand": 0, "reorder_point": 0, "order_up_to": 0, "order_quantity": 0,
+                "review_days": 0, "on_hand": 0, "order_up_to": 0, "order_quantity": 0,
                 "order_value": 0, "stockout_probability": 2, "value_at_risk": 0,
                 "days_of_cover": 1}
     top = t[t["method"] != "none"].head(N_CHARTS)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from models.forecast import SeasonalNaive
 from models.inventory import InventoryPolicy
+from models.inventory.quantile_gbm import LeadTimeDemandGBM
 from oms.outputs import output_path, write_output
 from oms.settings import get_settings
 from oms.tenancy import model_uri, validate_tenant
@@ -43,6 +44,11 @@ FAMILY = "sku_demand_forecaster"
 KIND = "inventory_recommendations"
 LEVELS = (50, 80, 95, 99)
 SHARE_DAYS = 56
+GBM_ORIGIN_STEP, GBM_ROUNDS = 3, 100  # as in the backtest (bench/inventory.py)
+POLICY_TEXT = ("periodic review, order up to S: each SKU × warehouse is reviewed every R days "
+               "(its EOQ cycle, capped; the default cap of 1 day was chosen on the backtest's "
+               "validation quarter) and orders up to S, the fill-rate level of demand over "
+               "lead time + R")
 
 
 @dataclass
@@ -116,6 +122,30 @@ def baseline_forecast(history: pd.DataFrame, horizon: int) -> pd.DataFrame:
     return SeasonalNaive().fit(h).predict(horizon, level=LEVELS)
 
 
+def period_forecast(history: pd.DataFrame, items: pd.DataFrame, policy: InventoryPolicy
+                    ) -> tuple[pd.DataFrame | None, str]:
+    """Quantiles of demand over each series' protection period ``L + R``.
+
+    :class:`LeadTimeDemandGBM` fitted on the SKU × warehouse history (the forecaster the
+    backtest validated); ``(None, reason)`` when it cannot be fitted (too short a history),
+    in which case the policy samples the daily forecast instead.
+    """
+    days = policy.protection_days(items)
+    days = days[days.index.isin(set(history["unique_id"]))]
+    if days.empty:
+        return None, "none: no series with history"
+    try:
+        model = LeadTimeDemandGBM(max_period=int(days.max()), origin_step=GBM_ORIGIN_STEP,
+                                  n_estimators=GBM_ROUNDS)
+        model.fit(history[["unique_id", "ds", "y"]])
+        h = history[history["unique_id"].isin(days.index)][["unique_id", "ds", "y"]]
+        out = model.predict(h, days)
+    except ValueError as e:  # InventoryInputError: history too short for the model
+        return None, f"daily forecast samples (lead-time quantile model not fitted: {e})"
+    return out, (f"LeadTimeDemandGBM quantiles of demand over L + R days "
+                 f"({model.n_rows_:,} training rows)")
+
+
 def _summary(table: pd.DataFrame, fill: float, target: float, source: str) -> dict[str, object]:
     ok = table["method"] != "none"
     return {
@@ -149,9 +179,13 @@ def compute_report(lake: str, tenant: str, top_n: int = 100,
         source = f"seasonal naive baseline — {source}"
         fc = baseline_forecast(history, horizon)
     fc = fc[fc["ds"] > as_of]
-    table = policy.fit(history[["unique_id", "ds", "y"]]).predict(fc, items)
+    policy.fit(history[["unique_id", "ds", "y"]])
+    period_fc, period_source = period_forecast(history, items, policy)
+    table = policy.predict(fc, items, period_forecast=period_fc, as_of=as_of)
     summary = _summary(table, in_stock_rate(lake, history, tenant),
                        float(policy.service_level), source)
+    summary["period_forecast"] = period_source
+    summary["policy"] = POLICY_TEXT
     summary["warehouses_without_stock"] = warehouses_without_stock(lake, tenant)
     counted = pd.to_datetime(items["stock_date"]).max()
     summary["stock_date"] = f"{counted:%Y-%m-%d}" if pd.notna(counted) else "never"

@@ -22,6 +22,7 @@ from models.inventory import (
     z_value,
 )
 from models.inventory.leadtime import expected_shortage, quantile_knots, reorder_point
+from models.inventory.review import next_review, order_up_to, review_mask, review_period
 
 
 def _history(days: int = 140, seed: int = 0) -> pd.DataFrame:
@@ -111,19 +112,70 @@ def test_fill_rate_reorder_point_meets_its_definition():
 
 def test_policy_row_is_consistent(fitted):
     h, fc = fitted
-    out = InventoryPolicy().fit(h).predict(fc, _items())
+    as_of = h["ds"].max()
+    out = InventoryPolicy().fit(h).predict(fc, _items(), as_of=as_of)
     assert list(out["unique_id"]) == ["steady", "slow", "intermittent"]
     ok = out.set_index("unique_id")
-    assert (ok["safety_stock"] == ok["reorder_point"] - ok["lead_time_demand_mean"]).all()
-    assert (ok["order_up_to"] > ok["reorder_point"]).all()
+    assert (ok["safety_stock"] == ok["order_up_to"] - ok["lead_time_demand_mean"]).all()
+    assert (ok["reorder_point"] == ok["order_up_to"] - 1).all()
+    assert (ok["protection_days"] == ok["lead_time_days"] + ok["review_days"]).all()
     assert ok.loc["intermittent", "method"] == "quantiles"  # intermittent series included
-    assert ok.loc["intermittent", "reorder_now"]  # nothing on hand
-    assert ok.loc["intermittent", "order_quantity"] == ok.loc["intermittent", "order_up_to"]
+    due = pd.to_datetime(ok["next_review"]) == as_of
+    assert (ok["reorder_now"] == (due & (ok["inventory_position"] < ok["order_up_to"]))).all()
+    assert (pd.to_datetime(ok["next_review"]) >= as_of).all()
+    assert (pd.to_datetime(ok["next_review"]) < as_of + pd.to_timedelta(ok["review_days"],
+                                                                         unit="D")).all()
+    now = ok[ok["reorder_now"]]
+    assert (now["order_quantity"] == now["order_up_to"] - now["inventory_position"]).all()
+    assert (ok.loc[~ok["reorder_now"], "order_quantity"] == 0).all()
     assert ok.loc["steady", "days_of_cover"] == pytest.approx(
         50 / ok.loc["steady", "mean_daily_demand"])
     assert 0 <= ok["stockout_probability"].min() and ok["stockout_probability"].max() <= 1
     assert ok.loc["steady", "abc"] == "A" and ok.loc["steady", "xyz"] == "X"
     assert (out["exception"] == "").all()
+
+
+def test_review_period_is_the_eoq_cycle_capped():
+    # EOQ = sqrt(2 × 36500 × 10 / 12.5) = 241.7 units = 2.4 days of 100 a day → R = 2
+    assert review_period(100.0, 50.0, 10.0, 0.25).tolist() == [2]
+    r = review_period(np.array([100.0, 1.0, 0.0]), np.array([50.0, 5.0, 5.0]), 40.0, 0.25,
+                      max_review_days=7)
+    assert r.tolist() == [5, 7, 7]  # 4 × the ordering cost: 2 × the cycle (4.8 d); caps
+    assert review_period(1000.0, 50.0, 10.0, 0.25).tolist() == [1]  # never below a day
+
+
+def test_review_calendar_is_staggered_and_periodic():
+    ids = [f"s{i}" for i in range(40)]
+    dates = pd.date_range("2024-01-01", periods=28)
+    m = review_mask(ids, dates, np.full(40, 7))
+    assert (m.sum(axis=1) == 4).all()  # once a week
+    assert len(set(np.argmax(m, axis=1))) > 3  # not every series on the same day
+    assert next_review("s3", dates[0], 7) == dates[int(np.argmax(m[3]))]
+
+
+def test_order_up_to_meets_the_fill_rate_definition():
+    d = np.random.default_rng(4).poisson(10 * 9, 20000).astype(float)  # L + R = 9 days
+    S = order_up_to(d, 0.95, 2, 9)
+    batch = 2 * d.mean() / 9
+    short = lambda x: (expected_shortage(d, np.array([x]))  # noqa: E731
+                       - expected_shortage(d, np.array([x + batch])))[0]
+    assert short(S) <= 0.05 * batch < short(S - 1)
+    assert order_up_to(d, 0.99, 2, 9) > S > order_up_to(d, 0.8, 2, 9)
+
+
+def test_period_forecast_drives_the_order_up_to_level(fitted):
+    h, fc = fitted
+    p = InventoryPolicy(review_days=7).fit(h)
+    days = p.protection_days(_items())
+    period = pd.DataFrame({"unique_id": days.index, "period_days": days.to_numpy(),
+                           "mean": 1000.0, "yhat": 1000.0, "yhat-lo-80": 900.0,
+                           "yhat-hi-80": 1100.0, "yhat-lo-95": 850.0, "yhat-hi-95": 1150.0})
+    out = p.predict(fc, _items(), period_forecast=period).set_index("unique_id")
+    assert (out["method"] == "period_quantiles").all()
+    assert ((out["order_up_to"] > 900) & (out["order_up_to"] < 1300)).all()
+    stale = period.assign(period_days=period["period_days"] + 1)  # wrong horizon: not used
+    out2 = p.predict(fc, _items(), period_forecast=stale)
+    assert (out2["method"] == "quantiles").all()
 
 
 def test_clone_and_params():

@@ -113,3 +113,21 @@ def test_accuracy_optimal_stock_maximises_the_hit_rate():
     assert all(hit(x) >= hit(v) - 1e-12 for v in range(1, 60))
     assert accuracy_optimal_stock(np.zeros(10)) == 0.0
     assert 10 <= accuracy_optimal_stock(np.full(100, 10.0)) <= 12
+
+
+def test_target_cap_tames_wholesale_outliers_in_the_upper_quantiles():
+    """A few huge orders: capped quantile models keep sane upper quantiles, the mean does not
+    lose the units (the mean model is fitted on the uncapped targets)."""
+    hist = _poisson_history(220, seed=3)
+    rng = np.random.default_rng(5)
+    bulk = rng.random(len(hist)) < 0.01
+    hist.loc[bulk, "y"] += 400.0  # 1 % of days carry a wholesale order
+    kw = {"max_period": 8, "origin_step": 2, "n_estimators": 60, "learning_rate": 0.1,
+          "num_leaves": 7, "min_child_samples": 40}
+    raw = LeadTimeDemandGBM(**kw).fit(hist)
+    capped = LeadTimeDemandGBM(**kw, target_cap=0.95).fit(hist)
+    assert raw.cap_ is None and capped.cap_ > 0
+    a, b = raw.predict(hist, 8), capped.predict(hist, 8)
+    assert (b["yhat-hi-98"] <= a["yhat-hi-98"] + 1e-9).mean() > 0.9
+    assert b["yhat-hi-98"].sum() < a["yhat-hi-98"].sum()
+    assert np.allclose(a["mean"], b["mean"])  # same uncapped mean model

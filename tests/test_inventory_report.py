@@ -34,19 +34,33 @@ def lake(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def bad_lake(lake, tmp_path_factory) -> str:
-    """The tiny lake with one warehouse at lead time 0 and one warehouse without stock."""
+    """The tiny lake with one warehouse at lead time 0, one warehouse without stock, the best
+    seller at unit cost 0, the second at a negative cost and a stocked SKU never sold."""
+    from pipelines.inventory_data import top_skus
+
     root = tmp_path_factory.mktemp("bad") / "lake"
     shutil.copytree(lake, root)
     wh = read_table(table_uri(str(root), "warehouses"), table="warehouses")
     wh.loc[0, "lead_time_days"] = 0
     extra = wh.iloc[[1]].assign(warehouse_id="WH-EMPTY", name="Empty DC")
+    prods = read_table(table_uri(str(root), "products"), table="products")
+    first, second = top_skus(read_table(table_uri(str(root), "order_lines")), 2)
+    prods.loc[prods["sku"] == first, "unit_cost"] = 0.0
+    prods.loc[prods["sku"] == second, "unit_cost"] = -3.0
+    prods = pd.concat([prods, prods.iloc[[0]].assign(sku="SKU-NOSALE", name="never sold")],
+                      ignore_index=True)
+    inv = read_table(table_uri(str(root), "inventory"), table="inventory")
+    last = inv[inv["snapshot_date"] == inv["snapshot_date"].max()].iloc[[0]]
+    inv = pd.concat([inv, last.assign(sku="SKU-NOSALE", on_hand=5)], ignore_index=True)
+    new = {"warehouses": pd.concat([wh, extra], ignore_index=True), "products": prods,
+           "inventory": inv}
     from oms.versions import Transaction
 
     with Transaction(str(root), run="test") as txn:  # the lake is versioned: publish a version
-        write_table(pd.concat([wh, extra], ignore_index=True), txn.path("warehouses"),
-                    "warehouses")
+        for t, df in new.items():
+            write_table(df, txn.path(t), t)
         for t in txn.base_tables():
-            if t != "warehouses":
+            if t not in new:
                 txn.carry(t)
         txn.commit()
     return str(root)
@@ -69,6 +83,12 @@ def test_report_files_and_table(report):
     assert reorder["priority"].tolist() == list(range(1, len(reorder) + 1))
     assert report.summary["reorder_now"] == len(reorder)
     assert "seasonal naive" in report.summary["forecast_source"]  # no champion registered
+    # the order-up-to levels come from the lead-time-demand quantile model (L + R days)
+    assert report.summary["period_forecast"].startswith("LeadTimeDemandGBM")
+    ok = t[t["method"] != "none"]
+    assert (ok["method"] == "period_quantiles").all() and len(ok) > 0
+    assert (ok["protection_days"] == ok["lead_time_days"].fillna(7) + ok["review_days"]).all()
+    assert ok["review_days"].between(1, 7).all()
     assert not any(p.name.startswith(".") for p in
                    __import__("pathlib").Path(report.paths["html"]).parent.iterdir())
 
@@ -115,6 +135,21 @@ def test_bad_input_is_listed_in_exceptions(bad_lake, tmp_path):
     html = open(rep.paths["html"], encoding="utf-8").read()
     assert "warehouse WH-EMPTY has no stock record" in html
     assert "lead time is 0 days" in html
+    from pipelines.inventory_data import top_skus
+
+    first, second = top_skus(read_table(table_uri(bad_lake, "order_lines")), 2)
+    by_sku = t.groupby("sku")["exception"].agg(" | ".join)
+    assert "unit cost 0 is not > 0" in by_sku[first]
+    assert "unit cost -3 is not > 0" in by_sku[second]
+    assert "no sales history" in by_sku["SKU-NOSALE"]
+    nosale = t[t["sku"] == "SKU-NOSALE"]
+    assert len(nosale) == 1 and (nosale["method"] == "none").all()  # listed, not dropped
+    for msg in ("unit cost 0 is not &gt; 0", "unit cost -3 is not &gt; 0", "no sales history",
+                "SKU-NOSALE"):
+        assert msg in html.split('id="exceptions"')[1], msg
+    with pytest.raises(ValueError, match="service level"):  # outside (0, 1): a clear error
+        build_inventory_report(lake=bad_lake, tenant="demo", out=str(tmp_path), top_n=3,
+                               policy=InventoryPolicy(service_level=1.5), log_mlflow=False)
 
 
 def test_champion_forecast_is_used_when_registered(lake, mlflow_uri, tmp_path):
@@ -138,7 +173,8 @@ def test_champion_forecast_is_used_when_registered(lake, mlflow_uri, tmp_path):
     MlflowClient().set_registered_model_alias(name, "champion", version)
     rep = compute_report(lake, "demo", top_n=12)
     assert rep.summary["forecast_source"] == "champion"
-    assert (rep.table["method"] == "quantiles").mean() > 0.5
+    assert rep.summary["period_forecast"].startswith("LeadTimeDemandGBM")
+    assert (rep.table["method"] == "period_quantiles").mean() > 0.5
 
 
 def test_report_logs_to_mlflow_when_configured(lake, mlflow_uri, tmp_path):

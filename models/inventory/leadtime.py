@@ -141,19 +141,29 @@ def reorder_point(total: np.ndarray, service_level: float, service_type: str = "
     return float(grid[ok[0]]) if len(ok) else top
 
 
-def accuracy_optimal_stock(total: np.ndarray, excess: float = 0.2) -> float:
-    """Stock that maximises P(D ≤ x ≤ (1 + excess) D | D > 0) on demand samples ``total``.
+def accuracy_optimal_stock(total: np.ndarray, excess: float = 0.2, units: float = 0.0) -> float:
+    """Stock that maximises P(D ≤ x ≤ max((1 + excess) D, D + units) | D > 0) on samples.
 
     The "stock-preparation accuracy" decision: cover the period's demand without more than
-    ``excess`` left over, read off the forecast distribution instead of one quantile.
-    Candidates are whole units at the samples and at ``(1 + excess)`` × the samples.
+    ``excess`` (or, with ``units`` > 0, ``units`` whole units, whichever is larger) left
+    over, read off the forecast distribution instead of one quantile. Candidates are whole
+    units at the samples, at ``(1 + excess)`` × the samples and at the samples + ``units``.
     """
     d = np.sort(np.asarray(total, dtype=float))
     d = d[d > 0]
     if len(d) == 0:
         return 0.0
-    cand = np.unique(np.concatenate([np.ceil(d), np.floor((1 + excess) * d)]))
+    cand = np.unique(np.concatenate([np.ceil(d), np.floor((1 + excess) * d),
+                                     np.floor(d + units)]))
     cand = cand[cand > 0]
-    hits = np.searchsorted(d, cand, side="right") - np.searchsorted(d, cand / (1 + excess),
-                                                                    side="left")
+    lower = np.minimum(cand / (1 + excess), cand - units)
+    hits = np.searchsorted(d, cand, side="right") - np.searchsorted(d, lower, side="left")
     return float(cand[int(np.argmax(hits))])
+
+
+def prepared_hit(prepared: np.ndarray, demand: np.ndarray, excess: float = 0.2,
+                 units: float = 0.0) -> np.ndarray:
+    """Whether prepared stock covered demand with at most ``max(excess × D, units)`` left."""
+    prepared, demand = np.asarray(prepared, float), np.asarray(demand, float)
+    return (prepared >= demand) & (prepared - demand <= np.maximum(excess * demand, units)
+                                   + 1e-9)

@@ -1,14 +1,26 @@
 """The recommended inventory policy per SKU × warehouse, from forecast quantiles.
 
+The shipped policy is periodic review, order up to (R, S) (:mod:`models.inventory.review`):
+each series is reviewed every ``R`` days, ``R`` = its EOQ cycle (EOQ / mean daily demand)
+rounded to days and capped at ``max_review_days`` (or a fixed ``review_days``); at a review
+it orders ``S - position`` when stock + on order is below ``S``. The default cap,
+:data:`models.inventory.review.SHIPPED_MAX_REVIEW_DAYS` = 1, was chosen on the validation
+quarter of the policy backtest (``bench/inventory.py``: among caps 1, 2, 3 and 7 days only
+R = 1 held at least 15 % less stock than the ×1.2 rule at a 95 % fill), so by default the
+policy is a daily order-up-to level: the least stock, but an order on most days (ordering
+cost above the rule's; see ``bench/results/inventory.md``). A longer cap trades stock for
+fewer orders (cap 7 had the lowest total cost but more stock than the rule).
+
 Service level means **fill rate** by default (``service_type="fill_rate"``): the share of
-demand served from stock, i.e. expected units short per replenishment cycle at most
-``(1 - target) × Q``. ``service_type="cycle"`` switches to the cycle service level: the
-probability that demand over the protection period (lead time + review period) does not
-exceed the reorder point. Both are read off samples of protection-period demand drawn from
-the forecaster's daily quantiles (:mod:`models.inventory.leadtime`); a normal approximation
-from history is used only for series whose forecast has no intervals or that have no
-forecast at all. Orders follow an (s, S) rule: when stock + on order falls to the reorder
-point ``s``, order up to ``S = s + Q`` with ``Q = max(EOQ, one review period of demand)``.
+demand served from stock, i.e. expected units short per review cycle at most
+``(1 - target) × R × mean``. ``service_type="cycle"`` switches to the cycle service level:
+the probability that demand over the protection period (lead time + review period) does not
+exceed ``S``. Both are read off samples of protection-period demand: from the direct
+lead-time-demand quantiles of :class:`models.inventory.quantile_gbm.LeadTimeDemandGBM` when
+``predict`` gets a ``period_forecast`` (method ``period_quantiles``), else from the daily
+forecaster's quantiles (:mod:`models.inventory.leadtime`, method ``quantiles``); a normal
+approximation from history is used only for series whose forecast has no intervals or that
+have no forecast at all (method ``normal``).
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import pandas as pd
 from models.inventory import leadtime
 from models.inventory.classify import abc_classes, weekly_cv, xyz_classes
 from models.inventory.formulas import InventoryInputError, check_service_level
+from models.inventory.review import SHIPPED_MAX_REVIEW_DAYS
 from models.inventory.rows import (
     OUTPUT_COLUMNS,
     item_problems,
@@ -40,9 +53,10 @@ class InventoryPolicy:
         service_type: ``fill_rate`` (default) or ``cycle`` (see the module docstring).
         ordering_cost: Fixed cost per purchase order line (currency units, > 0).
         holding_rate: Yearly holding cost as a share of unit cost (> 0; 0.25 = 25 %/year).
-        review_days: Days between reviews (1 = daily).
+        review_days: Days between reviews for every series; ``None`` (default) = each
+            series' EOQ cycle rounded to days, capped at ``max_review_days``.
         default_lead_time: Lead time used, with an exception noted, where none is known.
-        max_order_days: Cap on the order quantity, in days of mean demand.
+        max_review_days: Cap on the EOQ-derived review period (days).
         n_samples: Monte Carlo samples of lead-time demand.
         rho: Day-to-day dependence of forecast errors (see :mod:`models.inventory.leadtime`).
         seed: Random seed of the samples.
@@ -50,8 +64,10 @@ class InventoryPolicy:
 
     def __init__(self, service_level: float = 0.95, service_type: str = "fill_rate",
                  ordering_cost: float = 10.0,
-                 holding_rate: float = 0.25, review_days: int = 1, default_lead_time: int = 7,
-                 max_order_days: int = 60, n_samples: int = 2000, rho: float = 0.25,
+                 holding_rate: float = 0.25, review_days: int | None = None,
+                 default_lead_time: int = 7,
+                 max_review_days: int = SHIPPED_MAX_REVIEW_DAYS, n_samples: int = 2000,
+                 rho: float = 0.25,
                  seed: int = 0) -> None:
         self.service_level = service_level
         self.service_type = service_type
@@ -59,7 +75,7 @@ class InventoryPolicy:
         self.holding_rate = holding_rate
         self.review_days = review_days
         self.default_lead_time = default_lead_time
-        self.max_order_days = max_order_days
+        self.max_review_days = max_review_days
         self.n_samples = n_samples
         self.rho = rho
         self.seed = seed
@@ -68,7 +84,7 @@ class InventoryPolicy:
         """Constructor parameters (scikit-learn contract, so ``sklearn.clone`` works)."""
         return {k: getattr(self, k) for k in (
             "service_level", "service_type", "ordering_cost", "holding_rate", "review_days",
-            "default_lead_time", "max_order_days", "n_samples", "rho", "seed")}
+            "default_lead_time", "max_review_days", "n_samples", "rho", "seed")}
 
     def set_params(self, **params: Any) -> InventoryPolicy:
         """Set constructor parameters."""
@@ -85,8 +101,11 @@ class InventoryPolicy:
                                       f"{self.service_type!r}")
         if not float(self.ordering_cost) > 0 or not float(self.holding_rate) > 0:
             raise InventoryInputError("ordering_cost and holding_rate must be > 0")
-        if int(self.review_days) < 1:
+        if self.review_days is not None and int(self.review_days) < 1:
             raise InventoryInputError(f"review_days must be >= 1, got {self.review_days}")
+        if int(self.max_review_days) < 1:
+            raise InventoryInputError(f"max_review_days must be >= 1, got "
+                                      f"{self.max_review_days}")
 
     def fit(self, history: pd.DataFrame) -> InventoryPolicy:
         """Learn demand statistics per series from ``unique_id, ds, y`` (daily units).
@@ -118,15 +137,21 @@ class InventoryPolicy:
         self.ids_ = pd.Index(stats.index)
         return self
 
-    def predict(self, forecast: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, forecast: pd.DataFrame, items: pd.DataFrame,
+                period_forecast: pd.DataFrame | None = None,
+                as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         """One recommendation row per item, in item order; exceptions are listed, not dropped.
 
         Args:
             forecast: Long format ``unique_id, ds, yhat`` (+ ``yhat-lo-L``/``yhat-hi-L``),
-                starting the day after the stock count.
+                starting the day after the stock count (daily; charts, lead-time risk).
             items: ``unique_id, on_hand, lead_time_days, unit_cost`` and optionally
                 ``on_order, unit_price, service_level, sku, warehouse_id`` (see
                 :data:`models.inventory.rows.ITEM_COLUMNS`).
+            period_forecast: Optional quantiles of demand over each series' protection
+                period (:meth:`LeadTimeDemandGBM.predict` with the periods of
+                :meth:`protection_days`); used for S where its ``period_days`` match.
+            as_of: Decision date (end of day), for the review calendar; default: today.
 
         Returns:
             :data:`models.inventory.rows.OUTPUT_COLUMNS`; ``exception`` says what was wrong
@@ -137,14 +162,24 @@ class InventoryPolicy:
         self._check_params()
         items = prepare_items(items, self)
         fc = _forecast_by_id(forecast)
+        period = _forecast_by_id(period_forecast, daily=False)
+        as_of = pd.Timestamp(as_of if as_of is not None else pd.Timestamp.now()).normalize()
         rows = []
         for item in items.itertuples(index=False):
             notes = item_problems(item, self.stats_, fc)
-            rows.append(series_row(item, self._samples(item, fc), self, notes))
+            rows.append(series_row(item, self._samples(item, fc), self, notes,
+                                   self._period_samples(item, period), as_of))
         out = pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
         out["revenue"] = out["units_year"] * out["unit_price"].where(out["unit_price"] > 0, 0)
         out["abc"] = abc_classes(out["revenue"])
         return out
+
+    def protection_days(self, items: pd.DataFrame) -> pd.Series:
+        """Protection period ``L + R`` per ``unique_id`` (for a period forecaster)."""
+        if not hasattr(self, "stats_"):
+            raise RuntimeError("InventoryPolicy is not fitted yet; call fit(history) first")
+        it = prepare_items(items, self)
+        return pd.Series(it["protection_days"].astype(int).to_numpy(), index=it["unique_id"])
 
     def _samples(self, item: Any, fc: dict[str, pd.DataFrame]) -> tuple[np.ndarray, str] | None:
         """Daily demand samples and the method used, or None without data to sample from."""
@@ -159,15 +194,23 @@ class InventoryPolicy:
                                                  self.n_samples, self.seed), "normal"
         return None
 
+    def _period_samples(self, item: Any, period: dict[str, pd.DataFrame]) -> np.ndarray | None:
+        g = period.get(item.unique_id)
+        if g is None or int(g["period_days"].iat[0]) != int(item.protection_days):
+            return None
+        return leadtime.daily_samples(g.iloc[[0]], self.n_samples, 0.0, self.seed)[:, 0]
 
-def _forecast_by_id(forecast: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+def _forecast_by_id(forecast: pd.DataFrame | None, daily: bool = True
+                    ) -> dict[str, pd.DataFrame]:
     if forecast is None or len(forecast) == 0:
         return {}
-    missing = [c for c in ("unique_id", "ds", "yhat") if c not in forecast.columns]
+    need = ("unique_id", "ds", "yhat") if daily else ("unique_id", "period_days", "yhat")
+    missing = [c for c in need if c not in forecast.columns]
     if missing:
         raise InventoryInputError(f"forecast is missing column(s) {missing}")
-    f = forecast.assign(unique_id=forecast["unique_id"].astype(str)).sort_values(
-        ["unique_id", "ds"], kind="stable")
+    f = forecast.assign(unique_id=forecast["unique_id"].astype(str))
+    if daily:
+        f = f.sort_values(["unique_id", "ds"], kind="stable")
     return {str(k): g.reset_index(drop=True) for k, g in f.groupby("unique_id", sort=False)}
 
 

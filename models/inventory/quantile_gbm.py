@@ -102,12 +102,16 @@ class LeadTimeDemandGBM(BaseEstimator):
         min_child_samples: Minimum rows per leaf.
         n_jobs: LightGBM threads.
         random_state: Seed (periods drawn, LightGBM bagging).
+        target_cap: Optional quantile (e.g. 0.99) of the training targets per day of period
+            (demand / series level / P) above which targets are clipped before fitting, so a
+            few wholesale orders do not set the upper quantiles of every series; ``None``
+            keeps them (default). The cap is ``cap_`` after fitting.
     """
 
     def __init__(self, max_period: int = 16, origin_step: int = 2, n_estimators: int = 150,
                  learning_rate: float = 0.05, num_leaves: int = 31,
                  min_child_samples: int = 50, n_jobs: int = 1,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, target_cap: float | None = None) -> None:
         self.max_period = max_period
         self.origin_step = origin_step
         self.n_estimators = n_estimators
@@ -116,6 +120,7 @@ class LeadTimeDemandGBM(BaseEstimator):
         self.min_child_samples = min_child_samples
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.target_cap = target_cap
 
     def fit(self, history: pd.DataFrame) -> LeadTimeDemandGBM:
         """Fit on ``unique_id, ds, y`` daily demand (every series, every origin day)."""
@@ -132,7 +137,11 @@ class LeadTimeDemandGBM(BaseEstimator):
         X, scale = origin_features(Y, t, rows, period, dates)
         C = np.concatenate([np.zeros((Y.shape[0], 1)), np.cumsum(Y, axis=1)], axis=1)
         target = (C[rows, t + 1 + period] - C[rows, t + 1]) / scale
-        self.models_ = {q: self._booster("quantile", q).fit(X, target) for q in QUANTILES}
+        self.cap_, capped = None, target
+        if self.target_cap is not None:  # quantile models only: the mean keeps every unit
+            self.cap_ = float(np.quantile(target / period, float(self.target_cap)))
+            capped = np.minimum(target, self.cap_ * period)
+        self.models_ = {q: self._booster("quantile", q).fit(X, capped) for q in QUANTILES}
         self.mean_model_ = self._booster("tweedie", None).fit(X, target)
         self.n_rows_ = len(target)
         return self

@@ -16,6 +16,7 @@ import pandas as pd
 from models.inventory import leadtime
 from models.inventory.baselines import rule_of_thumb_level
 from models.inventory.formulas import InventoryInputError, eoq
+from models.inventory.review import next_review, order_up_to, review_period
 
 RULE_REVIEW_DAYS = 7  # the rule of thumb is applied weekly
 ITEM_COLUMNS = ("unique_id", "on_hand", "lead_time_days", "unit_cost")
@@ -23,7 +24,8 @@ OPTIONAL_DEFAULTS = {"on_order": 0.0, "unit_price": np.nan, "service_level": np.
                      "sku": None, "warehouse_id": "", "turnover": np.nan}
 OUTPUT_COLUMNS = [
     "unique_id", "sku", "warehouse_id", "method", "service_level", "lead_time_days",
-    "protection_days", "mean_daily_demand", "lead_time_demand_mean", "safety_stock",
+    "review_days", "next_review", "protection_days", "mean_daily_demand",
+    "lead_time_demand_mean", "safety_stock",
     "reorder_point", "eoq", "order_up_to", "on_hand", "on_order", "inventory_position",
     "days_of_cover", "stockout_probability", "expected_shortage", "value_at_risk",
     "excess_units", "excess_value", "reorder_now", "order_quantity", "order_value",
@@ -32,7 +34,11 @@ OUTPUT_COLUMNS = [
 
 
 def prepare_items(items: pd.DataFrame, policy: Any) -> pd.DataFrame:
-    """Check required columns, fill optional ones and derive the protection period."""
+    """Check required columns, fill optional ones, derive review and protection periods.
+
+    ``review_days`` is the policy's fixed period or, by default, each series' EOQ cycle on
+    its fitted mean daily demand (``policy.stats_``), capped at ``policy.max_review_days``.
+    """
     missing = [c for c in ITEM_COLUMNS if c not in items.columns]
     if missing:
         raise InventoryInputError(f"items are missing column(s) {missing}")
@@ -53,8 +59,15 @@ def prepare_items(items: pd.DataFrame, policy: Any) -> pd.DataFrame:
     it["service_level"] = it["service_level"].fillna(float(policy.service_level))
     it["on_order"] = it["on_order"].fillna(0.0)
     it["lead_used"] = it["lead_time_days"].fillna(float(policy.default_lead_time))
-    it["protection_days"] = it["lead_used"].clip(lower=0) + int(policy.review_days)
-    it["review_days"] = int(policy.review_days)
+    if policy.review_days is not None:
+        it["review_days"] = int(policy.review_days)
+    else:
+        mean = it["unique_id"].map(policy.stats_["mean"]).fillna(0.0).to_numpy(float)
+        it["review_days"] = review_period(mean, it["unit_cost"].to_numpy(float),
+                                          float(policy.ordering_cost),
+                                          float(policy.holding_rate),
+                                          int(policy.max_review_days))
+    it["protection_days"] = it["lead_used"].clip(lower=0) + it["review_days"]
     it["default_lead"] = int(policy.default_lead_time)
     return it
 
@@ -95,6 +108,7 @@ def _blank(item: Any, notes: list[str], stats: pd.DataFrame) -> dict[str, Any]:
     row = dict.fromkeys(OUTPUT_COLUMNS, np.nan)
     row.update(unique_id=item.unique_id, sku=item.sku, warehouse_id=item.warehouse_id,
                method="none", service_level=item.service_level,
+               review_days=item.review_days,
                lead_time_days=item.lead_time_days, on_hand=item.on_hand,
                on_order=item.on_order, unit_cost=item.unit_cost, unit_price=item.unit_price,
                reorder_now=False, exception="; ".join(notes) or "policy not computed")
@@ -107,38 +121,53 @@ def _blank(item: Any, notes: list[str], stats: pd.DataFrame) -> dict[str, Any]:
 
 
 def series_row(item: Any, sampled: tuple[np.ndarray, str] | None, policy: Any,
-               notes: list[str]) -> dict[str, Any]:
-    """The policy numbers of one item (see :data:`OUTPUT_COLUMNS`)."""
-    fatal = (sampled is None or not 0 < item.service_level < 1
+               notes: list[str], period: np.ndarray | None = None,
+               as_of: pd.Timestamp | None = None) -> dict[str, Any]:
+    """The (R, S) policy numbers of one item (see :data:`OUTPUT_COLUMNS`).
+
+    ``period``: samples of demand over the protection period from a period forecaster
+    (used for S when given); ``sampled``: daily samples (lead-time risk, fallback for S).
+    ``reorder_point`` is ``S - 1``: a review orders when the position is at or below it.
+    """
+    fatal = ((sampled is None and period is None) or not 0 < item.service_level < 1
              or (item.lead_time_days < 0))
     row = _blank(item, notes, policy.stats_)
     if fatal:
         return row
-    daily, method = sampled
-    lead, days = int(item.lead_used), int(item.protection_days)
+    lead, R, days = int(item.lead_used), int(item.review_days), int(item.protection_days)
+    daily, method = sampled if sampled is not None else (None, "period_quantiles")
+    if period is not None:
+        total, method = period, "period_quantiles"
+        mean = float(total.mean()) / max(days, 1)
+    else:
+        total = leadtime.period_demand(daily, min(days, daily.shape[1]))
+        mean = float(daily.mean())
+    if policy.service_type == "cycle":
+        up_to = leadtime.reorder_point(total, item.service_level, "cycle")
+    else:
+        up_to = order_up_to(total, item.service_level, R, days)
     on_hand = 0.0 if math.isnan(item.on_hand) else max(float(item.on_hand), 0.0)
-    total = leadtime.period_demand(daily, min(days, daily.shape[1]))
-    mean = float(daily.mean())
-    q = _order_batch(mean, item, policy)
-    rop = leadtime.reorder_point(total, item.service_level, policy.service_type, q)
     position = on_hand + float(item.on_order)
-    ltd = leadtime.period_demand(daily, min(lead, daily.shape[1]))
+    ltd = (leadtime.period_demand(daily, min(lead, daily.shape[1])) if daily is not None
+           else total * lead / max(days, 1))
     short = np.clip(ltd - position, 0, None)
-    up_to = rop + q
-    order = float(np.ceil(up_to - position)) if position <= rop else 0.0
+    review = next_review(item.unique_id, as_of or pd.Timestamp.now().normalize(), R)
+    due = bool(review == (as_of or pd.Timestamp.now().normalize()) and position < up_to)
+    order = float(np.ceil(up_to - position)) if due else 0.0
     rule = rule_of_thumb_level(mean * (lead + RULE_REVIEW_DAYS), item.turnover)
     cost = item.unit_cost if item.unit_cost > 0 else np.nan
     row.update(
-        method=method, protection_days=days, mean_daily_demand=mean,
-        lead_time_demand_mean=float(total.mean()), safety_stock=rop - float(total.mean()),
-        reorder_point=rop, eoq=_eoq(mean, item, policy), order_up_to=up_to, on_hand=on_hand,
+        method=method, review_days=R, next_review=f"{review:%Y-%m-%d}", protection_days=days,
+        mean_daily_demand=mean, lead_time_demand_mean=float(total.mean()),
+        safety_stock=up_to - float(total.mean()), reorder_point=up_to - 1,
+        eoq=_eoq(mean, item, policy), order_up_to=up_to, on_hand=on_hand,
         inventory_position=position,
         days_of_cover=on_hand / mean if mean > 0 else np.inf,
         stockout_probability=float((ltd > position + 1e-9).mean()),
         expected_shortage=float(short.mean()),
         value_at_risk=float(short.mean()) * max(float(item.unit_price), 0.0),
         excess_units=max(on_hand - up_to, 0.0), excess_value=max(on_hand - up_to, 0.0) * cost,
-        reorder_now=bool(position <= rop), order_quantity=order, order_value=order * cost,
+        reorder_now=due, order_quantity=order, order_value=order * cost,
         rule_stock=float(np.ceil(rule)), exception="; ".join(notes))
     return row
 
@@ -148,12 +177,3 @@ def _eoq(mean: float, item: Any, policy: Any) -> float:
         return np.nan
     return float(eoq(mean * 365, float(policy.ordering_cost),
                      float(policy.holding_rate) * item.unit_cost))
-
-
-def _order_batch(mean: float, item: Any, policy: Any) -> float:
-    """Order batch ``max(EOQ, one review of demand, 1)`` capped at ``max_order_days``."""
-    q = _eoq(mean, item, policy)
-    if math.isnan(q):
-        q = 7 * mean
-    q = max(q, mean * int(item.review_days), 1.0)
-    return float(np.ceil(min(q, max(mean * float(policy.max_order_days), 1.0))))
