@@ -1,0 +1,84 @@
+"""The churn scorer's co-occurrence recommender, built chunk by chunk from integer counts.
+
+``CoOccurrenceRecommender.fit`` takes every purchase line as a frame of Python strings (23M
+rows on a ``large`` lake). :class:`RecommenderCounts` takes the same purchases one customer
+chunk at a time, keeps only integer ``customer × SKU`` counts, and then sets up the very
+matrices ``fit`` would: the same SKU vocabulary (sorted ``(tenant_id, sku)`` pairs), the same
+purchase counts per customer and SKU (rows in another order, which ``recommend`` looks up by
+customer), hence the same cosine co-occurrence and best sellers. The tail of ``fit`` is
+repeated here, so ``tests/test_score_churn_chunks.py`` compares the two recommenders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from models.churn.strategy import CoOccurrenceRecommender
+
+
+class RecommenderCounts:
+    """Accumulate purchase counts per chunk; :meth:`build` returns the fitted recommender."""
+
+    def __init__(self) -> None:
+        self._tenants: list[np.ndarray] = []
+        self._customers: list[np.ndarray] = []
+        self._items: list[pd.MultiIndex] = []
+        self._cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._n = 0
+
+    def add(self, purchases: pd.DataFrame | None) -> None:
+        """Add one chunk's ``tenant_id, customer_id, sku`` rows (its customers are new)."""
+        if purchases is None or purchases.empty:
+            return
+        p = purchases.dropna(subset=["customer_id", "sku"]).astype(
+            {"tenant_id": str, "customer_id": str, "sku": str})
+        if p.empty:
+            return
+        who, cust = pd.factorize(pd.MultiIndex.from_frame(p[["tenant_id", "customer_id"]]))
+        what, items = pd.factorize(pd.MultiIndex.from_frame(p[["tenant_id", "sku"]]))
+        cell, counts = np.unique(who.astype(np.int64) * len(items) + what, return_counts=True)
+        self._tenants.append(cust.get_level_values(0).to_numpy(dtype=object))
+        self._customers.append(cust.get_level_values(1).to_numpy(dtype=object))
+        self._items.append(items)
+        self._cells.append((cell // len(items) + self._n, cell % len(items), counts))
+        self._n += len(cust)
+
+    def build(self) -> CoOccurrenceRecommender | None:
+        """The recommender ``fit`` would give on every added purchase (None without any)."""
+        if not self._n:
+            return None
+        rec = CoOccurrenceRecommender()
+        rec.customers_ = pd.MultiIndex.from_arrays(
+            [np.concatenate(self._tenants), np.concatenate(self._customers)],
+            names=["tenant_id", "customer_id"])
+        skus = self._items[0]
+        for more in self._items[1:]:
+            skus = skus.union(more, sort=False)
+        rec.skus_ = skus.unique().sort_values()
+        rec._names = rec.skus_.get_level_values(1).to_numpy(dtype=object)
+        rows = np.concatenate([r for r, _, _ in self._cells])
+        cols = np.concatenate([rec.skus_.get_indexer(items)[c]
+                               for items, (_, c, _) in zip(self._items, self._cells,
+                                                           strict=True)])
+        data = np.concatenate([n for _, _, n in self._cells]).astype(float)
+        shape = (len(rec.customers_), len(rec.skus_))
+        rec.counts_ = sparse.csr_matrix((data, (rows, cols)), shape=shape)
+        _similarity(rec)
+        return rec
+
+
+def _similarity(rec: CoOccurrenceRecommender) -> None:
+    """The tail of ``CoOccurrenceRecommender.fit``: co-occurrence and best sellers."""
+    binary = (rec.counts_ > 0).astype(float)
+    co = (binary.T @ binary).tocsr()
+    buyers = np.asarray(binary.sum(axis=0)).ravel()
+    norm = 1.0 / np.sqrt(np.maximum(buyers, 1.0))
+    sim = (sparse.diags(norm) @ co @ sparse.diags(norm)).tolil()
+    sim.setdiag(0)
+    rec.similarity_ = sim.tocsr()
+    tenants = rec.skus_.get_level_values(0).to_numpy(dtype=object)
+    order = np.lexsort((rec._names, -buyers))
+    rec.popular_ = {t: [rec._names[k] for k in order if tenants[k] == t]
+                    for t in pd.unique(tenants)}
