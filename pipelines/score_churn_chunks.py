@@ -37,13 +37,23 @@ from features.customers import CHANNEL_COLUMNS, FEATURE_COLUMNS, customer_featur
 from models.churn.features import KEYS, derived_features
 from models.clv import BetaGeoFitter, summary_data
 from oms.lake import LakeError, _dataset, table_uri
-from pipelines.score_churn_recommender import RecommenderCounts
+from pipelines.score_churn_recommender import RecommenderCounts, purchase_counts
 from pipelines.train_churn import ChurnTables
 
 log = logging.getLogger(__name__)
 
 #: Customers per chunk (memory grows with it; the result does not depend on it).
-CHUNK_CUSTOMERS = 100_000
+CHUNK_CUSTOMERS = 60_000
+#: Default number of worker processes for the chunks (``OMS_ML_SCORE_WORKERS`` overrides).
+WORKERS = 2
+
+
+def default_workers() -> int:
+    """``OMS_ML_SCORE_WORKERS`` or :data:`WORKERS`, at most the machine's cores."""
+    import os
+
+    n = int(os.environ.get("OMS_ML_SCORE_WORKERS", WORKERS))
+    return max(1, min(n, os.cpu_count() or 1))
 ORDER_COLUMNS = ("tenant_id", "order_id", "customer_id", "is_guest", "order_date", "channel",
                  "status", "total_amount", "support_contacts", "is_late", "delivery_hours")
 LINE_COLUMNS = ("tenant_id", "order_id", "sku", "quantity", "line_amount", "is_product")
@@ -175,21 +185,33 @@ class Chunk:
     customer_pos: np.ndarray | None
 
 
-def iter_chunks(tables: ArrowChurnTables, plan: Chunks) -> Iterator[Chunk]:
-    """Each chunk's orders, lines and customers as pandas frames (the lake's dtypes)."""
+def _pieces(tables: ArrowChurnTables, plan: Chunks) -> Iterator[tuple]:
+    """Each chunk's Arrow rows (cheap to send to a worker process) and their positions."""
     n_orders = tables.orders.num_rows
     for k in range(plan.n):
         rows = np.flatnonzero(plan.orders == k)
         lines = None
         if tables.order_lines is not None:
-            lines = to_frame(tables.order_lines.take(np.flatnonzero(plan.lines == k)))
+            lines = tables.order_lines.take(np.flatnonzero(plan.lines == k))
         cust, cpos = None, None
         if tables.customers is not None:
             cpos = np.flatnonzero(plan.customers == k)
-            cust = to_frame(tables.customers.take(cpos))
+            cust = tables.customers.take(cpos)
             cpos = cpos + n_orders
-        yield Chunk(ChurnTables(to_frame(tables.orders.take(rows)), tables.order_events,
-                                lines, cust), rows, cpos)
+        yield tables.orders.take(rows), lines, cust, rows, cpos
+
+
+def _chunk(piece: tuple, events: pd.DataFrame | None) -> Chunk:
+    orders, lines, cust, rows, cpos = piece
+    return Chunk(ChurnTables(to_frame(orders), events,
+                             None if lines is None else to_frame(lines),
+                             None if cust is None else to_frame(cust)), rows, cpos)
+
+
+def iter_chunks(tables: ArrowChurnTables, plan: Chunks) -> Iterator[Chunk]:
+    """Each chunk's orders, lines and customers as pandas frames (the lake's dtypes)."""
+    for piece in _pieces(tables, plan):
+        yield _chunk(piece, tables.order_events)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -219,29 +241,70 @@ def _universe(chunk: Chunk) -> pd.DataFrame:
     return u.drop_duplicates(KEYS).reset_index(drop=True)
 
 
-def _chunk_parts(chunk: Chunk, cut: pd.Timestamp, has: tuple[bool, bool], parts: _Parts,
-                 rec: RecommenderCounts) -> None:
-    """Per-customer features, summaries, exclusions and purchases of one chunk."""
+def chunk_parts(chunk: Chunk, cut: pd.Timestamp, has: tuple[bool, bool]) -> dict:
+    """Per-customer features, summaries, exclusions and purchase counts of one chunk."""
     from pipelines.score_churn import exclusions, recommender_purchases
 
     t = chunk.tables
     uni = _universe(chunk)
-    parts.universe.append(uni[KEYS])
-    excl = exclusions(t, cut).merge(uni, on=KEYS, how="left")
-    parts.excluded.append(excl)
+    out: dict = {"universe": uni[KEYS], "excluded": exclusions(t, cut).merge(uni, on=KEYS,
+                                                                            how="left")}
     if t.orders.empty:
-        return
+        return out
     base = customer_features(t.orders, t.order_events, cut, label=False)
     if has[0] and base["support_contacts"].isna().all():  # the chunk alone has none
         base["support_contacts"] = np.int64(0)
     if has[1] and base[list(CHANNEL_COLUMNS)].isna().all().all():
         base[list(CHANNEL_COLUMNS)] = 0.0
-    parts.base.append(base)
-    parts.extra.append(derived_features(t.orders, cut, t.order_lines))
     placed = t.orders.assign(status="placed") if "status" in t.orders else t.orders
-    parts.bg_summary.append(summary_data(placed, cut))
-    parts.clv_summary.append(summary_data(t.orders, cut))
-    rec.add(recommender_purchases(t, cut))
+    return out | {"base": base, "extra": derived_features(t.orders, cut, t.order_lines),
+                  "bg_summary": summary_data(placed, cut),
+                  "clv_summary": summary_data(t.orders, cut),
+                  "counts": purchase_counts(recommender_purchases(t, cut))}
+
+
+_EVENTS: list[pd.DataFrame | None] = [None]
+
+
+def _init_worker(events: pd.DataFrame | None) -> None:
+    _EVENTS[0] = events
+
+
+def _work(piece: tuple, cut: pd.Timestamp, has: tuple[bool, bool]) -> dict:
+    """In a worker process: one chunk's :func:`chunk_parts`."""
+    return chunk_parts(_chunk(piece, _EVENTS[0]), cut, has)
+
+
+def _all_parts(tables: ArrowChurnTables, plan: Chunks, cut: pd.Timestamp, workers: int,
+               progress=None) -> Iterator[dict]:
+    """Every chunk's parts in chunk order; ``workers`` > 1 computes them in processes."""
+    has = _source_has(tables.orders)
+    if workers <= 1 or plan.n == 1:
+        for i, chunk in enumerate(iter_chunks(tables, plan)):
+            yield chunk_parts(chunk, cut, has)
+            if progress:
+                progress(i + 1, plan.n)
+        return
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker, initargs=(tables.order_events,)) as pool:
+        pending: deque = deque()
+        done = 0
+        for piece in _pieces(tables, plan):
+            pending.append(pool.submit(_work, piece, cut, has))
+            if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight
+                done += 1
+                yield pending.popleft().result()
+                if progress:
+                    progress(done, plan.n)
+        while pending:
+            done += 1
+            yield pending.popleft().result()
+            if progress:
+                progress(done, plan.n)
 
 
 def _concat(frames: list[pd.DataFrame], sort: bool = False) -> pd.DataFrame:
@@ -294,7 +357,7 @@ def _source_has(orders: pa.Table) -> tuple[bool, bool]:
 
 def score_frame_chunked(tables: ArrowChurnTables, model, cutoff=None, config=None,
                         model_version: str = "", chunk_customers: int = CHUNK_CUSTOMERS,
-                        progress=None):
+                        progress=None, workers: int | None = None):
     """``score_frame`` computed customer chunk by customer chunk (the same result).
 
     Args:
@@ -305,6 +368,7 @@ def score_frame_chunked(tables: ArrowChurnTables, model, cutoff=None, config=Non
         model_version: Registry version recorded with each row.
         chunk_customers: About how many customers each chunk holds.
         progress: Called with ``(chunk number, number of chunks)`` after each chunk.
+        workers: Processes computing chunks (default :func:`default_workers`); 1 = here.
 
     Returns:
         A ``pipelines.score_churn.ScoreResult``.
@@ -314,11 +378,13 @@ def score_frame_chunked(tables: ArrowChurnTables, model, cutoff=None, config=Non
     cut = check_cutoff(order_dates(tables), cutoff)
     plan = plan_chunks(tables, chunk_customers)
     parts = _Parts([], [], [], [], [], [])
-    rec, has = RecommenderCounts(), _source_has(tables.orders)
-    for i, chunk in enumerate(iter_chunks(tables, plan)):
-        _chunk_parts(chunk, cut, has, parts, rec)
-        if progress:
-            progress(i + 1, plan.n)
+    rec = RecommenderCounts()
+    for got in _all_parts(tables, plan, cut, default_workers() if workers is None else workers,
+                          progress):
+        for name in ("universe", "excluded", "base", "extra", "bg_summary", "clv_summary"):
+            if name in got:
+                getattr(parts, name).append(got[name])
+        rec.add_counts(got.get("counts"))
     excluded = _concat(parts.excluded).sort_values("_pos", kind="stable")
     excluded = excluded.drop(columns="_pos").reset_index(drop=True)
     feats = _features(parts, cut)

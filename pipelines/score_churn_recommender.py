@@ -30,20 +30,18 @@ class RecommenderCounts:
 
     def add(self, purchases: pd.DataFrame | None) -> None:
         """Add one chunk's ``tenant_id, customer_id, sku`` rows (its customers are new)."""
-        if purchases is None or purchases.empty:
+        self.add_counts(purchase_counts(purchases))
+
+    def add_counts(self, counts: tuple | None) -> None:
+        """Add what :func:`purchase_counts` gave for one chunk (e.g. in a worker process)."""
+        if counts is None:
             return
-        p = purchases.dropna(subset=["customer_id", "sku"]).astype(
-            {"tenant_id": str, "customer_id": str, "sku": str})
-        if p.empty:
-            return
-        who, cust = pd.factorize(pd.MultiIndex.from_frame(p[["tenant_id", "customer_id"]]))
-        what, items = pd.factorize(pd.MultiIndex.from_frame(p[["tenant_id", "sku"]]))
-        cell, counts = np.unique(who.astype(np.int64) * len(items) + what, return_counts=True)
-        self._tenants.append(cust.get_level_values(0).to_numpy(dtype=object))
-        self._customers.append(cust.get_level_values(1).to_numpy(dtype=object))
+        tenants, customers, items, (rows, cols, n) = counts
+        self._tenants.append(tenants)
+        self._customers.append(customers)
         self._items.append(items)
-        self._cells.append((cell // len(items) + self._n, cell % len(items), counts))
-        self._n += len(cust)
+        self._cells.append((rows + self._n, cols, n))
+        self._n += len(customers)
 
     def build(self) -> CoOccurrenceRecommender | None:
         """The recommender ``fit`` would give on every added purchase (None without any)."""
@@ -67,6 +65,35 @@ class RecommenderCounts:
         rec.counts_ = sparse.csr_matrix((data, (rows, cols)), shape=shape)
         _similarity(rec)
         return rec
+
+
+def _codes(*columns: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Dense codes of the distinct tuples of ``columns`` and each column's value per code."""
+    codes, labels = [], []
+    for c in columns:
+        k, u = pd.factorize(c)
+        codes.append(k.astype(np.int64))
+        labels.append(np.asarray(u, dtype=object))
+    key = codes[0]
+    for k, u in zip(codes[1:], labels[1:], strict=True):
+        key = key * (len(u) + 1) + k
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return inverse.ravel(), [lab[k[first]] for lab, k in zip(labels, codes, strict=True)]
+
+
+def purchase_counts(purchases: pd.DataFrame | None) -> tuple | None:
+    """One chunk's customers, SKUs and ``customer × SKU`` purchase counts (None if empty)."""
+    if purchases is None or purchases.empty:
+        return None
+    p = purchases.dropna(subset=["customer_id", "sku"]).astype(
+        {"tenant_id": str, "customer_id": str, "sku": str})
+    if p.empty:
+        return None
+    who, (tenants, customers) = _codes(p["tenant_id"], p["customer_id"])
+    what, (item_tenants, skus) = _codes(p["tenant_id"], p["sku"])
+    items = pd.MultiIndex.from_arrays([item_tenants, skus], names=["tenant_id", "sku"])
+    cell, n = np.unique(who * len(items) + what, return_counts=True)
+    return tenants, customers, items, (cell // len(items), cell % len(items), n)
 
 
 def _similarity(rec: CoOccurrenceRecommender) -> None:

@@ -54,17 +54,18 @@ def test_chunked_scores_equal_whole_table_scores(lake, whole, model, chunk_custo
     # one chunk, or really split: every per-customer step then runs on many chunks
     assert plan.n == 1 if chunk_customers > 10**6 else plan.n > 10
     ref = score_frame(whole, model, model_version="7")
-    got = score_frame_chunked(arrow, model, model_version="7", chunk_customers=chunk_customers)
+    got = score_frame_chunked(arrow, model, model_version="7", chunk_customers=chunk_customers,
+                              workers=1)
     assert len(ref.scored) > 100 and len(ref.excluded) > 0
     assert (ref.scored["strategy"] == "recommendation").any()
     _same(ref, got)
 
 
-def test_chunked_scores_at_an_earlier_cutoff(lake, whole, model):
+def test_chunked_scores_at_an_earlier_cutoff_in_two_processes(lake, whole, model):
     cut = pd.Timestamp(whole.orders["order_date"].max()).normalize() - pd.Timedelta(days=200)
     ref = score_frame(whole, model, cutoff=cut)
     got = score_frame_chunked(load_arrow_tables(lake, TENANT), model, cutoff=cut,
-                              chunk_customers=50)
+                              chunk_customers=150, workers=2)
     _same(ref, got)
 
 
