@@ -25,6 +25,10 @@ Usage::
     python bench/flows.py --scale medium          # quick
     python bench/flows.py --scale large           # the issue's numbers
     python bench/flows.py --scale large --data /tmp/gen-large --parts features,daily
+    # the daily part alone, with the champions a demo part left in --work (set-up ~1-2 min,
+    # not timed: hard links, landing state; then the timed daily batch)
+    python bench/flows.py --scale large --data /tmp/deploy_work/gen-large \
+        --work /tmp/flows-large/work --parts daily
 
 Writes ``bench/results/flows.md``.
 """
@@ -347,7 +351,13 @@ def report(args, results: dict, loads: list[str]) -> str:
                   "would have; the last day's orders, order lines and order events then land as "
                   "new files. Timed: `oms-ml flows daily --tenant demo --date <last day + 1>` end "
                   "to end (process start, incremental ingest, features on the whole lake, each "
-                  "champion's outputs)."]
+                  "champion's outputs). Churn scoring reads only the columns it uses (Arrow, "
+                  "`Returned` events only) and computes per-customer features in chunks of 60k "
+                  "customers in 2 worker processes, the population-level parts (RFM ntiles, "
+                  "BG/NBD and CLV fits, recommender, model call) once "
+                  "(`pipelines/score_churn_chunks.py`; `tests/test_score_churn_chunks.py`: "
+                  "equal to the whole-table scorer); the whole-table scorer was killed at "
+                  "20.7 GB on `large`."]
     if f and "steps_mb" in f:
         lines += ["", "Feature step peaks (MB, the process's RSS sampled every 20 ms): "
                   + ", ".join(f"{k} {v:,.0f}" for k, v in f["steps_mb"].items())
