@@ -203,7 +203,8 @@ def finish_scores(
     feats["churn_probability"] = _probabilities(model, feats)
     scored = assign_segments(feats)
     scored = scored.merge(_clv(clv_summary(), feats[KEYS]), on=KEYS, how="left")
-    scored = assign_strategies(scored, config, recommender())
+    del feats  # one copy of every customer's features less while the strategies run
+    scored = assign_strategies(scored, config, _batched(recommender(), scored, config))
     scored["notes"] = np.where(scored["frequency"] <= 1,
                                "one order only: CLV spend is the population average", "")
     scored["model_version"] = str(model_version)
@@ -212,6 +213,20 @@ def finish_scores(
     notes += empty_segments(summary)
     _check_complete(universe(), scored, excluded)
     return ScoreResult(cut, scored[list(SCORE_COLUMNS)], excluded, summary, notes)
+
+
+def _batched(rec: CoOccurrenceRecommender | None, scored: pd.DataFrame,
+             config: RetentionConfig | None):
+    """The recommender, answering from one batch for the customers that get recommendations."""
+    if rec is None:
+        return None
+    from pipelines.score_churn_recommender import BatchRecommendations
+
+    cfg = config or RetentionConfig()
+    p = pd.to_numeric(scored["churn_probability"], errors="coerce")
+    want = (p > cfg.recommend_threshold) & ~(p > cfg.coupon_threshold)
+    who = list(zip(scored.loc[want, "tenant_id"], scored.loc[want, "customer_id"], strict=True))
+    return BatchRecommendations(rec, who, cfg.n_recommendations, cfg.n_own)
 
 
 def _check_complete(universe: pd.DataFrame, scored: pd.DataFrame,
@@ -277,7 +292,7 @@ def score_churn(
         model = load_champion(name)
         version = str(champion_version(name).version)
     res = score_frame_chunked(tables, model, cutoff, config, version,
-                              chunk_customers or CHUNK_CUSTOMERS)
+                              chunk_customers or CHUNK_CUSTOMERS, release=True)
     for kind, df in (("churn_scores", res.scored), ("churn_exclusions", res.excluded),
                      ("churn_segments", res.segments)):
         res.uris[kind] = write_output(df, kind, tenant, run_date=run_date, root=out)

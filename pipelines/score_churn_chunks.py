@@ -61,6 +61,7 @@ EVENT_COLUMNS = ("tenant_id", "order_id", "event_type", "event_date")
 CUSTOMER_COLUMNS = ("tenant_id", "customer_id")
 _DICTIONARY = ("tenant_id", "channel", "status", "sku")
 _SCORE = ("r_score", "f_score", "m_score")
+_PARTS = ("universe", "excluded", "base", "extra", "bg_summary", "clv_summary")
 
 
 @dataclass
@@ -215,18 +216,6 @@ def iter_chunks(tables: ArrowChurnTables, plan: Chunks) -> Iterator[Chunk]:
 
 
 # ----------------------------------------------------------------------------- scoring
-@dataclass
-class _Parts:
-    """What the chunks give: per-customer frames, to be put together once."""
-
-    base: list[pd.DataFrame]
-    extra: list[pd.DataFrame]
-    bg_summary: list[pd.DataFrame]
-    clv_summary: list[pd.DataFrame]
-    excluded: list[pd.DataFrame]
-    universe: list[pd.DataFrame]
-
-
 def _universe(chunk: Chunk) -> pd.DataFrame:
     """The chunk's customers (as ``customer_universe``) with their first global position."""
     o = chunk.tables.orders
@@ -332,13 +321,13 @@ def _bg_features(summary: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:
     return s[[*KEYS, "p_alive", "bg_expected_90d"]]
 
 
-def _features(parts: _Parts, cut: pd.Timestamp) -> pd.DataFrame:
+def _features(parts: dict[str, list[pd.DataFrame]], cut: pd.Timestamp) -> pd.DataFrame:
     """``churn_features(..., label=False)`` of every customer from the chunks' parts."""
-    base = _concat(parts.base, sort=True)
+    base = _concat(parts["base"], sort=True)
     if len(base):
         base = rfm_scores(base.drop(columns=list(_SCORE)))[list(FEATURE_COLUMNS)]
-    extra = _concat(parts.extra)
-    bg = _bg_features(_concat(parts.bg_summary, sort=True), cut)
+    extra = _concat(parts["extra"])
+    bg = _bg_features(_concat(parts["bg_summary"], sort=True), cut)
     for f in (base, extra, bg):
         for c in KEYS:
             f[c] = f[c].astype(str)
@@ -357,7 +346,7 @@ def _source_has(orders: pa.Table) -> tuple[bool, bool]:
 
 def score_frame_chunked(tables: ArrowChurnTables, model, cutoff=None, config=None,
                         model_version: str = "", chunk_customers: int = CHUNK_CUSTOMERS,
-                        progress=None, workers: int | None = None):
+                        progress=None, workers: int | None = None, release: bool = False):
     """``score_frame`` computed customer chunk by customer chunk (the same result).
 
     Args:
@@ -369,6 +358,8 @@ def score_frame_chunked(tables: ArrowChurnTables, model, cutoff=None, config=Non
         chunk_customers: About how many customers each chunk holds.
         progress: Called with ``(chunk number, number of chunks)`` after each chunk.
         workers: Processes computing chunks (default :func:`default_workers`); 1 = here.
+        release: Drop ``tables``' contents once the chunks are done (less memory while the
+            population-level steps run; ``tables`` is then empty).
 
     Returns:
         A ``pipelines.score_churn.ScoreResult``.
@@ -377,19 +368,20 @@ def score_frame_chunked(tables: ArrowChurnTables, model, cutoff=None, config=Non
 
     cut = check_cutoff(order_dates(tables), cutoff)
     plan = plan_chunks(tables, chunk_customers)
-    parts = _Parts([], [], [], [], [], [])
+    parts: dict[str, list[pd.DataFrame]] = {k: [] for k in _PARTS}
     rec = RecommenderCounts()
     for got in _all_parts(tables, plan, cut, default_workers() if workers is None else workers,
                           progress):
-        for name in ("universe", "excluded", "base", "extra", "bg_summary", "clv_summary"):
-            if name in got:
-                getattr(parts, name).append(got[name])
+        for name in _PARTS:
+            parts[name] += [got[name]] if name in got else []
         rec.add_counts(got.get("counts"))
-    excluded = _concat(parts.excluded).sort_values("_pos", kind="stable")
+    if release:  # the per-customer parts are all that is needed from here on
+        tables.orders = tables.order_lines = tables.customers = tables.order_events = None
+    excluded = _concat(parts["excluded"]).sort_values("_pos", kind="stable")
     excluded = excluded.drop(columns="_pos").reset_index(drop=True)
     feats = _features(parts, cut)
-    clv = _concat(parts.clv_summary, sort=True)
-    universe = _concat(parts.universe)
+    clv = _concat(parts["clv_summary"], sort=True)
+    universe = _concat(parts["universe"])
     del parts
     return finish_scores(cut, feats, excluded, model, config, model_version,
                          clv_summary=lambda: clv, recommender=rec.build,

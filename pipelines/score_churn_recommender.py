@@ -109,3 +109,57 @@ def _similarity(rec: CoOccurrenceRecommender) -> None:
     order = np.lexsort((rec._names, -buyers))
     rec.popular_ = {t: [rec._names[k] for k in order if tenants[k] == t]
                     for t in pd.unique(tenants)}
+
+
+class BatchRecommendations:
+    """``recommend`` answered from recommendations computed for many customers at once.
+
+    ``CoOccurrenceRecommender.recommend`` multiplies one customer's row by the similarity
+    matrix per call (the retention loop calls it once per customer: minutes on ``large``).
+    Here the rows of ``customers`` are multiplied in blocks — the same sparse products row
+    by row, so the same scores — and each customer's list is picked by the same rules
+    (own most-bought first, then co-occurring SKUs, then best sellers, ties by SKU).
+    Customers not precomputed are passed to the recommender itself.
+    """
+
+    def __init__(self, rec: CoOccurrenceRecommender, customers: list[tuple[str, str]],
+                 n: int = 5, n_own: int = 2, block: int = 5000) -> None:
+        self.rec, self.n, self.n_own = rec, n, n_own
+        self._done: dict[tuple[str, str], tuple[list[str], str]] = {}
+        keys = [(str(t), str(c)) for t, c in customers]
+        idx = rec.customers_.get_indexer(pd.MultiIndex.from_tuples(keys)) if keys else []
+        for start in range(0, len(keys), block):
+            self._block(keys[start:start + block], np.asarray(idx[start:start + block]))
+
+    def _block(self, keys: list[tuple[str, str]], idx: np.ndarray) -> None:
+        rec, names = self.rec, self.rec._names
+        for key in (k for k, i in zip(keys, idx, strict=True) if i < 0):
+            self._done[key] = (rec.popular_.get(key[0], [])[:self.n],
+                               "no purchase history: the tenant's best sellers")
+        found = [(k, i) for k, i in zip(keys, idx, strict=True) if i >= 0]
+        if not found:
+            return
+        rows = rec.counts_[np.array([i for _, i in found])]
+        scores_all = ((rows > 0).astype(float) @ rec.similarity_).tocsr()
+        for r, (key, _) in enumerate(found):
+            row = rows.getrow(r)
+            own_idx, own_cnt = row.indices, row.data
+            order = np.lexsort((names[own_idx], -own_cnt))
+            own = [names[own_idx[k]] for k in order[:self.n_own]]
+            scores = scores_all.getrow(r).toarray().ravel()
+            scores[own_idx] = -np.inf
+            cand = np.flatnonzero(np.isfinite(scores) & (scores > 0))
+            cand = cand[np.lexsort((names[cand], -scores[cand]))]
+            recs = own + [names[k] for k in cand[: self.n - len(own)]]
+            if len(recs) < self.n:
+                popular = rec.popular_.get(key[0], [])
+                recs += [s for s in popular if s not in recs][: self.n - len(recs)]
+            self._done[key] = (recs, "own history + bought together by similar customers")
+
+    def recommend(self, tenant_id: str, customer_id: str, n: int = 5, n_own: int = 2
+                  ) -> tuple[list[str], str]:
+        """The precomputed list (or the recommender's own answer for anyone else)."""
+        key = (str(tenant_id), str(customer_id))
+        if (n, n_own) == (self.n, self.n_own) and key in self._done:
+            return self._done[key]
+        return self.rec.recommend(tenant_id, customer_id, n, n_own)
