@@ -279,35 +279,35 @@ def _mb(x: float) -> str:
     return f"{x:,.0f} MB"
 
 
-def _daily_lines(y: dict | None, args) -> list[str]:
+def _daily_lines(y: dict | None, args, label: str = "daily batch") -> list[str]:
     """Report rows of one daily-batch run (with or without the demo's champions)."""
     lines: list[str] = []
     if y and y.get("killed"):
-        lines.append(f"| daily batch: stopped | {y['killed']} | — | **not met** |")
+        lines.append(f"| {label}: stopped | {y['killed']} | — | **not met** |")
     if y and "seconds" in y:
         ok = y["code"] == 0
-        lines.append(f"| daily batch, one new day on `{args.scale}` ({y['run_date']}): wall | "
+        lines.append(f"| {label}, one new day on `{args.scale}` ({y['run_date']}): wall | "
                      f"{y['seconds']:.0f} s (exit {y['code']}) | < 300 s | "
                      f"{met(ok and y['seconds'] < TARGETS['daily_s'])} |")
         if "cpu_s" in y:  # with 2 cores, wall on a quiet machine is about cpu / (1..2)
-            lines.append(f"| daily batch: CPU time (user + sys, whole tree) | "
+            lines.append(f"| {label}: CPU time (user + sys, whole tree) | "
                          f"{y['cpu_s']:.0f} s | — | — |")
-        lines.append(f"| daily batch: files ingested | {len(y['ingested'])} of "
+        lines.append(f"| {label}: files ingested | {len(y['ingested'])} of "
                      f"{y['landing_files']} landing files (added: {len(y['added'])}); lake "
                      f"version {y['lake_versions'][0]} → {y['lake_versions'][1]} | only the new "
                      f"day | {met(sorted(y['ingested']) == sorted(y['added']))} |")
-        lines.append(f"| daily batch: peak RSS | {_mb(y['peak_tree_mb'])} | — | — |")
+        lines.append(f"| {label}: peak RSS | {_mb(y['peak_tree_mb'])} | — | — |")
         if y.get("steps"):
-            lines.append("| daily batch: steps | " + ", ".join(
+            lines.append(f"| {label}: steps | " + ", ".join(
                 f"{k} {v}" for k, v in y["steps"].items()) + " | — | — |")
         if "setup_s" in y:
-            lines.append(f"| daily batch: set-up (not timed above) | {y['setup_s']:.0f} s | — "
+            lines.append(f"| {label}: set-up (not timed above) | {y['setup_s']:.0f} s | — "
                          "| — |")
         if not y.get("champions", True):
-            lines.append("| daily batch: champions | none (run without the demo part: "
+            lines.append(f"| {label}: champions | none (run without the demo part: "
                          "ingest and features only, scoring skipped) | — | — |")
     elif y:
-        lines.append(f"| daily batch | not run: {y['error']} | < 300 s | **not met** |")
+        lines.append(f"| {label} | not run: {y['error']} | < 300 s | **not met** |")
     return lines
 
 
@@ -336,8 +336,9 @@ def report(args, results: dict, loads: list[str]) -> str:
                      f"{met(ok and d['seconds'] < TARGETS['demo_s'])} |")
         lines.append(f"| `oms-ml demo`: peak RSS | {_mb(d['peak_tree_mb'])} | < 6,144 MB | "
                      f"{met(ok and d['peak_tree_mb'] < TARGETS['demo_mb'])} |")
-    for key in ("daily_without_champions", "daily"):
-        lines += _daily_lines(results.get(key), args)
+    for key, label in (("daily_without_champions", "daily batch without champions"),
+                       ("daily", "daily batch with champions")):
+        lines += _daily_lines(results.get(key), args, label)
     y = results.get("daily") or results.get("daily_without_champions")
     s = results.get("server")
     if s:
