@@ -17,6 +17,7 @@ the same for ``churn_exclusions`` and ``churn_segments``); other tenants' files 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,7 @@ from models.churn.features import KEYS, churn_features
 from models.churn.strategy import CoOccurrenceRecommender, RetentionConfig, assign_strategies
 from models.clv import customer_lifetime_value, summary_data
 from oms.outputs import write_output
-from pipelines.train_churn import ChurnTables, data_range, load_tables
+from pipelines.train_churn import ChurnTables, data_range
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,9 @@ def _probabilities(model, feats: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.predict(model_input(feats))["churn_probability"], dtype=float)
 
 
-def _clv(tables: ChurnTables, cutoff: pd.Timestamp, keep: pd.DataFrame) -> pd.DataFrame:
-    summ = summary_data(tables.orders, cutoff)
+def _clv(summary: pd.DataFrame, keep: pd.DataFrame) -> pd.DataFrame:
+    """CLV columns of the ``keep`` customers from the ``summary_data`` of every customer."""
+    summ = summary.copy()
     summ[KEYS] = summ[KEYS].astype(str)
     summ = summ.merge(keep, on=KEYS)
     cols = ["expected_purchases_90d", "expected_purchases_365d", "expected_spend",
@@ -123,7 +125,8 @@ def _clv(tables: ChurnTables, cutoff: pd.Timestamp, keep: pd.DataFrame) -> pd.Da
     return customer_lifetime_value(summ, horizons=(90, 365))[[*KEYS, *cols]]
 
 
-def _recommender(tables: ChurnTables, cutoff: pd.Timestamp) -> CoOccurrenceRecommender | None:
+def recommender_purchases(tables: ChurnTables, cutoff: pd.Timestamp) -> pd.DataFrame | None:
+    """Product lines of known customers' non-cancelled orders up to ``cutoff`` (or None)."""
     if tables.order_lines is None or tables.order_lines.empty:
         return None
     o = tables.orders
@@ -133,9 +136,13 @@ def _recommender(tables: ChurnTables, cutoff: pd.Timestamp) -> CoOccurrenceRecom
     lines = tables.order_lines
     if "is_product" in lines:
         lines = lines[lines["is_product"].astype("boolean").fillna(True)]
-    p = lines[["tenant_id", "order_id", "sku"]].merge(
+    return lines[["tenant_id", "order_id", "sku"]].merge(
         o.loc[ok, ["tenant_id", "order_id", "customer_id"]], on=["tenant_id", "order_id"])
-    return CoOccurrenceRecommender().fit(p) if not p.empty else None
+
+
+def _recommender(tables: ChurnTables, cutoff: pd.Timestamp) -> CoOccurrenceRecommender | None:
+    p = recommender_purchases(tables, cutoff)
+    return CoOccurrenceRecommender().fit(p) if p is not None and not p.empty else None
 
 
 def _empty_scores() -> pd.DataFrame:
@@ -165,6 +172,24 @@ def score_frame(
     excluded = exclusions(tables, cut)
     feats = churn_features(tables.orders, tables.order_events, cut, order_lines=tables.order_lines,
                            label=False)
+    return finish_scores(
+        cut, feats, excluded, model, config, model_version,
+        clv_summary=lambda: summary_data(tables.orders, cut),
+        recommender=lambda: _recommender(tables, cut),
+        universe=lambda: customer_universe(tables))
+
+
+def finish_scores(
+    cut: pd.Timestamp, feats: pd.DataFrame, excluded: pd.DataFrame, model,
+    config: RetentionConfig | None, model_version: str, clv_summary: Callable[[], pd.DataFrame],
+    recommender: Callable[[], CoOccurrenceRecommender | None],
+    universe: Callable[[], pd.DataFrame],
+) -> ScoreResult:
+    """Probabilities, segments, CLV and strategies of the customers not excluded.
+
+    Shared by :func:`score_frame` and the chunked path (``pipelines.score_churn_chunks``):
+    ``feats`` are every customer's features, the callables give the population-level inputs.
+    """
     drop = pd.MultiIndex.from_frame(excluded[KEYS])
     feats = feats[~pd.MultiIndex.from_frame(feats[KEYS]).isin(drop)].reset_index(drop=True)
     notes = [f"{len(excluded)} customers excluded: "
@@ -177,21 +202,37 @@ def score_frame(
         return ScoreResult(cut, _empty_scores(), excluded, seg, notes)
     feats["churn_probability"] = _probabilities(model, feats)
     scored = assign_segments(feats)
-    scored = scored.merge(_clv(tables, cut, feats[KEYS]), on=KEYS, how="left")
-    scored = assign_strategies(scored, config, _recommender(tables, cut))
+    scored = scored.merge(_clv(clv_summary(), feats[KEYS]), on=KEYS, how="left")
+    del feats  # one copy of every customer's features less while the strategies run
+    scored = assign_strategies(scored, config, _batched(recommender(), scored, config))
     scored["notes"] = np.where(scored["frequency"] <= 1,
                                "one order only: CLV spend is the population average", "")
     scored["model_version"] = str(model_version)
     scored["segment"] = scored["segment"].astype(str)
     summary = segment_summary(scored)
     notes += empty_segments(summary)
-    _check_complete(tables, scored, excluded)
+    _check_complete(universe(), scored, excluded)
     return ScoreResult(cut, scored[list(SCORE_COLUMNS)], excluded, summary, notes)
 
 
-def _check_complete(tables: ChurnTables, scored: pd.DataFrame, excluded: pd.DataFrame) -> None:
+def _batched(rec: CoOccurrenceRecommender | None, scored: pd.DataFrame,
+             config: RetentionConfig | None):
+    """The recommender, answering from one batch for the customers that get recommendations."""
+    if rec is None:
+        return None
+    from pipelines.score_churn_recommender import BatchRecommendations
+
+    cfg = config or RetentionConfig()
+    p = pd.to_numeric(scored["churn_probability"], errors="coerce")
+    want = (p > cfg.recommend_threshold) & ~(p > cfg.coupon_threshold)
+    who = list(zip(scored.loc[want, "tenant_id"], scored.loc[want, "customer_id"], strict=True))
+    return BatchRecommendations(rec, who, cfg.n_recommendations, cfg.n_own)
+
+
+def _check_complete(universe: pd.DataFrame, scored: pd.DataFrame,
+                    excluded: pd.DataFrame) -> None:
     """Nobody silently left out: scored ∪ excluded is exactly the customer universe."""
-    uni = pd.MultiIndex.from_frame(customer_universe(tables))
+    uni = pd.MultiIndex.from_frame(universe[KEYS])
     got = pd.MultiIndex.from_frame(pd.concat([scored[KEYS], excluded[KEYS]]).astype(str))
     missing = uni.difference(got)
     if len(missing) or got.has_duplicates:
@@ -208,6 +249,7 @@ def score_churn(
     tenant_id: str | None = None,
     tracking_uri: str | None = None,
     run_date: str | None = None,
+    chunk_customers: int | None = None,
 ) -> ScoreResult:
     """Score one tenant with its champion (or ``model``) and write its outputs atomically.
 
@@ -220,17 +262,26 @@ def score_churn(
         tenant_id: Tenant to score (default: the settings' tenant).
         tracking_uri: MLflow URI for loading the champion (default: settings).
         run_date: Batch day: also write dated copies (``oms.outputs.write_output``).
+        chunk_customers: Customers per chunk of the bounded-memory scorer
+            (``pipelines.score_churn_chunks``; default its ``CHUNK_CUSTOMERS``); the scores
+            are those of :func:`score_frame` whatever the chunk size.
 
     Returns:
         The result, with the written dataset paths in ``uris``.
     """
     from oms.settings import get_settings
     from oms.tenancy import registered_name, validate_tenant
+    from pipelines.score_churn_chunks import (
+        CHUNK_CUSTOMERS,
+        load_arrow_tables,
+        order_dates,
+        score_frame_chunked,
+    )
 
     s = get_settings()
     tenant = validate_tenant(tenant_id or s.tenant_id)
-    tables = load_tables(lake or s.lake, tenant)
-    check_cutoff(tables.orders, cutoff)  # a bad cutoff is reported before any model loads
+    tables = load_arrow_tables(lake or s.lake, tenant)
+    check_cutoff(order_dates(tables), cutoff)  # a bad cutoff is reported before any model loads
     version = "local"
     if model is None:
         from pipelines.registry import champion_version, configure_mlflow, load_champion
@@ -240,7 +291,8 @@ def score_churn(
         name = registered_name(FAMILY, tenant)
         model = load_champion(name)
         version = str(champion_version(name).version)
-    res = score_frame(tables, model, cutoff, config, version)
+    res = score_frame_chunked(tables, model, cutoff, config, version,
+                              chunk_customers or CHUNK_CUSTOMERS, release=True)
     for kind, df in (("churn_scores", res.scored), ("churn_exclusions", res.excluded),
                      ("churn_segments", res.segments)):
         res.uris[kind] = write_output(df, kind, tenant, run_date=run_date, root=out)
