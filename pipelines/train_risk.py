@@ -209,11 +209,17 @@ def load_risk_inputs(root: str) -> RiskInputs:
 
 
 def naive_utc(df: pd.DataFrame) -> pd.DataFrame:
-    """Timezone-aware columns as naive UTC (MLflow signatures accept only naive datetimes)."""
+    """Frame in the types MLflow signatures handle.
+
+    Timezone-aware datetimes become naive UTC; nullable booleans become floats (1/0/NaN):
+    MLflow cannot cast a missing value to bool (e.g. ``is_late`` of an unshipped order).
+    """
     out = df.copy()
     for c in out.columns:
         if isinstance(out[c].dtype, pd.DatetimeTZDtype):
             out[c] = out[c].dt.tz_convert("UTC").dt.tz_localize(None)
+        elif isinstance(out[c].dtype, pd.BooleanDtype):
+            out[c] = out[c].astype("Float64").astype(float)
     return out
 
 
@@ -267,9 +273,22 @@ def fit_eta(orders: pd.DataFrame, customers: pd.DataFrame, warehouses: pd.DataFr
          "p50_coverage": float((yt <= pred["p50_hours"].to_numpy()).mean()),
          "conformal_shift_hours": model.conformal_shift_}
     m["neg_mae_p50"] = -m["mae_p50"]
+    m["backlog_hours_per_day"] = model.backlog_slope_
+    days = d.loc[test, "order_date"]
+    week = ((days - days.min()).dt.days // 7).to_numpy()
+    covered = yt <= pred["p90_hours"].to_numpy()
+    weekly = pd.DataFrame({"week_start": days.to_numpy(), "week": week, "covered": covered,
+                           "abs_err": np.abs(pred["p50_hours"].to_numpy() - yt),
+                           "load": d.loc[test, "wh_load"].to_numpy(float)}).groupby(
+        "week").agg(week_start=("week_start", "min"), orders=("covered", "size"),
+                    p90_coverage=("covered", "mean"), mae_p50=("abs_err", "mean"),
+                    max_load=("load", "max"))
+    m["train_max_load"] = float(d.loc[~test, "wh_load"].max())
+    m["p90_coverage_weekly_mean"] = float(weekly["p90_coverage"].mean())
+    m["p90_coverage_weekly_se"] = float(weekly["p90_coverage"].std(ddof=1) / np.sqrt(len(weekly)))
     return FitResult("eta", model, "neg_mae_p50", m,
                      {"abs_err": np.abs(pred["p50_hours"].to_numpy() - yt),
-                      "abs_err_base": np.abs(base - yt)})
+                      "abs_err_base": np.abs(base - yt), "weekly": weekly})
 
 
 def fit_returns(orders: pd.DataFrame, lines: pd.DataFrame, products: pd.DataFrame,
