@@ -215,7 +215,7 @@ def refund_study(d, y, seed: int) -> tuple[list[str], tuple[str, float]]:
     return lines, pick
 
 
-def refunds_section(inp, seed: int) -> tuple[list[str], dict]:
+def refunds_section(inp, seed: int) -> tuple[list[str], tuple]:
     from models.risk.refunds import refund_features
 
     req = inp.requests.sort_values("request_ts", kind="stable").reset_index(drop=True)
@@ -271,8 +271,46 @@ def refunds_section(inp, seed: int) -> tuple[list[str], dict]:
               "(The previous report's table said 0.0246 vs 0.0245 while its paired line said "
               "−0.0000: the paired line was the *mean of bootstrap differences*, which differs "
               "from the point difference by bootstrap noise and the ratio's bias; the lines "
-              "above now give the point difference on the test rows with the bootstrap se.)", ""]
-    return lines, m
+              "above now give the point difference on the test rows with the bootstrap se.)"]
+    return lines, (policy, z, (seed, m, (ds, ds_se, dl, dl_se)))
+
+
+def refund_replications(args, policy: str, z: float, main: tuple) -> list[str]:
+    """The shipped policy, fixed in advance, on independent generated datasets (other seeds)."""
+    from oms.lake import read_table
+
+    rows = [main]
+    for seed in range(args.seed + 1, args.seed + 1 + args.refund_replications):
+        with tempfile.TemporaryDirectory(prefix="bench-risk-rep-") as tmp:
+            generate(args.scale, seed, tmp, days=args.days)
+            write_risk_tables(generate_risk(read_table(f"{tmp}/orders"),
+                                            read_table(f"{tmp}/order_lines"),
+                                            read_table(f"{tmp}/customers"), seed=seed), tmp)
+            inp = load_risk_inputs(tmp)
+            res = fit_refunds(inp.requests, inp.refund_truth, inp.orders, inp.customers,
+                              inp.credit, seed=seed, margin_se=z, policy=policy)
+        e, m = res.extra, res.metrics
+        app, rule = e["model"] == "auto_approve", e["rule"] == "auto_approve"
+        rows.append((seed, m, _paired_refunds(app, rule, e["y_test"], e["amount"], seed)))
+    lines = ["", f"Replication: the same procedure (policy {policy}, margin {z:.0f} se, fixed "
+             "before these runs) on independently generated datasets (other seeds, same scale "
+             "and days); each row is its own latest-30 % test:", "",
+             "| seed | test requests | share rule → model | loss rate rule → model | "
+             "share difference | loss difference |", "|---|---|---|---|---|---|"]
+    for seed, m, (ds, dss, dl, dls) in rows:
+        lines.append(f"| {seed} | {int(m['test_requests']):,} | {m['rule_approved_share']:.3f} → "
+                     f"{m['model_approved_share']:.3f} | {m['rule_loss_rate']:.4f} → "
+                     f"{m['model_loss_rate']:.4f} | {ds:+.3f} ± {dss:.3f} | "
+                     f"{dl:+.4f} ± {dls:.4f} |")
+    ds = np.array([r[2][0] for r in rows])
+    dl = np.array([r[2][2] for r in rows])
+    k = len(rows)
+    if k > 1:
+        lines += ["", f"- over the {k} datasets: share difference {ds.mean():+.3f} ± "
+                  f"{ds.std(ddof=1) / np.sqrt(k):.3f}, loss difference {dl.mean():+.4f} ± "
+                  f"{dl.std(ddof=1) / np.sqrt(k):.4f} (mean ± se across datasets); model loss ≤ "
+                  f"rule loss in {int((dl <= 0).sum())} of {k}"]
+    return lines + [""]
 
 
 def eta_returns_section(work: str, seed: int) -> list[str]:
@@ -345,6 +383,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "risk.md"))
+    ap.add_argument("--refund-replications", type=int, default=3,
+                    help="Independent datasets (seeds after --seed) for the refund policy.")
     ap.add_argument("--root", default=None,
                     help="Reuse a root already holding generated + risk tables (same args).")
     args = ap.parse_args()
@@ -361,15 +401,16 @@ def main() -> None:
             write_risk_tables(data, work)
         inp = load_risk_inputs(work)
         an, _ = anomaly_section(inp, args.seed)
-        rf, _ = refunds_section(inp, args.seed)
+        rf, (policy, z, main) = refunds_section(inp, args.seed)
+        rf += refund_replications(args, policy, z, main)
         er = eta_returns_section(work, args.seed)
     tr = triage_section(args.seed)
     load1 = os.getloadavg()
     head = ["## risk", "",
             f"Command: `python bench/risk.py --scale {args.scale} --days {args.days} "
-            f"--seed {args.seed}`" + (f" (data reused from `--root {args.root}`, written by "
-                                      "the same generate + generate_risk calls)"
-                                      if args.root else "") + ".",
+            f"--seed {args.seed} --refund-replications {args.refund_replications}`"
+            + (f" (data reused from `--root {args.root}`, written by the same generate + "
+               "generate_risk calls)" if args.root else "") + ".",
             f"Machine: 2 cores; load average {load0[0]:.2f} before, {load1[0]:.2f} after "
             f"(1-min); run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Accuracy numbers only "
             "(no timings).", ""]
