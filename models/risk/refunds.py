@@ -123,9 +123,9 @@ class RefundApprover(BaseEstimator):
       p × amount < ``threshold_`` (ranking by expected loss approves the most requests per
       unit of loss when p is calibrated).
     * ``"rule_guarded"``: approve what the design rule approves *and* the model finds
-      unsuspicious (p < ``rule_cut_``), plus requests the rule refuses whose expected abusive
-      amount is below ``threshold_`` (and p < ``max_probability``). Every decision can be
-      explained against the rule.
+      unsuspicious (p below both ``rule_cut_`` and ``max_probability``), plus requests the
+      rule refuses whose expected abusive amount is below ``threshold_`` (and p <
+      ``max_probability``). Every decision can be explained against the rule.
 
     The thresholds maximise the approved share on the validation rows subject to a loss
     constraint with a margin of ``margin_se`` bootstrap standard errors (400 resamples of the
@@ -234,11 +234,14 @@ class ValidationRows:
 
 def approve(p: np.ndarray, amount: np.ndarray, rule: np.ndarray, rule_cut: float | None,
             threshold: float, max_probability: float) -> np.ndarray:
-    """The model's approvals (before the input checks); ``rule_cut=None`` ignores the rule."""
+    """The model's approvals (before the input checks); ``rule_cut=None`` ignores the rule.
+
+    Never at or above ``max_probability``, whatever the rule says.
+    """
     by_cost = (p < max_probability) & (p * amount < threshold)
     if rule_cut is None:
         return by_cost
-    return np.where(rule, p < rule_cut, by_cost)
+    return np.where(rule, p < min(rule_cut, max_probability), by_cost)
 
 
 def choose_thresholds(val: ValidationRows, target: float | None, margin_se: float,
