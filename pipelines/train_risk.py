@@ -142,8 +142,14 @@ def fit_anomaly(feed: pd.DataFrame, truth: pd.DataFrame, test_fraction: float = 
 
 def fit_refunds(requests: pd.DataFrame, truth: pd.DataFrame, orders: pd.DataFrame,
                 customers: pd.DataFrame, credit: pd.DataFrame, test_fraction: float = 0.3,
-                seed: int = 0, caution: float = 0.05) -> FitResult:
-    """Calibrated approver vs the design's rule; loss ≤ the rule's on validation (paired)."""
+                seed: int = 0, margin_se: float = 2.0,
+                policy: str = "rule_guarded") -> FitResult:
+    """Calibrated approver vs the design's rule on the later ``test_fraction`` of requests.
+
+    Thresholds are chosen on the latest 30 % of the training span only: largest approved
+    share with validation loss − rule loss + ``margin_se`` · se ≤ 0 (paired, see
+    ``RefundApprover``).
+    """
     req = requests.sort_values("request_ts", kind="stable").reset_index(drop=True)
     d = refund_features(req, orders, customers, credit)
     y = req[["request_id"]].merge(truth, on="request_id", how="left")["is_abuse"]
@@ -151,9 +157,7 @@ def fit_refunds(requests: pd.DataFrame, truth: pd.DataFrame, orders: pd.DataFram
     cut = _time_split(len(d), test_fraction)
     amount = d["amount"].to_numpy(float)
     rule = design_rule(d)["decision"].to_numpy()
-    # threshold: model loss ≤ the rule's loss on the validation rows in 95 % of paired
-    # bootstrap resamples (one-sided 95 %), see RefundApprover
-    model = RefundApprover(target_loss_rate=None, caution=caution,
+    model = RefundApprover(target_loss_rate=None, margin_se=margin_se, policy=policy,
                            random_state=seed).fit(d.iloc[:cut], y[:cut])
     target = model.target_
     test, yte = d.iloc[cut:], y[cut:]
@@ -170,7 +174,11 @@ def fit_refunds(requests: pd.DataFrame, truth: pd.DataFrame, orders: pd.DataFram
          "rule_review_queue": float((rule[cut:] != APPROVE).sum()),
          "roc_auc": float(roc_auc_score(yte[valid], p[valid])),
          "brier": float(np.mean((p[valid] - yte[valid]) ** 2)),
-         "threshold": float(model.threshold_)}
+         "threshold": float(model.threshold_),
+         "rule_cut": -1.0 if model.rule_cut_ is None else float(model.rule_cut_),
+         "validation_share": model.validation_["share"],
+         "validation_excess": model.validation_["excess"],
+         "validation_excess_se": model.validation_["excess_se"]}
     m["approved_share_gain"] = m["model_approved_share"] - m["rule_approved_share"]
     return FitResult("refunds", model, "approved_share_gain", m,
                      {"y_test": yte, "amount": amount[cut:], "rule": rule[cut:], "model": dec,
@@ -201,11 +209,17 @@ def load_risk_inputs(root: str) -> RiskInputs:
 
 
 def naive_utc(df: pd.DataFrame) -> pd.DataFrame:
-    """Timezone-aware columns as naive UTC (MLflow signatures accept only naive datetimes)."""
+    """Frame in the types MLflow signatures handle.
+
+    Timezone-aware datetimes become naive UTC; nullable booleans become floats (1/0/NaN):
+    MLflow cannot cast a missing value to bool (e.g. ``is_late`` of an unshipped order).
+    """
     out = df.copy()
     for c in out.columns:
         if isinstance(out[c].dtype, pd.DatetimeTZDtype):
             out[c] = out[c].dt.tz_convert("UTC").dt.tz_localize(None)
+        elif isinstance(out[c].dtype, pd.BooleanDtype):
+            out[c] = out[c].astype("Float64").astype(float)
     return out
 
 
@@ -259,9 +273,22 @@ def fit_eta(orders: pd.DataFrame, customers: pd.DataFrame, warehouses: pd.DataFr
          "p50_coverage": float((yt <= pred["p50_hours"].to_numpy()).mean()),
          "conformal_shift_hours": model.conformal_shift_}
     m["neg_mae_p50"] = -m["mae_p50"]
+    m["backlog_hours_per_day"] = model.backlog_slope_
+    days = d.loc[test, "order_date"]
+    week = ((days - days.min()).dt.days // 7).to_numpy()
+    covered = yt <= pred["p90_hours"].to_numpy()
+    weekly = pd.DataFrame({"week_start": days.to_numpy(), "week": week, "covered": covered,
+                           "abs_err": np.abs(pred["p50_hours"].to_numpy() - yt),
+                           "load": d.loc[test, "wh_load"].to_numpy(float)}).groupby(
+        "week").agg(week_start=("week_start", "min"), orders=("covered", "size"),
+                    p90_coverage=("covered", "mean"), mae_p50=("abs_err", "mean"),
+                    max_load=("load", "max"))
+    m["train_max_load"] = float(d.loc[~test, "wh_load"].max())
+    m["p90_coverage_weekly_mean"] = float(weekly["p90_coverage"].mean())
+    m["p90_coverage_weekly_se"] = float(weekly["p90_coverage"].std(ddof=1) / np.sqrt(len(weekly)))
     return FitResult("eta", model, "neg_mae_p50", m,
                      {"abs_err": np.abs(pred["p50_hours"].to_numpy() - yt),
-                      "abs_err_base": np.abs(base - yt)})
+                      "abs_err_base": np.abs(base - yt), "weekly": weekly})
 
 
 def fit_returns(orders: pd.DataFrame, lines: pd.DataFrame, products: pd.DataFrame,

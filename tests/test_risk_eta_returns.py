@@ -63,6 +63,35 @@ def test_eta_contract(tables):
         EtaQuantiles().fit(d.head(50), y[:50])
 
 
+def _overload_frame(n: int, max_load: float, seed: int):
+    """FEATURES rows whose hours grow by 24 per day of booked work beyond capacity."""
+    import pandas as pd
+
+    from models.risk.eta import FEATURES
+
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame(0.0, index=range(n), columns=FEATURES)
+    d["dist_km"], d["wh_load"] = rng.uniform(5, 800, n), rng.uniform(0.2, max_load, n)
+    y = 6 + d["dist_km"] / 50 + 24 * np.maximum(d["wh_load"] - 1, 0) + rng.gamma(2, 2, n)
+    return d.assign(order_id="O", problem=""), y.to_numpy()
+
+
+def test_eta_extrapolates_backlog_and_scaled_p90_covers():
+    d, y = _overload_frame(4000, 2.0, 0)  # training: at most a day of backlog
+    peak, yp = _overload_frame(2000, 6.0, 1)
+    peak = peak[peak["wh_load"] > 3]
+    yp = yp[peak.index]
+    with_term = EtaQuantiles(max_iter=60).fit(d, y)
+    trees = EtaQuantiles(max_iter=60, backlog_term=False, conformal="additive").fit(d, y)
+    assert 18 < with_term.backlog_slope_ < 30 and trees.backlog_slope_ == 0
+    cov = {k: (yp <= m.predict(peak)["p90_hours"].to_numpy()).mean()
+           for k, m in (("term", with_term), ("trees", trees))}
+    assert cov["term"] > 0.8 > cov["trees"]  # trees alone stop at the largest load seen
+    assert (with_term.predict(peak)["p90_hours"] >= with_term.predict(peak)["p50_hours"]).all()
+    with pytest.raises(ValueError, match="conformal"):
+        EtaQuantiles(conformal="nope").fit(d, y)
+
+
 def test_returns_model(tables):
     t = tables
     d = return_lines(t["orders"], t["order_lines"], t["products"], t["order_events"])

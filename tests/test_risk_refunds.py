@@ -94,18 +94,39 @@ def test_contract(data):
     assert np.isfinite(c.predict_proba(d)).all()
 
 
-def test_rule_paired_threshold_keeps_validation_loss_at_or_below_the_rule(data):
-    """target_loss_rate=None: the threshold is chosen against the rule on the same rows."""
+def test_rule_paired_thresholds_keep_validation_loss_below_the_rule_with_margin(data):
+    """target_loss_rate=None: thresholds are chosen against the rule on the same rows."""
     *_, d, y = data
-    m = RefundApprover(target_loss_rate=None, caution=0.05, max_iter=50).fit(d, y)
-    ok = np.flatnonzero(m.decide(d)["reason"].str.startswith("needs human review") == False)  # noqa: E712
+    m = RefundApprover(target_loss_rate=None, margin_se=2.0, max_iter=50).fit(d, y)
+    assert m.policy == "rule_guarded" and m.rule_cut_ is not None
+    ok = np.flatnonzero(~m.decide(d)["reason"].str.startswith("needs human review").to_numpy())
     cut = int(len(ok) * (1 - m.validation_fraction))
     val = d.iloc[ok[cut:]]
-    amount = val["amount"].to_numpy(float)
+    amount, yv = val["amount"].to_numpy(float), y[ok[cut:]]
     rule = design_rule(val)["decision"].to_numpy()
-    assert m.target_ == pytest.approx(loss_rate(rule, y[ok[cut:]], amount))
-    model_loss = loss_rate(m.decide(val)["decision"].to_numpy(), y[ok[cut:]], amount)
-    assert model_loss <= m.target_ + 1e-12
-    # a more cautious quantile never approves more
-    loose = RefundApprover(target_loss_rate=None, caution=0.5, max_iter=50).fit(d, y)
-    assert m.threshold_ <= loose.threshold_
+    assert m.target_ == pytest.approx(loss_rate(rule, yv, amount))
+    dec = m.decide(val)
+    model_loss = loss_rate(dec["decision"].to_numpy(), yv, amount)
+    # the margin: the validation loss sits at least 2 bootstrap se below the rule's
+    assert model_loss - m.target_ == pytest.approx(m.validation_["excess"])
+    assert m.validation_["excess"] + 2 * m.validation_["excess_se"] <= 1e-12
+    assert (dec["decision"] == APPROVE).mean() == pytest.approx(m.validation_["share"])
+    # rule-guarded: a request the rule approves is approved iff p < rule_cut, with a reason
+    # that names the rule
+    on_rule = rule == APPROVE
+    assert ((dec["decision"][on_rule] == APPROVE) == (dec["p_abuse"][on_rule] < m.rule_cut_)).all()
+    assert dec["reason"][on_rule].str.contains("design rule approves").all()
+    # a larger margin never approves more on validation
+    safer = RefundApprover(target_loss_rate=None, margin_se=3.0, max_iter=50).fit(d, y)
+    assert safer.validation_["share"] <= m.validation_["share"] + 1e-12
+
+
+def test_cost_policy_and_bad_policy(data):
+    *_, d, y = data
+    m = RefundApprover(target_loss_rate=None, policy="cost", max_iter=50).fit(d, y)
+    assert m.rule_cut_ is None
+    dec = m.decide(d)
+    approved = dec[dec["decision"] == APPROVE]
+    assert (approved["expected_loss"] < m.threshold_).all()
+    with pytest.raises(ValueError, match="policy"):
+        RefundApprover(policy="yolo", max_iter=5).fit(d, y)

@@ -1,15 +1,18 @@
 """Refund auto-approval: the design's rule as baseline and a calibrated abuse-probability model.
 
-The model approves automatically only when the calibrated abuse probability is low: below
-``max_probability`` and with an expected abusive amount (probability × amount) below a
-threshold chosen on validation data for a target loss rate (abusive amount auto-approved /
-all requested amount). Ranking by expected loss rather than probability approves the most
-requests per unit of loss; everything else goes to human review with its reason. Bad input (an
-unknown order, an order never delivered, a non-positive or excessive amount) is always an
-explicit human review with the reason — never a silent approval.
+The model approves automatically only when the calibrated abuse probability is low. The
+shipped policy (``rule_guarded``) approves what the design rule approves unless the model finds
+it suspicious, plus requests the rule refuses whose expected abusive amount (probability ×
+amount) is small; its two thresholds maximise the approved share on validation data under a
+loss constraint with a margin of two bootstrap standard errors (model loss ≤ the rule's loss on
+the same rows, or ≤ a target loss rate). Everything else goes to human review with its reason.
+Bad input (an unknown order, an order never delivered, a non-positive or excessive amount) is
+always an explicit human review with the reason — never a silent approval.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -110,43 +113,54 @@ def loss_rate(decision: np.ndarray, abuse: np.ndarray, amount: np.ndarray) -> fl
 
 
 class RefundApprover(BaseEstimator):
-    """Calibrated abuse model; auto-approves below a threshold set for a target loss rate.
+    """Calibrated abuse model; auto-approves within a loss budget chosen on validation data.
 
-    ``fit`` trains on the earlier ``1 - validation_fraction`` of the requests (rows must be
-    in time order) and picks, on the later part, the largest approval threshold whose loss
-    rate stays at or below the target. ``threshold_`` is in money (expected abusive amount
-    per request).
+    ``fit`` trains an isotonic-calibrated gradient-boosting classifier on the earlier
+    ``1 - validation_fraction`` of the requests (rows must be in time order) and chooses the
+    approval thresholds on the later part. Two policies:
 
-    With ``target_loss_rate=None`` (``"rule"`` mode) the target is the design rule's loss on
-    the *same* validation rows, paired: on each bootstrap resample of the validation rows the
-    threshold is the largest keeping the model's loss ≤ the rule's loss on that resample, and
-    ``threshold_`` is the ``caution`` quantile of those thresholds — so the model's loss is at
-    or below the rule's in about ``1 - caution`` of the resamples. ``target_`` records the
-    rule's validation loss rate.
+    * ``"cost"``: approve when p(abuse) < ``max_probability`` and the expected abusive amount
+      p × amount < ``threshold_`` (ranking by expected loss approves the most requests per
+      unit of loss when p is calibrated).
+    * ``"rule_guarded"``: approve what the design rule approves *and* the model finds
+      unsuspicious (p below both ``rule_cut_`` and ``max_probability``), plus requests the
+      rule refuses whose expected abusive amount is below ``threshold_`` (and p <
+      ``max_probability``). Every decision can be explained against the rule.
+
+    The thresholds maximise the approved share on the validation rows subject to a loss
+    constraint with a margin of ``margin_se`` bootstrap standard errors (400 resamples of the
+    validation rows): with ``target_loss_rate=None`` the *paired* difference model loss − rule
+    loss on the same rows must satisfy ``difference + margin_se · se ≤ 0``; with a number,
+    ``model loss + margin_se · se ≤ target_loss_rate``. ``target_`` records the rule's
+    validation loss rate (or the given target), ``validation_`` the chosen operating point.
 
     Args:
-        target_loss_rate: Allowed abusive amount approved / all requested amount, or None
-            for "no more than the design rule on the validation rows" (paired).
+        target_loss_rate: Allowed abusive amount approved / all requested amount, or None for
+            "no more than the design rule on the validation rows" (paired).
         max_probability: Never auto-approve at or above this abuse probability.
-        caution: The threshold is this quantile of the thresholds chosen on 200 bootstrap
-            resamples of the validation rows (0.5 = median; lower = safer against noise).
-        validation_fraction: Latest share of requests used to choose the threshold.
+        margin_se: Safety margin of the loss constraint, in bootstrap standard errors.
+        policy: ``"rule_guarded"`` or ``"cost"``.
+        validation_fraction: Latest share of requests used to choose the thresholds.
         max_iter: Boosting iterations.
         random_state: Seed.
     """
 
-    def __init__(self, target_loss_rate: float = 0.01, max_probability: float = 0.5,
-                 caution: float = 0.2, validation_fraction: float = 0.3, max_iter: int = 200,
+    def __init__(self, target_loss_rate: float | None = 0.01, max_probability: float = 0.5,
+                 margin_se: float = 2.0, policy: str = "rule_guarded",
+                 validation_fraction: float = 0.3, max_iter: int = 200,
                  random_state: int = 0) -> None:
         self.target_loss_rate = target_loss_rate
         self.max_probability = max_probability
-        self.caution = caution
+        self.margin_se = margin_se
+        self.policy = policy
         self.validation_fraction = validation_fraction
         self.max_iter = max_iter
         self.random_state = random_state
 
     def fit(self, d: pd.DataFrame, y) -> RefundApprover:
         """Fit on a ``refund_features`` frame and abuse labels ``y``."""
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, not {self.policy!r}")
         y = np.asarray(y, dtype=int)
         ok = (input_problems(d) == "").to_numpy()
         X, y, amount = d.loc[ok, FEATURES].to_numpy(float), y[ok], d.loc[ok, "amount"]
@@ -156,16 +170,16 @@ class RefundApprover(BaseEstimator):
         base = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.05,
                                               max_depth=4, random_state=self.random_state)
         self.model_ = CalibratedClassifierCV(base, method="isotonic", cv=3).fit(X[:cut], y[:cut])
-        p = self.model_.predict_proba(X[cut:])[:, 1]
-        amt = amount.to_numpy(float)[cut:]
-        cost = np.where(p < self.max_probability, p * amt, np.inf)
-        rule = (design_rule(d.loc[ok].iloc[cut:])["decision"] == APPROVE).to_numpy()
+        val = ValidationRows(p=self.model_.predict_proba(X[cut:])[:, 1],
+                             amount=amount.to_numpy(float)[cut:], abuse=y[cut:].astype(bool),
+                             rule=(design_rule(d.loc[ok].iloc[cut:])["decision"]
+                                   == APPROVE).to_numpy())
         self.target_ = (float(self.target_loss_rate) if self.target_loss_rate is not None
-                        else loss_rate(np.where(rule, APPROVE, REVIEW), y[cut:].astype(bool),
-                                       amt))
-        self.threshold_ = _robust_threshold(
-            cost, y[cut:].astype(bool), amt, self.target_loss_rate, self.caution,
-            self.random_state, rule_approved=rule)
+                        else loss_rate(np.where(val.rule, APPROVE, REVIEW), val.abuse,
+                                       val.amount))
+        self.rule_cut_, self.threshold_, self.validation_ = choose_thresholds(
+            val, self.target_loss_rate, self.margin_se, self.max_probability,
+            guarded=self.policy == "rule_guarded", seed=self.random_state)
         return self
 
     def predict_proba(self, d: pd.DataFrame) -> np.ndarray:
@@ -175,58 +189,91 @@ class RefundApprover(BaseEstimator):
         return np.column_stack([1 - p, p])
 
     def decide(self, d: pd.DataFrame) -> pd.DataFrame:
-        """``request_id, p_abuse, decision, reason`` per request."""
+        """``request_id, p_abuse, expected_loss, decision, reason`` per request."""
         p = self.predict_proba(d)[:, 1]
         amount = pd.to_numeric(d["amount"], errors="coerce").to_numpy(float)
         loss = p * amount
         bad = input_problems(d).to_numpy()
-        ok = (bad == "") & (p < self.max_probability) & (loss < self.threshold_)
-        why = [f"needs human review: {b}" if b else self._reason(x, e, a)
-               for b, x, e, a in zip(bad, p, loss, ok, strict=True)]
+        rule = (design_rule(d)["decision"] == APPROVE).to_numpy()
+        cut = getattr(self, "rule_cut_", None)  # None: a model pickled before rule_cut_
+        ok = (bad == "") & approve(p, amount, rule, cut, self.threshold_, self.max_probability)
+        why = [f"needs human review: {b}" if b else self._reason(x, e, r, a)
+               for b, x, e, r, a in zip(bad, p, loss, rule, ok, strict=True)]
         return pd.DataFrame({"request_id": d["request_id"].to_numpy(), "p_abuse": p,
                              "expected_loss": loss, "decision": np.where(ok, APPROVE, REVIEW),
                              "reason": why})
 
-    def _reason(self, p: float, loss: float, approved: bool) -> str:
-        t = self.threshold_
-        if approved:
-            return f"auto-approved: abuse probability {p:.3f}, expected loss {loss:.2f} < {t:.2f}"
-        if p >= self.max_probability:
+    def _reason(self, p: float, loss: float, rule: bool, approved: bool) -> str:
+        t, c = self.threshold_, getattr(self, "rule_cut_", None)
+        if c is not None and rule:
+            if approved:
+                return (f"auto-approved: design rule approves and abuse probability {p:.3f} "
+                        f"< {c:.3f}")
+            return (f"human review: design rule approves but abuse probability {p:.3f} "
+                    f"≥ {c:.3f}")
+        head = "auto-approved" if approved else "human review"
+        if not approved and p >= self.max_probability:
             return f"human review: likely abuse (probability {p:.3f})"
-        return f"human review: uncertain (probability {p:.3f}, expected loss {loss:.2f} ≥ {t:.2f})"
+        side = "" if c is None else " (design rule refuses)"
+        op = "<" if approved else "≥"
+        return f"{head}{side}: abuse probability {p:.3f}, expected loss {loss:.2f} {op} {t:.2f}"
 
 
-def _robust_threshold(cost: np.ndarray, abuse: np.ndarray, amount: np.ndarray,
-                      target: float | None, caution: float, seed: int, n_boot: int = 200,
-                      rule_approved: np.ndarray | None = None) -> float:
-    """``caution`` quantile of the loss-target thresholds over bootstrap resamples.
+POLICIES = ("rule_guarded", "cost")
 
-    ``target=None``: each resample's target is the rule's loss on that resample (paired).
+
+@dataclass
+class ValidationRows:
+    """Validation requests the thresholds are chosen on (all valid input)."""
+
+    p: np.ndarray
+    amount: np.ndarray
+    abuse: np.ndarray
+    rule: np.ndarray
+
+
+def approve(p: np.ndarray, amount: np.ndarray, rule: np.ndarray, rule_cut: float | None,
+            threshold: float, max_probability: float) -> np.ndarray:
+    """The model's approvals (before the input checks); ``rule_cut=None`` ignores the rule.
+
+    Never at or above ``max_probability``, whatever the rule says.
     """
+    by_cost = (p < max_probability) & (p * amount < threshold)
+    if rule_cut is None:
+        return by_cost
+    return np.where(rule, p < min(rule_cut, max_probability), by_cost)
+
+
+def choose_thresholds(val: ValidationRows, target: float | None, margin_se: float,
+                      max_probability: float, guarded: bool, seed: int = 0,
+                      n_boot: int = 400) -> tuple[float | None, float, dict[str, float]]:
+    """``(rule_cut, threshold, operating point)`` maximising the validation approved share.
+
+    Constraint: loss excess + ``margin_se`` · bootstrap se ≤ 0, where the excess is model −
+    rule loss on the same resample (``target=None``) or model loss − ``target``.
+    """
+    p, amt, rule = val.p, val.amount, val.rule
+    cost = np.where(p < max_probability, p * amt, np.inf)
+    grid = np.quantile(cost[np.isfinite(cost)], np.linspace(0, 1, 81)) if \
+        np.isfinite(cost).any() else np.array([0.0])
+    ts = np.unique(np.concatenate([[0.0], grid * 1.0001 + 1e-9]))
+    cuts = [None] if not guarded else list(np.unique(np.concatenate(
+        [[0.0, 1.0 + 1e-6], np.quantile(p[rule], np.linspace(0, 1, 41)) * 1.0001 + 1e-9]))
+        if rule.any() else [0.0])
+    cand = [(c, t) for c in cuts for t in ts]
+    A = np.column_stack([approve(p, amt, rule, c, t, max_probability) for c, t in cand])
     rng = np.random.default_rng(seed)
-    n = len(cost)
-    ts = []
-    for _ in range(n_boot):
-        i = rng.integers(0, n, n)
-        goal = target
-        if goal is None:
-            lost = (amount[i] * (abuse[i] & rule_approved[i])).sum()
-            goal = float(lost / amount[i].sum())
-        ts.append(_pick_threshold(cost[i], abuse[i], amount[i], goal))
-    return float(np.quantile(ts, caution))
-
-
-def _pick_threshold(p: np.ndarray, abuse: np.ndarray, amount: np.ndarray,
-                    target: float) -> float:
-    """Largest t such that approving ``p < t`` keeps the loss rate ≤ target (0: none)."""
-    order = np.argsort(p, kind="stable")
-    loss = np.cumsum((amount * abuse)[order]) / amount.sum()
-    ok = np.flatnonzero(loss <= target)
-    ok = ok[np.isfinite(p[order][ok])]
-    if len(ok) == 0:
-        return 0.0
-    k = ok[-1]  # approving the k+1 lowest-cost requests is within target
-    nxt = p[order[k + 1]] if k + 1 < len(p) else np.inf
-    if not np.isfinite(nxt):
-        return float(p[order[k]] * 1.0001 + 1e-9)
-    return float((p[order[k]] + nxt) / 2) if nxt > p[order[k]] else float(p[order[k]])
+    W = np.vstack([np.ones(len(p))] + [np.bincount(rng.integers(0, len(p), len(p)),
+                                                   minlength=len(p)) for _ in range(n_boot)])
+    lost = W @ (A * (amt * val.abuse)[:, None]) / (W @ amt)[:, None]
+    base = (W @ (amt * val.abuse * rule) / (W @ amt))[:, None] if target is None else target
+    excess = lost - base
+    ok = excess[0] + margin_se * excess[1:].std(axis=0) <= 0
+    share = A.mean(axis=0)
+    k = int(np.argmax(np.where(ok, share, -1))) if ok.any() else None
+    if k is None:  # nothing meets the constraint: approve nothing automatically
+        return (0.0 if guarded else None), 0.0, {"share": 0.0, "excess": 0.0, "excess_se": 0.0}
+    c, t = cand[k]
+    point = {"share": float(share[k]), "excess": float(excess[0, k]),
+             "excess_se": float(excess[1:, k].std())}
+    return (None if c is None else float(c)), float(t), point
