@@ -160,9 +160,36 @@ def test_conformalized_wrapper_calibrates_any_model() -> None:
 def test_more_calibration_windows_give_more_residuals_per_step() -> None:
     df = panel(n=8, days=120).drop(columns="promo")
     one = small(calibration_windows=1).fit(df).step_residuals_
-    three = small(calibration_windows=3).fit(df).step_residuals_
+    three = small(calibration_windows=3, calibration_stride=14).fit(df).step_residuals_
     assert one.shape == (8, 14) and three.shape == (24, 14)
     np.testing.assert_allclose(three[:8], one)  # window 0 is the same holdout
+    # origins every 7 days inside the unseen days: refit 0 has 1, refits 1 and 2 have 2 each
+    strided = small(calibration_windows=3, calibration_stride=7).fit(df)
+    assert strided.step_residuals_.shape == (40, 14)
+    np.testing.assert_allclose(strided.step_residuals_[:8], one)
+
+
+def test_local_interval_scale_follows_each_series_recent_noise() -> None:
+    """Two series at the same level, one noisy lately: its band is wider under 'local'."""
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2024-01-01", periods=200, freq="D")
+    calm = 10 + rng.poisson(1, 200).astype(float)
+    wild = calm.copy()
+    wild[-60:] = rng.choice([0.0, 22.0], 60)  # same mean, far more day-to-day noise
+    df = pd.concat([pd.DataFrame({"unique_id": u, "ds": ds, "y": y})
+                    for u, y in (("calm", calm), ("wild", wild))])
+    m = small(closed_days=False).fit(df)
+    assert set(m.calibration_) == {"resid", "mean", "noise"}
+    assert m.noise_["wild"] > 3 * m.noise_["calm"]
+    width = {}
+    for how in ("local", "mean"):
+        fc = m.set_params(interval_scale=how).predict(7)
+        width[how] = (fc[hi_col(80)] - fc[lo_col(80)]).groupby(fc["unique_id"]).mean()
+    assert width["local"]["wild"] > 2 * width["local"]["calm"]
+    assert width["local"]["wild"] / width["local"]["calm"] > (
+        width["mean"]["wild"] / width["mean"]["calm"])
+    with pytest.raises(ValueError, match="interval_scale"):
+        m.set_params(interval_scale="nope").predict(7)
 
 
 def test_influential_factors_importance_and_per_forecast_contributions() -> None:

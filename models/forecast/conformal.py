@@ -102,6 +102,38 @@ def step_intervals(
     return out
 
 
+def recent_noise(data: pd.DataFrame, days: int = 28, lag: int = 7) -> pd.Series:
+    """Each series' recent noise: mean ``|y_t - y_{t - lag}|`` over its last ``days`` days.
+
+    The local scale of a normalised conformal score (seasonal-naive MAE of the latest weeks,
+    in the units of ``y``), computed only from days up to the forecast origin. NaN for a
+    series with fewer than ``lag + 1`` days.
+    """
+    tail = data.groupby(ID, sort=False).tail(days + lag)
+    diff = tail.groupby(ID, sort=False)[Y].diff(lag).abs()
+    return diff.groupby(tail[ID], sort=False).mean()
+
+
+def score_scale(mean: np.ndarray, noise: np.ndarray, how: str, floor: float = 0.1
+                ) -> np.ndarray:
+    """Per-series normaliser of conformal residuals (same units as ``y``).
+
+    Args:
+        mean: Mean daily demand of each series in its training part.
+        noise: :func:`recent_noise` at the forecast origin.
+        how: ``mean`` (residuals relative to the series' level) or ``local`` (relative to its
+            recent noise, floored at ``floor`` × level so a run of zeros keeps a band).
+        floor: Floor of the local scale as a share of the level.
+    """
+    mean = np.asarray(mean, float)
+    if how == "mean":
+        return np.maximum(mean, 1e-9)
+    if how != "local":
+        raise ValueError(f"interval_scale must be 'mean' or 'local', got {how!r}")
+    noise = np.nan_to_num(np.asarray(noise, float), nan=0.0)
+    return np.maximum(np.maximum(noise, floor * mean), 1e-9)
+
+
 class Conformalized(BaseForecaster):
     """Any forecaster with per-step split-conformal intervals from holdout windows.
 
