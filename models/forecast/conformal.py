@@ -114,24 +114,30 @@ def recent_noise(data: pd.DataFrame, days: int = 28, lag: int = 7) -> pd.Series:
     return diff.groupby(tail[ID], sort=False).mean()
 
 
-def score_scale(mean: np.ndarray, noise: np.ndarray, how: str, floor: float = 0.1
-                ) -> np.ndarray:
-    """Per-series normaliser of conformal residuals (same units as ``y``).
+def score_scale(mean: np.ndarray, noise: np.ndarray, center: np.ndarray, how: str,
+                floor: float = 0.1) -> np.ndarray:
+    """Normaliser of conformal residuals (units of ``y``), broadcast over the inputs.
 
     Args:
-        mean: Mean daily demand of each series in its training part.
-        noise: :func:`recent_noise` at the forecast origin.
-        how: ``mean`` (residuals relative to the series' level) or ``local`` (relative to its
-            recent noise, floored at ``floor`` × level so a run of zeros keeps a band).
-        floor: Floor of the local scale as a share of the level.
+        mean: Mean daily demand of the series in its training part (its level).
+        noise: :func:`recent_noise` of the series at the forecast origin.
+        center: The point forecast of the day.
+        how: ``mean`` (the level: one band width per series), ``local`` (the recent noise)
+            or ``forecast`` (``sqrt(forecast × level)``: count noise grows with the expected
+            count, so promotion and peak days get wider bands). ``local`` and ``forecast``
+            are floored at ``floor`` × level so a run of zeros keeps a band.
+        floor: Floor as a share of the level.
     """
     mean = np.asarray(mean, float)
     if how == "mean":
-        return np.maximum(mean, 1e-9)
-    if how != "local":
-        raise ValueError(f"interval_scale must be 'mean' or 'local', got {how!r}")
-    noise = np.nan_to_num(np.asarray(noise, float), nan=0.0)
-    return np.maximum(np.maximum(noise, floor * mean), 1e-9)
+        out = mean
+    elif how == "local":
+        out = np.maximum(np.nan_to_num(np.asarray(noise, float), nan=0.0), floor * mean)
+    elif how == "forecast":
+        out = np.sqrt(np.maximum(np.asarray(center, float), floor * mean) * mean)
+    else:
+        raise ValueError(f"interval_scale must be 'mean', 'local' or 'forecast', got {how!r}")
+    return np.maximum(out, 1e-9)
 
 
 class Conformalized(BaseForecaster):

@@ -12,11 +12,12 @@ calibrated inside ``fit`` on the latest part of the training span only: a copy o
 fitted without the last ``calibration_days × (w + 1)`` days of each series (``w`` =
 0 .. ``calibration_windows`` − 1) and forecasts ``calibration_days`` ahead from origins every
 ``calibration_stride`` days inside the days it has not seen (so short horizon steps get many
-origins from few refits). Each signed residual is normalised by the series' recent noise at
-its origin (seasonal-naive MAE of the 28 days before it, floored at 10 % of the series'
-level: ``interval_scale='local'``; or by the level alone, ``'mean'``), and the conformal
-quantiles of the normalised residuals at each step, times the same noise measured at the end
-of the training data, set the bands around the point forecast.
+origins from few refits; a stride prime to 7 spreads the origins over the weekdays). Each
+signed residual is divided by a normaliser known at its origin
+(:func:`models.forecast.conformal.score_scale`, ``interval_scale``: the series' level
+``mean``, its recent seasonal-naive noise ``local``, or ``sqrt(forecast × level)``
+``forecast``), and the conformal quantiles of the normalised residuals at each step, times
+the same normaliser at prediction time, set the bands around the point forecast.
 
 Fallback (documented): a series shorter than ``season_length`` days or with no demand at all is
 forecast by :class:`~models.forecast.naive.SeasonalNaive` (a zero series gets zero forecasts
@@ -88,8 +89,9 @@ class GBMForecaster(BaseForecaster):
         calibration_windows: Consecutive holdout windows of ``calibration_days`` (one refit
             each): more residuals per step, at the cost of training time.
         calibration_stride: Days between forecast origins inside each refit's unseen days.
-        interval_scale: Normaliser of the conformal residuals: ``local`` (each series'
-            recent noise) or ``mean`` (its level).
+        interval_scale: Normaliser of the conformal residuals: ``mean`` (each series'
+            level), ``local`` (its recent noise) or ``forecast`` (``sqrt(forecast ×
+            level)``), see :func:`models.forecast.conformal.score_scale`.
         closed_days: Forecast 0 on weekdays with zero demand in each of the last 8 weeks.
         n_jobs: LightGBM threads.
         random_state: Seed of LightGBM's bagging/feature sampling.
@@ -108,8 +110,8 @@ class GBMForecaster(BaseForecaster):
         objective: str = "tweedie",
         calibration_days: int = 28,
         calibration_windows: int = 3,
-        calibration_stride: int = 7,
-        interval_scale: str = "local",
+        calibration_stride: int = 4,
+        interval_scale: str = "forecast",
         closed_days: bool = True,
         n_jobs: int = 1,
         random_state: int | None = 0,
@@ -163,7 +165,8 @@ class GBMForecaster(BaseForecaster):
         cal = self.calibration_
         if cal is None:
             return None
-        return cal["resid"] / score_scale(cal["mean"], cal["noise"], self.interval_scale)[:, None]
+        return cal["resid"] / score_scale(cal["mean"][:, None], cal["noise"][:, None],
+                                          cal["center"], self.interval_scale)
 
     def feature_names(self) -> list[str]:
         """Names of the model's input columns, in the order of the design matrix."""
@@ -239,8 +242,9 @@ class GBMForecaster(BaseForecaster):
         Refit ``w`` (``0 .. calibration_windows - 1``) is trained on days ``< n - c (w + 1)``
         of each series (``c = calibration_days``) and forecasts ``c`` days from origins
         ``n - c (w + 1) + j × calibration_stride`` (``j × stride < c``, window inside the
-        series). Returns raw residuals ``resid`` (n_cases, c), the refit's level ``mean`` and
-        the origin's :func:`recent_noise` ``noise`` per case (None without any holdout).
+        series). Returns raw residuals ``resid`` and forecasts ``center`` (n_cases, c), the
+        refit's level ``mean`` and the origin's :func:`recent_noise` ``noise`` per case (None
+        without any holdout).
         """
         c = int(self.calibration_days)
         if c <= 0:
@@ -252,7 +256,8 @@ class GBMForecaster(BaseForecaster):
         parts = [x for p in parts if p is not None for x in p]
         if not parts:
             return None
-        return {k: np.concatenate([x[k] for x in parts]) for k in ("resid", "mean", "noise")}
+        keys = ("resid", "center", "mean", "noise")
+        return {k: np.concatenate([x[k] for x in parts]) for k in keys}
 
     def _holdout(self, data: pd.DataFrame, pos: pd.Series, n: pd.Series, w: int, c: int
                  ) -> list[dict[str, np.ndarray]] | None:
@@ -272,8 +277,9 @@ class GBMForecaster(BaseForecaster):
             grid = test[[ID, DS, *self.exog]].reset_index(drop=True)
             pred = self._recursive(booster, self._buffers(seen, scale), scale, list(ok), grid, c)
             sc = scale.loc[ok].to_numpy(float)
-            resid = (test[Y].to_numpy(float) - pred * np.repeat(sc, c)).reshape(len(ok), c)
-            out.append({"resid": resid, "mean": sc,
+            center = (pred * np.repeat(sc, c)).reshape(len(ok), c)
+            out.append({"resid": test[Y].to_numpy(float).reshape(len(ok), c) - center,
+                        "center": center, "mean": sc,
                         "noise": recent_noise(seen).loc[ok].to_numpy(float)})
         return out
 
@@ -369,6 +375,7 @@ class GBMForecaster(BaseForecaster):
                 "no calibration residuals: every series is shorter than "
                 f"2 x calibration_days ({2 * int(self.calibration_days)} days); "
                 "lower calibration_days or pass more history")
-        sc = np.repeat(score_scale(self.scale_.loc[ids], self.noise_.reindex(ids),
-                                   self.interval_scale), h)
+        sc = score_scale(np.repeat(self.scale_.loc[ids].to_numpy(float), h),
+                         np.repeat(self.noise_.reindex(ids).to_numpy(float), h),
+                         out[YHAT].to_numpy(float), self.interval_scale)
         return step_intervals(out, out[YHAT].to_numpy(float) / sc, levels, res, h, scale=sc)
