@@ -361,7 +361,7 @@ class GBMForecaster(BaseForecaster):
                                  ex[:, k], logs])
             if keep is not None:
                 keep.append(X)
-            preds[:, k] = np.clip(booster.predict(X), 0, None)
+            preds[:, k] = np.clip(booster.booster_.predict(X), 0, None)  # no sklearn checks
             buf = np.column_stack([buf[:, 1:], preds[:, k]])
         return preds.ravel()
 
