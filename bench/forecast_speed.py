@@ -120,13 +120,14 @@ def main() -> None:
                "autoets": (lambda: run_autoets(train, test, a.jobs), "AutoETS")}
     for name in [m.strip() for m in a.models.split(",")]:
         fn, col = runners[name]
-        la = os.getloadavg()[0]
+        la = os.getloadavg()
         t0, c0 = time.perf_counter(), cpu_seconds()
         fc = fn()
         secs, cpu = time.perf_counter() - t0, cpu_seconds() - c0
-        rows.append((name, secs, cpu, len(fc), wape(fc, test, col), la))
-        print(f"{name}: {secs:.1f} s, {len(fc)} rows", flush=True)
-    write_report(a, rows, load_start, started)
+        rows.append((name, secs, cpu, len(fc), wape(fc, test, col), la, os.getloadavg()))
+        print(f"{name}: {secs:.1f} s wall, {cpu:.1f} s CPU, {len(fc)} rows, load "
+              f"{la[0]:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
+        write_report(a, rows, load_start, started)  # partial results survive a stopped run
 
 
 def write_report(a, rows, load_start, started) -> None:
@@ -149,16 +150,20 @@ def write_report(a, rows, load_start, started) -> None:
         f"{H} days is shown only as a sanity check.", "",
         "CPU time counts this process and its worker processes (user + system); on a quiet "
         "2-core machine the wall time is about CPU time / cores used, so CPU time is the "
-        "load-independent measure of the work.", "",
-        "| method | wall (s) | CPU (s) | series/s | forecast rows | WAPE (30 d) | load at start "
-        "| target |",
-        "|---|---|---|---|---|---|---|---|",
+        "load-independent measure of the work (it is inflated a little under load: "
+        "LightGBM's and BLAS's threads spin while they wait for a core). The GBM's target "
+        "counts as met on a quiet machine when its CPU time alone is under the target "
+        "(even one core would then finish in time).", "",
+        "| method | wall (s) | CPU (s) | series/s | forecast rows | WAPE (30 d) | load 1/5/15 "
+        "min at start | load at end | target |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, secs, cpu, n, w, l1 in rows:
-        target = (f"wall < {TARGET_S:.0f} s: {met(secs < TARGET_S)}; CPU < 2 × {TARGET_S:.0f} "
-                  f"s: {met(cpu < 2 * TARGET_S)}" if name == "gbm" else "—")
+    for name, secs, cpu, n, w, l1, l2 in rows:
+        target = (f"wall < {TARGET_S:.0f} s: {met(secs < TARGET_S)}; CPU < {TARGET_S:.0f} "
+                  f"s: {met(cpu < TARGET_S)}" if name == "gbm" else "—")
         lines.append(f"| {labels[name]} | {secs:.1f} | {cpu:.1f} | {a.series / secs:.1f} | "
-                     f"{n:,} | {w:.3f} | {l1:.1f} | {target} |")
+                     f"{n:,} | {w:.3f} | {l1[0]:.1f}/{l1[1]:.1f}/{l1[2]:.1f} | "
+                     f"{l2[0]:.1f}/{l2[1]:.1f}/{l2[2]:.1f} | {target} |")
     write_atomic(a.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

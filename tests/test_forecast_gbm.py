@@ -109,6 +109,20 @@ def test_bad_input_is_a_clear_error_naming_the_series(case: str, match: str) -> 
         small().fit(df)
 
 
+def test_future_regressor_frame_missing_a_date_names_the_series_and_day() -> None:
+    df = panel(n=6, exog=True)
+    m = small(exog=("promo",)).fit(df)
+    fut = panel(n=6, days=127, exog=True).groupby("unique_id").tail(7)
+    hole = fut.index[(fut["unique_id"] == "sku3")][4]
+    with pytest.raises(ForecastInputError, match=r"does not cover 1 forecast day.*sku3"):
+        m.predict(7, X_future=fut.drop(index=hole))
+    with pytest.raises(ForecastInputError, match="X_future"):
+        m.predict(7)
+    long_gap = df.drop(df.index[df["unique_id"] == "sku5"][20:110])  # three months missing
+    with pytest.raises(ForecastInputError, match=r"gaps.*sku5"):
+        small(exog=("promo",)).fit(long_gap)
+
+
 def test_conformal_offsets_cover_new_draws_per_step() -> None:
     rng = np.random.default_rng(1)
     h, n_cal = 5, 4000  # coverage sd given the calibration set ~ sqrt(.16/n) = 0.006
@@ -160,9 +174,53 @@ def test_conformalized_wrapper_calibrates_any_model() -> None:
 def test_more_calibration_windows_give_more_residuals_per_step() -> None:
     df = panel(n=8, days=120).drop(columns="promo")
     one = small(calibration_windows=1).fit(df).step_residuals_
-    three = small(calibration_windows=3).fit(df).step_residuals_
+    three = small(calibration_windows=3, calibration_stride=14).fit(df).step_residuals_
     assert one.shape == (8, 14) and three.shape == (24, 14)
     np.testing.assert_allclose(three[:8], one)  # window 0 is the same holdout
+    # origins every 7 days inside the unseen days: refit 0 has 1, refits 1 and 2 have 2 each
+    strided = small(calibration_windows=3, calibration_stride=7).fit(df)
+    assert strided.step_residuals_.shape == (40, 14)
+    np.testing.assert_allclose(strided.step_residuals_[:8], one)
+
+
+def test_local_interval_scale_follows_each_series_recent_noise() -> None:
+    """Two series at the same level, one noisy lately: its band is wider under 'local'."""
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2024-01-01", periods=200, freq="D")
+    calm = 10 + rng.poisson(1, 200).astype(float)
+    wild = calm.copy()
+    wild[-60:] = rng.choice([0.0, 22.0], 60)  # same mean, far more day-to-day noise
+    df = pd.concat([pd.DataFrame({"unique_id": u, "ds": ds, "y": y})
+                    for u, y in (("calm", calm), ("wild", wild))])
+    m = small(closed_days=False).fit(df)
+    assert set(m.calibration_) == {"resid", "center", "mean", "noise"}
+    assert m.noise_["wild"] > 3 * m.noise_["calm"]
+    width = {}
+    for how in ("local", "mean"):
+        fc = m.set_params(interval_scale=how).predict(7)
+        width[how] = (fc[hi_col(80)] - fc[lo_col(80)]).groupby(fc["unique_id"]).mean()
+    assert width["local"]["wild"] > 2 * width["local"]["calm"]
+    assert width["local"]["wild"] / width["local"]["calm"] > (
+        width["mean"]["wild"] / width["mean"]["calm"])
+    with pytest.raises(ValueError, match="interval_scale"):
+        m.set_params(interval_scale="nope").predict(7)
+
+
+def test_forecast_interval_scale_widens_bands_on_high_forecast_days() -> None:
+    """Default normaliser sqrt(forecast x level): promotion days get wider bands."""
+    df = panel(n=16, days=200, exog=True)
+    m = small(exog=("promo",))
+    assert m.get_params()["interval_scale"] == "forecast"
+    m.fit(df)
+    fut = panel(n=16, days=214, exog=True).groupby("unique_id").tail(14)
+    ratio = {}
+    for how in ("forecast", "mean"):
+        fc = m.set_params(interval_scale=how).predict(14, X_future=fut).merge(
+            fut, on=["unique_id", "ds"])
+        width = fc[hi_col(80)] - fc[lo_col(80)]
+        ratio[how] = width[fc["promo"] == 1].mean() / width[fc["promo"] == 0].mean()
+        assert (fc[hi_col(95)] >= fc[hi_col(80)]).all() and (fc[lo_col(80)] >= 0).all()
+    assert ratio["forecast"] > ratio["mean"] * 1.1
 
 
 def test_influential_factors_importance_and_per_forecast_contributions() -> None:

@@ -102,6 +102,44 @@ def step_intervals(
     return out
 
 
+def recent_noise(data: pd.DataFrame, days: int = 28, lag: int = 7) -> pd.Series:
+    """Each series' recent noise: mean ``|y_t - y_{t - lag}|`` over its last ``days`` days.
+
+    The local scale of a normalised conformal score (seasonal-naive MAE of the latest weeks,
+    in the units of ``y``), computed only from days up to the forecast origin. NaN for a
+    series with fewer than ``lag + 1`` days.
+    """
+    tail = data.groupby(ID, sort=False).tail(days + lag)
+    diff = tail.groupby(ID, sort=False)[Y].diff(lag).abs()
+    return diff.groupby(tail[ID], sort=False).mean()
+
+
+def score_scale(mean: np.ndarray, noise: np.ndarray, center: np.ndarray, how: str,
+                floor: float = 0.1) -> np.ndarray:
+    """Normaliser of conformal residuals (units of ``y``), broadcast over the inputs.
+
+    Args:
+        mean: Mean daily demand of the series in its training part (its level).
+        noise: :func:`recent_noise` of the series at the forecast origin.
+        center: The point forecast of the day.
+        how: ``mean`` (the level: one band width per series), ``local`` (the recent noise)
+            or ``forecast`` (``sqrt(forecast × level)``: count noise grows with the expected
+            count, so promotion and peak days get wider bands). ``local`` and ``forecast``
+            are floored at ``floor`` × level so a run of zeros keeps a band.
+        floor: Floor as a share of the level.
+    """
+    mean = np.asarray(mean, float)
+    if how == "mean":
+        out = mean
+    elif how == "local":
+        out = np.maximum(np.nan_to_num(np.asarray(noise, float), nan=0.0), floor * mean)
+    elif how == "forecast":
+        out = np.sqrt(np.maximum(np.asarray(center, float), floor * mean) * mean)
+    else:
+        raise ValueError(f"interval_scale must be 'mean', 'local' or 'forecast', got {how!r}")
+    return np.maximum(out, 1e-9)
+
+
 class Conformalized(BaseForecaster):
     """Any forecaster with per-step split-conformal intervals from holdout windows.
 

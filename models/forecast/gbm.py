@@ -7,10 +7,17 @@ regressors ``exog`` and the log of the scale. The model is fitted on every day o
 with a Tweedie objective (zero-inflated counts, as in the M5 winners); forecasts are recursive:
 step ``k`` uses the predictions of steps ``< k`` as lags.
 
-Intervals are split-conformal per horizon step (:func:`models.forecast.conformal.step_intervals`):
-a copy of the model is fitted without the last ``calibration_days`` of each series (repeated
-for ``calibration_windows`` consecutive windows), forecasts them recursively, and the
-quantiles of its scaled signed residuals at each step set the bands.
+Intervals are split-conformal per horizon step (:func:`models.forecast.conformal.step_intervals`),
+calibrated inside ``fit`` on the latest part of the training span only: a copy of the model is
+fitted without the last ``calibration_days × (w + 1)`` days of each series (``w`` =
+0 .. ``calibration_windows`` − 1) and forecasts ``calibration_days`` ahead from origins every
+``calibration_stride`` days inside the days it has not seen (so short horizon steps get many
+origins from few refits; a stride prime to 7 spreads the origins over the weekdays). Each
+signed residual is divided by a normaliser known at its origin
+(:func:`models.forecast.conformal.score_scale`, ``interval_scale``: the series' level
+``mean``, its recent seasonal-naive noise ``local``, or ``sqrt(forecast × level)``
+``forecast``), and the conformal quantiles of the normalised residuals at each step, times
+the same normaliser at prediction time, set the bands around the point forecast.
 
 Fallback (documented): a series shorter than ``season_length`` days or with no demand at all is
 forecast by :class:`~models.forecast.naive.SeasonalNaive` (a zero series gets zero forecasts
@@ -41,7 +48,7 @@ from models.forecast.base import (
     future_dates,
     validate_series,
 )
-from models.forecast.conformal import step_intervals
+from models.forecast.conformal import recent_noise, score_scale, step_intervals
 
 
 def calendar(ds: pd.Series) -> np.ndarray:
@@ -81,6 +88,10 @@ class GBMForecaster(BaseForecaster):
             (0: no intervals; ``predict`` then needs ``level=None``).
         calibration_windows: Consecutive holdout windows of ``calibration_days`` (one refit
             each): more residuals per step, at the cost of training time.
+        calibration_stride: Days between forecast origins inside each refit's unseen days.
+        interval_scale: Normaliser of the conformal residuals: ``mean`` (each series'
+            level), ``local`` (its recent noise) or ``forecast`` (``sqrt(forecast ×
+            level)``), see :func:`models.forecast.conformal.score_scale`.
         closed_days: Forecast 0 on weekdays with zero demand in each of the last 8 weeks.
         n_jobs: LightGBM threads.
         random_state: Seed of LightGBM's bagging/feature sampling.
@@ -99,6 +110,8 @@ class GBMForecaster(BaseForecaster):
         objective: str = "tweedie",
         calibration_days: int = 28,
         calibration_windows: int = 3,
+        calibration_stride: int = 4,
+        interval_scale: str = "forecast",
         closed_days: bool = True,
         n_jobs: int = 1,
         random_state: int | None = 0,
@@ -114,6 +127,8 @@ class GBMForecaster(BaseForecaster):
         self.objective = objective
         self.calibration_days = calibration_days
         self.calibration_windows = calibration_windows
+        self.calibration_stride = calibration_stride
+        self.interval_scale = interval_scale
         self.closed_days = closed_days
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -140,8 +155,18 @@ class GBMForecaster(BaseForecaster):
         self.booster_, self.scale_ = self._train(use)
         self.history_ = self._buffers(use, self.scale_)
         self.last_ds_ = use.groupby(ID, sort=False)[DS].max()
-        self.step_residuals_ = self._calibrate(use)
+        self.noise_ = recent_noise(use)
+        self.calibration_ = self._calibrate(use)
         return self
+
+    @property
+    def step_residuals_(self) -> np.ndarray | None:
+        """Normalised signed residuals (n_cases, calibration_days) behind the bands."""
+        cal = self.calibration_
+        if cal is None:
+            return None
+        return cal["resid"] / score_scale(cal["mean"][:, None], cal["noise"][:, None],
+                                          cal["center"], self.interval_scale)
 
     def feature_names(self) -> list[str]:
         """Names of the model's input columns, in the order of the design matrix."""
@@ -211,38 +236,52 @@ class GBMForecaster(BaseForecaster):
             out[uid] = np.concatenate([np.full(W - len(v), np.nan), v])
         return out
 
-    def _calibrate(self, data: pd.DataFrame) -> np.ndarray | None:
-        """Scaled residuals (n_cases, calibration_days) of refits without the last days.
+    def _calibrate(self, data: pd.DataFrame) -> dict[str, np.ndarray] | None:
+        """Holdout residuals of refits without the last days, with their normalisers.
 
-        Window ``w`` (``0 .. calibration_windows - 1``) holds out days
-        ``n - c (w + 1) .. n - c w`` of each series (``c = calibration_days``).
+        Refit ``w`` (``0 .. calibration_windows - 1``) is trained on days ``< n - c (w + 1)``
+        of each series (``c = calibration_days``) and forecasts ``c`` days from origins
+        ``n - c (w + 1) + j × calibration_stride`` (``j × stride < c``, window inside the
+        series). Returns raw residuals ``resid`` and forecasts ``center`` (n_cases, c), the
+        refit's level ``mean`` and the origin's :func:`recent_noise` ``noise`` per case (None
+        without any holdout).
         """
         c = int(self.calibration_days)
         if c <= 0:
             return None
         n = data.groupby(ID, sort=False)[DS].transform("size")
         pos = data.groupby(ID, sort=False).cumcount()
-        res = [self._holdout(data, pos, n - c * w, c)
-               for w in range(max(1, int(self.calibration_windows)))]
-        res = [r for r in res if r is not None]
-        return np.vstack(res) if res else None
+        parts = [self._holdout(data, pos, n, w, c)
+                 for w in range(max(1, int(self.calibration_windows)))]
+        parts = [x for p in parts if p is not None for x in p]
+        if not parts:
+            return None
+        keys = ("resid", "center", "mean", "noise")
+        return {k: np.concatenate([x[k] for x in parts]) for k in keys}
 
-    def _holdout(self, data: pd.DataFrame, pos: pd.Series, end: pd.Series, c: int
-                 ) -> np.ndarray | None:
-        """Residuals of a refit on days ``< end - c`` forecasting days ``end - c .. end``."""
-        train = data[pos < end - c]
+    def _holdout(self, data: pd.DataFrame, pos: pd.Series, n: pd.Series, w: int, c: int
+                 ) -> list[dict[str, np.ndarray]] | None:
+        """Residuals of one refit on days ``< n - c (w + 1)``, from each origin after it."""
+        start = n - c * (w + 1)
+        train = data[pos < start]
         sizes = train.groupby(ID, sort=False).size()
         ok = sizes.index[sizes >= max(int(self.season_length), 2 * c)]
         if len(ok) == 0:
             return None
-        train = train[train[ID].isin(set(ok))]
-        booster, scale = self._train(train)
-        hist = self._buffers(train, scale)
-        test = data[data[ID].isin(set(ok)) & (pos >= end - c) & (pos < end)]
-        grid = test[[ID, DS, *self.exog]].reset_index(drop=True)
-        pred = self._recursive(booster, hist, scale, list(ok), grid, c)
-        actual = test[Y].to_numpy(float) / test[ID].map(scale).to_numpy(float)
-        return (actual - pred).reshape(len(ok), c)
+        keep = data[ID].isin(set(ok)).to_numpy()
+        data, pos, start = data[keep], pos[keep], start[keep]
+        booster, scale = self._train(data[pos < start])
+        out, stride = [], max(1, int(self.calibration_stride))
+        for j in range(0, min(c, c * w + 1), stride):  # the origin's window stays unseen
+            seen, test = data[pos < start + j], data[(pos >= start + j) & (pos < start + j + c)]
+            grid = test[[ID, DS, *self.exog]].reset_index(drop=True)
+            pred = self._recursive(booster, self._buffers(seen, scale), scale, list(ok), grid, c)
+            sc = scale.loc[ok].to_numpy(float)
+            center = (pred * np.repeat(sc, c)).reshape(len(ok), c)
+            out.append({"resid": test[Y].to_numpy(float).reshape(len(ok), c) - center,
+                        "center": center, "mean": sc,
+                        "noise": recent_noise(seen).loc[ok].to_numpy(float)})
+        return out
 
     # -------------------------------------------------------------- predict
     def predict(
@@ -272,7 +311,7 @@ class GBMForecaster(BaseForecaster):
             sc = np.repeat(self.scale_.loc[modelled].to_numpy(float), h)
             out = grid[[ID, DS]].copy()
             out[YHAT] = np.clip(pred, 0, None) * sc
-            frames.append(self._intervals(out, pred, sc, h, levels))
+            frames.append(self._intervals(out, modelled, h, levels))
         return self._assemble(frames, ids, set(modelled), self.naive_, h, levels,
                               self.closed_weekdays_)
 
@@ -322,18 +361,21 @@ class GBMForecaster(BaseForecaster):
                                  ex[:, k], logs])
             if keep is not None:
                 keep.append(X)
-            preds[:, k] = np.clip(booster.predict(X), 0, None)
+            preds[:, k] = np.clip(booster.booster_.predict(X), 0, None)  # no sklearn checks
             buf = np.column_stack([buf[:, 1:], preds[:, k]])
         return preds.ravel()
 
-    def _intervals(self, out: pd.DataFrame, pred: np.ndarray, sc: np.ndarray, h: int,
-                   levels: Sequence[int]) -> pd.DataFrame:
-        res = self.step_residuals_
+    def _intervals(self, out: pd.DataFrame, ids: list[str], h: int, levels: Sequence[int]
+                   ) -> pd.DataFrame:
         if not levels:
             return out
+        res = self.step_residuals_
         if res is None:
             raise ForecastInputError(
                 "no calibration residuals: every series is shorter than "
                 f"2 x calibration_days ({2 * int(self.calibration_days)} days); "
                 "lower calibration_days or pass more history")
-        return step_intervals(out, pred, levels, res, h, scale=sc)
+        sc = score_scale(np.repeat(self.scale_.loc[ids].to_numpy(float), h),
+                         np.repeat(self.noise_.reindex(ids).to_numpy(float), h),
+                         out[YHAT].to_numpy(float), self.interval_scale)
+        return step_intervals(out, out[YHAT].to_numpy(float) / sc, levels, res, h, scale=sc)
