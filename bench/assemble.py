@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["flows", "features", "generate", "ingest_append", "reliability", "reliability_tenant",
          "cli_startup", "forecast_accuracy", "forecast_peers_cal3_all",
-         "forecast_peers_generated", "forecast_speed", "churn", "clv", "routing",
+         "forecast_peers_generated", "forecast_speed", "forecast_volume", "churn", "clv", "routing",
          "routing_regression", "routing_regression_dqn", "inventory", "risk", "monitor",
          "serve", "serve_handler"]
 
