@@ -63,8 +63,7 @@ class RecommenderCounts:
         data = np.concatenate([n for _, _, n in self._cells]).astype(float)
         shape = (len(rec.customers_), len(rec.skus_))
         rec.counts_ = sparse.csr_matrix((data, (rows, cols)), shape=shape)
-        _similarity(rec)
-        return rec
+        return rec.finish_fit()
 
 
 def _codes(*columns: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -94,21 +93,6 @@ def purchase_counts(purchases: pd.DataFrame | None) -> tuple | None:
     items = pd.MultiIndex.from_arrays([item_tenants, skus], names=["tenant_id", "sku"])
     cell, n = np.unique(who * len(items) + what, return_counts=True)
     return tenants, customers, items, (cell // len(items), cell % len(items), n)
-
-
-def _similarity(rec: CoOccurrenceRecommender) -> None:
-    """The tail of ``CoOccurrenceRecommender.fit``: co-occurrence and best sellers."""
-    binary = (rec.counts_ > 0).astype(float)
-    co = (binary.T @ binary).tocsr()
-    buyers = np.asarray(binary.sum(axis=0)).ravel()
-    norm = 1.0 / np.sqrt(np.maximum(buyers, 1.0))
-    sim = (sparse.diags(norm) @ co @ sparse.diags(norm)).tolil()
-    sim.setdiag(0)
-    rec.similarity_ = sim.tocsr()
-    tenants = rec.skus_.get_level_values(0).to_numpy(dtype=object)
-    order = np.lexsort((rec._names, -buyers))
-    rec.popular_ = {t: [rec._names[k] for k in order if tenants[k] == t]
-                    for t in pd.unique(tenants)}
 
 
 class BatchRecommendations:

@@ -86,13 +86,24 @@ class CoOccurrenceRecommender:
         cols = self.skus_.get_indexer(items)
         shape = (len(self.customers_), len(self.skus_))
         self.counts_ = sparse.csr_matrix((np.ones(len(p)), (rows, cols)), shape=shape)
+        return self.finish_fit()
+
+    def finish_fit(self) -> CoOccurrenceRecommender:
+        """Similarity and best sellers from ``counts_``, ``skus_`` and the SKU names.
+
+        The end of :meth:`fit`; the chunked churn scorer builds ``counts_`` chunk by chunk
+        and calls it. The diagonal is removed in CSR form (a LIL copy of the SKU × SKU
+        matrix holds one Python object per cell: gigabytes on a large catalogue).
+        """
         binary = (self.counts_ > 0).astype(float)
         co = (binary.T @ binary).tocsr()  # zero across tenants: no customer spans two
         buyers = np.asarray(binary.sum(axis=0)).ravel()
         norm = 1.0 / np.sqrt(np.maximum(buyers, 1.0))
-        sim = (sparse.diags(norm) @ co @ sparse.diags(norm)).tolil()
-        sim.setdiag(0)
-        self.similarity_ = sim.tocsr()
+        sim = (sparse.diags(norm) @ co @ sparse.diags(norm)).tocsr()
+        sim = (sim - sparse.diags(sim.diagonal(), format="csr")).tocsr()
+        sim.eliminate_zeros()
+        sim.sort_indices()
+        self.similarity_ = sim
         tenants = self.skus_.get_level_values(0).to_numpy(dtype=object)
         order = np.lexsort((self._names, -buyers))
         self.popular_ = {t: [self._names[k] for k in order if tenants[k] == t]
