@@ -341,6 +341,11 @@ class BaseForecaster(BaseEstimator):
         self.fallback_ids_ = list(ids)
         self.naive_ = self._fallback(data, ids)
 
+    def _fit_calendar(self, data: pd.DataFrame, closed_days: bool = True) -> None:
+        """Each series' last training date and, with ``closed_days``, its closed weekdays."""
+        self.last_ds_ = data.groupby(ID, sort=False)[DS].max()
+        self.closed_weekdays_ = closed_weekdays(data) if closed_days else {}
+
     @staticmethod
     def _assemble(
         frames: list[pd.DataFrame], ids: Sequence[str], modelled: Any, naive: Any, h: int,

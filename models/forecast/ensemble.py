@@ -40,7 +40,6 @@ from models.forecast.base import (
     check_horizon,
     check_ids,
     check_levels,
-    closed_weekdays,
     hi_col,
     lo_col,
     validate_series,
@@ -136,8 +135,7 @@ class EnsembleForecaster(BaseForecaster):
         fit_data = data[data[ID].isin(usable)]
         self.models_ = ({n: self._member(n).fit(fit_data) for n in names} if usable else {})
         self.modelled_ = set(usable)
-        self.last_ds_ = data.groupby(ID, sort=False)[DS].max()
-        self.closed_weekdays_ = closed_weekdays(data)
+        self._fit_calendar(data)
         return self
 
     def _inner_backtest(self, data: pd.DataFrame, names: list[str]) -> pd.DataFrame:

@@ -194,10 +194,9 @@ class LSTMForecaster(BaseForecaster):
         self.calibration_from_ = "holdout" if len(cal_p) else "training"
         self._calibrate(*self._batch(yt, ft, cal_p if len(cal_p) else train_p[-2000:]))
         self.ids_ = pd.Index(sizes.index)
-        self.last_ds_ = data.groupby(ID, sort=False)[DS].max()
         self.history_, cold = last_windows(y, feats, sizes, starts, L)
         self._fit_fallback(data, cold)
-        self.closed_weekdays_ = closed_weekdays(data) if self.closed_days else {}
+        self._fit_calendar(data, self.closed_days)
         return self
 
     def _train(self, y: torch.Tensor, f: torch.Tensor, train_p: np.ndarray,

@@ -31,7 +31,6 @@ from models.forecast.base import (
     check_horizon,
     check_ids,
     check_levels,
-    closed_weekdays,
     finalize,
     future_dates,
     hi_col,
@@ -286,8 +285,7 @@ class ProphetForecaster(BaseForecaster):
             fitted.update(part)
         self.models_ = {u: m for u, (m, _) in fitted.items()}
         self.residuals_ = {u: r for u, (_, r) in fitted.items()}
-        self.last_ds_ = data.groupby(ID, sort=False)[DS].max()
-        self.closed_weekdays_ = closed_weekdays(data) if self.closed_days else {}
+        self._fit_calendar(data, self.closed_days)
         return self
 
     def predict(

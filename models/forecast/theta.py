@@ -22,7 +22,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.forecast.base import (
     DEFAULT_LEVELS,
-    DS,
     ID,
     YHAT,
     BaseForecaster,
@@ -30,7 +29,6 @@ from models.forecast.base import (
     check_horizon,
     check_ids,
     check_levels,
-    closed_weekdays,
     future_dates,
     hi_col,
     lo_col,
@@ -66,8 +64,7 @@ class ThetaForecaster(BaseForecaster):
         for uid, g in data.groupby(ID, sort=False):
             if uid not in set(fallback):
                 self.models_[uid] = AutoTheta(season_length=m).fit(g[Y].to_numpy(float))
-        self.last_ds_ = data.groupby(ID, sort=False)[DS].max()
-        self.closed_weekdays_ = closed_weekdays(data) if self.closed_days else {}
+        self._fit_calendar(data, self.closed_days)
         return self
 
     def predict(
