@@ -117,18 +117,37 @@ def cluster(tmp_path_factory):
     assert all(p.poll() is not None for p in procs), "a Spark daemon is still running"
 
 
-def test_features_on_a_standalone_cluster_match_pandas(cluster, tmp_path):
-    """``oms-ml features --engine spark`` against spark://… writes what pandas writes."""
-    from oms.lake import read_table, table_uri, write_table
+def write_synthetic_lake(tmp_path: Path) -> tuple[Path, Path]:
+    """The parity lake (``test_features_parity.synthetic``) and its pandas features; paths."""
+    from oms.lake import table_uri, write_table
     from pipelines.features import build_features
 
-    url, env, tmp = cluster
     lake = tmp_path / "lake"
     for name, frame in synthetic().items():
         write_table(complete(frame, name), lake / name, table=name)
     pandas_out = tmp_path / "pd"
     build_features(str(lake), table_uri(str(pandas_out), "features"), engine="pandas",
                    cutoff=CUTOFF, horizon_days=90)
+    return lake, pandas_out
+
+
+def assert_matches_pandas(pandas_out: Path, spark_out: Path) -> None:
+    """The Spark engine's three datasets equal the pandas engine's (columns, dtypes, values)."""
+    from oms.lake import read_table
+
+    for name, keys in KEYS.items():
+        p = read_table(pandas_out / "features" / name).sort_values(keys).reset_index(drop=True)
+        s = read_table(spark_out / "features" / name)
+        assert sorted(s.columns) == sorted(p.columns), name
+        s = s[list(p.columns)].sort_values(keys).reset_index(drop=True)
+        assert len(p) > 0 and (s.dtypes == p.dtypes).all(), name
+        pd.testing.assert_frame_equal(s, p, check_exact=False, rtol=1e-12)
+
+
+def test_features_on_a_standalone_cluster_match_pandas(cluster, tmp_path):
+    """``oms-ml features --engine spark`` against spark://… writes what pandas writes."""
+    url, env, tmp = cluster
+    lake, pandas_out = write_synthetic_lake(tmp_path)
     run_env = env | {"OMS_ML_SPARK_MASTER": url, "OMS_ML_SPARK_DRIVER_MEMORY": "1g",
                      "OMS_ML_SPARK_CONF": TINY_DATA_CONF, "OMS_ML_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
@@ -139,10 +158,4 @@ def test_features_on_a_standalone_cluster_match_pandas(cluster, tmp_path):
     # the application really ran on the cluster: the worker launched an executor for it
     worker_log = (tmp / "worker.log").read_text(errors="ignore")
     assert "Asked to launch executor" in worker_log, worker_log[-2000:]
-    for name, keys in KEYS.items():
-        p = read_table(pandas_out / "features" / name).sort_values(keys).reset_index(drop=True)
-        s = read_table(tmp_path / "sp" / "features" / name)
-        assert sorted(s.columns) == sorted(p.columns), name
-        s = s[list(p.columns)].sort_values(keys).reset_index(drop=True)
-        assert len(p) > 0 and (s.dtypes == p.dtypes).all(), name
-        pd.testing.assert_frame_equal(s, p, check_exact=False, rtol=1e-12)
+    assert_matches_pandas(pandas_out, tmp_path / "sp")
