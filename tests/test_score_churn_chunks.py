@@ -88,16 +88,3 @@ def test_recommender_from_chunk_counts_equals_fit(lake, whole):
 def test_bad_chunk_size_is_refused(lake):
     with pytest.raises(ValueError, match="chunk_customers"):
         plan_chunks(load_arrow_tables(lake, TENANT), 0)
-
-
-def test_batch_recommendations_equal_one_by_one(whole):
-    from pipelines.score_churn_recommender import BatchRecommendations
-
-    cut = pd.Timestamp(whole.orders["order_date"].max()).normalize()
-    rec = _recommender(whole, cut)
-    who = [*list(rec.customers_), (TENANT, "never-bought")]
-    batch = BatchRecommendations(rec, who, n=5, n_own=2, block=64)
-    assert len(batch._done) == len(who)
-    for t, c in who:
-        assert batch.recommend(t, c, 5, 2) == rec.recommend(t, c, 5, 2)
-    assert batch.recommend(TENANT, who[0][1], 3, 1) == rec.recommend(TENANT, who[0][1], 3, 1)
