@@ -12,7 +12,7 @@ import pandas as pd
 
 from features.demand import sku_demand_panel
 from models.inventory import turnover
-from oms.lake import exists, read_table, table_uri
+from oms.lake import _dataset, exists, read_table, table_uri
 
 SEP = "@"
 
@@ -30,6 +30,13 @@ def _filter(tenant: str | None):  # noqa: ANN202 - pyarrow expression or None
     return pads.field("tenant_id") == tenant
 
 
+def pa_unique(values: pd.Series):  # noqa: ANN201 - a pyarrow array
+    """The distinct non-null values of a pandas column as an Arrow array (an ``is_in`` set)."""
+    import pyarrow as pa
+
+    return pa.array(pd.unique(values.dropna().astype(str)), pa.string())
+
+
 def _optional(lake: str, table: str, tenant: str | None) -> pd.DataFrame | None:
     uri = table_uri(lake, table)
     return read_table(uri, filter=_filter(tenant)) if exists(uri) else None
@@ -42,25 +49,50 @@ def top_skus(lines: pd.DataFrame, top_n: int) -> list[str]:
     return [str(s) for s in rev.index[:top_n]]
 
 
+def top_skus_in_lake(uri: str, flt, top_n: int) -> list[str]:  # noqa: ANN001 - pyarrow expr
+    """:func:`top_skus` of the lines at ``uri`` without a Python string per line.
+
+    The SKU column stays Arrow and becomes integer codes; pandas then sums each code's
+    amounts exactly as :func:`top_skus` sums each SKU's (same rows, same order), and the
+    ranking is taken in SKU-name order as there (``tests/test_inventory_report.py``).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = _dataset(uri).to_table(columns=["sku", "line_amount", "is_product"], filter=flt)
+    t = t.filter(pc.fill_null(t["is_product"], False))
+    sku = t["sku"].combine_chunks() if t.num_rows else pa.array([], pa.string())
+    enc = pc.dictionary_encode(sku)
+    codes = pd.Series(enc.indices.to_numpy(zero_copy_only=False))
+    rev = pd.Series(t["line_amount"].to_numpy()).groupby(codes).sum()
+    rev.index = np.asarray(enc.dictionary.to_pylist(), dtype=object)[rev.index.astype(int)]
+    rev = rev.sort_index().sort_values(ascending=False, kind="stable")
+    return [str(s) for s in rev.index[:top_n]]
+
+
 def sku_warehouse_history(lake: str, tenant: str | None = None, top_n: int = 100
                           ) -> pd.DataFrame:
     """Daily units per SKU × warehouse (``unique_id, ds, y, sku, warehouse_id``), zero-filled.
 
     Only the ``top_n`` SKUs by revenue are kept (the report's scope).
     """
+    import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
     flt = _filter(tenant)
     uri = table_uri(lake, "order_lines")
     # two narrow reads instead of every line with its order id (23M on `large`): the ranking
     # needs no order id, and only the top SKUs' lines are read in full (filter pushed down)
-    skus = set(top_skus(read_table(uri, ["sku", "line_amount", "is_product"], flt), top_n))
+    skus = set(top_skus_in_lake(uri, flt, top_n))
     only = pads.field("sku").isin(sorted(skus))
     lines = read_table(uri, ["tenant_id", "order_id", "sku", "quantity", "line_amount",
                              "is_product", "order_date"], only if flt is None else flt & only)
     lines = lines[lines["sku"].isin(skus)]
-    orders = read_table(table_uri(lake, "orders"), ["tenant_id", "order_id", "warehouse_id"],
-                        flt)
+    # only those lines' orders become pandas rows (not all 9M order ids on `large`)
+    orders = _dataset(table_uri(lake, "orders")).to_table(
+        columns=["tenant_id", "order_id", "warehouse_id"], filter=flt)
+    orders = orders.filter(pc.is_in(orders["order_id"], value_set=pa_unique(lines["order_id"])))
+    orders = orders.to_pandas(coerce_temporal_nanoseconds=True)
     lines = lines.merge(orders, on=["tenant_id", "order_id"], how="inner")
     lines = lines[lines["warehouse_id"].notna()]
     lines = lines.assign(sku=series_id(lines["sku"], lines["warehouse_id"]))
@@ -125,10 +157,13 @@ def unsold_stock_items(lake: str, history: pd.DataFrame, tenant: str | None = No
     uri = table_uri(lake, "order_lines")
     if inv is None or inv.empty or not exists(uri):
         return pd.DataFrame(columns=cols)
-    sold = read_table(uri, ["sku"], _filter(tenant))["sku"]  # not every column of every line
+    import pyarrow.compute as pc
+
+    sold = _dataset(uri).to_table(columns=["sku"], filter=_filter(tenant))["sku"]
+    sold = set(pc.unique(sold).to_pylist())  # the distinct SKUs, not a string per line
     last = inv["snapshot_date"].max()
     now = inv[(inv["snapshot_date"] == last) & (inv["on_hand"] > 0)]
-    now = now[~now["sku"].isin(set(sold.unique()))]
+    now = now[~now["sku"].isin(sold)]
     if now.empty:
         return pd.DataFrame(columns=cols)
     fake = pd.DataFrame({"unique_id": series_id(now["sku"], now["warehouse_id"]),

@@ -258,3 +258,16 @@ def test_html_report_in_headless_chromium(report, tmp_path):
     expected = int(re.search(r'data-charts-expected="(\d+)"', body).group(1))
     assert loaded == expected == dom.stdout.count('class="chart"') >= 2
     assert np.isfinite(report.summary["value_at_risk"])
+
+
+def test_top_skus_from_arrow_codes_equal_the_pandas_ranking(lake):
+    from pipelines.inventory_data import _filter, top_skus, top_skus_in_lake
+
+    uri = table_uri(lake, "order_lines")
+    lines = read_table(uri)
+    for n in (1, 7, 10**6):
+        assert top_skus_in_lake(uri, None, n) == top_skus(lines, n)
+    tenant = str(lines["tenant_id"].iloc[0])
+    assert top_skus_in_lake(uri, _filter(tenant), 5) == top_skus(
+        lines[lines["tenant_id"] == tenant], 5)
+    assert top_skus_in_lake(uri, _filter("nobody"), 5) == []
