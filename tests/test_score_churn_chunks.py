@@ -8,12 +8,13 @@ import pytest
 from models.churn import ChurnClassifier
 from pipelines.score_churn import _recommender, score_frame
 from pipelines.score_churn_chunks import (
+    decode_counts,
     iter_chunks,
     load_arrow_tables,
     plan_chunks,
     score_frame_chunked,
 )
-from pipelines.score_churn_recommender import RecommenderCounts
+from pipelines.score_churn_recommender import RecommenderCounts, purchase_counts
 from pipelines.train_churn import fit_and_test, load_tables
 
 TENANT = "demo"
@@ -75,8 +76,9 @@ def test_recommender_from_chunk_counts_equals_fit(lake, whole):
     from pipelines.score_churn import recommender_purchases
 
     counts = RecommenderCounts()
-    for chunk in iter_chunks(arrow, plan_chunks(arrow, 60)):
-        counts.add(recommender_purchases(chunk.tables, cut))
+    for chunk in iter_chunks(arrow, plan_chunks(arrow, 60)):  # customer ids are codes here
+        counts.add_counts(decode_counts(purchase_counts(recommender_purchases(chunk.tables, cut)),
+                                        arrow.customer_ids))
     got, ref = counts.build(), _recommender(whole, cut)
     assert list(got.skus_) == list(ref.skus_) and got.popular_ == ref.popular_
     assert (got.similarity_ != ref.similarity_).nnz == 0
