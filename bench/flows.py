@@ -255,9 +255,10 @@ def step_seconds(log: Path) -> dict[str, str]:
 
     out = {}
     for line in log.read_text(errors="ignore").splitlines():
-        m = re.match(rf"\s*(\w+) {TENANT}: (.+?) \(([\d.]+)s\)", line)
+        m = re.match(rf"\s*(\w+) {TENANT}: (.+?) \(([\d.]+)s(?:, cpu ([\d.]+)s)?\)", line)
         if m:
-            out[m.group(2)] = f"{float(m.group(3)):.1f} s {m.group(1)}"
+            cpu = f" (cpu {float(m.group(4)):.1f} s)" if m.group(4) else ""
+            out[m.group(2)] = f"{float(m.group(3)):.1f} s{cpu} {m.group(1)}"
     return out
 
 

@@ -36,7 +36,7 @@ SUMMARY_COLUMNS = ("frequency", "recency", "T")
 LOG_BOUND = 12.0  # parameters are optimised in [exp(-12), exp(12)] (in the fitting unit)
 #: L-BFGS-B stopping rule: tight, so the optimum (not the optimiser's path) sets the result;
 #: cheap, because the likelihoods are evaluated on distinct rows / regrouped terms.
-OPTIONS = {"ftol": 1e-13, "gtol": 1e-9}
+OPTIONS = {"ftol": 1e-12, "gtol": 1e-8}
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,34 @@ def bgnbd_loglik(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarra
     return a1 + np.logaddexp(a2, a3)
 
 
+def bgnbd_loglik_by_value(x: np.ndarray, tx: np.ndarray, T: np.ndarray):
+    """``params -> bgnbd_loglik(params, x, tx, T)``, the special functions once per value.
+
+    The gamma and beta terms depend on ``x`` only and the logarithms on ``T`` or ``t_x``
+    only (a few hundred distinct values each), so they are computed per distinct value and
+    gathered; each row then costs a ``logaddexp``. Every term is the same expression in the
+    same order as :func:`bgnbd_loglik`, so the values are equal bit for bit.
+    """
+    xu, xi = np.unique(x, return_inverse=True)
+    tu, ti = np.unique(T, return_inverse=True)
+    txu, txi = np.unique(tx, return_inverse=True)
+    xi, ti, txi = xi.ravel(), ti.ravel(), txi.ravel()
+
+    def loglik(params: np.ndarray) -> np.ndarray:
+        r, alpha, a, b = params
+        a1 = gammaln(r + xu) - gammaln(r) + r * np.log(alpha)
+        b_ab = betaln(a, b)
+        b2 = betaln(a, b + xu) - b_ab
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b3 = np.where(xu > 0, betaln(a + 1, np.maximum(b + xu - 1, 1e-12)) - b_ab, -np.inf)
+        rx = (r + xu)[xi]
+        a2 = b2[xi] - rx * np.log(alpha + tu)[ti]
+        a3 = b3[xi] - rx * np.log(alpha + txu)[txi]
+        return a1[xi] + np.logaddexp(a2, a3)
+
+    return loglik
+
+
 class BetaGeoFitter:
     """BG/NBD model of repeat purchasing ("buy till you die").
 
@@ -204,11 +232,10 @@ class BetaGeoFitter:
         scale = float(self.time_scale or w @ t)
         if not scale > 0:
             raise ValueError(f"time_scale must be > 0, got {scale}")
-        tx_s, t_s = tx / scale, t / scale
+        loglik = bgnbd_loglik_by_value(x, tx / scale, t / scale)
 
         def nll(logp: np.ndarray) -> float:
-            ll = bgnbd_loglik(np.exp(logp), x, tx_s, t_s)
-            return -float(w @ ll) + self.penalizer * float(np.sum(logp**2))
+            return -float(w @ loglik(np.exp(logp))) + self.penalizer * float(np.sum(logp**2))
 
         starts = [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.3, 0.3, 0.5, 2.0]),
                   np.log([2.0, 5.0, 1.0, 5.0])]

@@ -4,9 +4,10 @@ Only the columns scoring uses are read, with the tenant pushed into the scan; or
 are pre-filtered to ``Returned`` (the only events churn features read); low-cardinality text
 columns stay dictionary-encoded until a chunk needs them. ``order_id`` and ``customer_id``
 become int64 codes in every table: scoring only groups and joins on them, and integers do that
-many times faster than Python strings. ``order_id`` codes are never decoded (no output holds
-an order id); customer codes are turned back into ids by :func:`decode_customers` in the
-parts each chunk returns (``pipelines/score_churn_chunks.py``).
+many times faster than Python strings; so does ``tenant_id`` (one code per tenant).
+``order_id`` codes are never decoded (no output holds an order id); tenant and customer codes
+are turned back into ids by :func:`decode_ids` in the parts each chunk returns
+(``pipelines/score_churn_chunks.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class ArrowChurnTables:
     customers: pa.Table | None = None
     #: The customer id of each ``customer_id`` code (None: ids are not coded).
     customer_ids: np.ndarray | None = None
+    #: The tenant id of each ``tenant_id`` code (None: ids are not coded).
+    tenant_ids: np.ndarray | None = None
 
 
 def _read(lake: str, name: str, columns: tuple[str, ...], flt: ds.Expression | None,
@@ -80,8 +83,22 @@ def load_arrow_tables(lake: str, tenant_id: str | None = None) -> ArrowChurnTabl
                                          events)
     orders, customers, ids = _customer_codes(
         orders, _read(lake, "customers", CUSTOMER_COLUMNS, tenant, False))
+    tenants, (orders, lines, events, customers) = _tenant_codes(orders, lines, events,
+                                                                customers)
     return ArrowChurnTables(orders, None if events is None else to_frame(events), lines,
-                            customers, ids)
+                            customers, ids, tenants)
+
+
+def _tenant_codes(*tables: pa.Table | None) -> tuple[np.ndarray, list[pa.Table | None]]:
+    """Every table's ``tenant_id`` as an int64 code of one sorted list of tenant ids."""
+    names = sorted({v for t in tables if t is not None
+                    for v in pc.unique(pc.cast(t["tenant_id"], pa.string())).to_pylist()
+                    if v is not None})
+    value_set = pa.array(names, pa.string())
+    out = [None if t is None else _with(t, "tenant_id", pc.cast(
+        pc.index_in(pc.cast(t["tenant_id"], pa.string()), value_set=value_set), pa.int64()))
+        for t in tables]
+    return np.asarray(names, dtype=object), out
 
 
 def _customer_codes(orders: pa.Table, customers: pa.Table | None
@@ -103,15 +120,22 @@ def _customer_codes(orders: pa.Table, customers: pa.Table | None
     return orders, customers, np.asarray(enc.dictionary.to_pylist(), dtype=object)
 
 
-def decode_customers(frame: pd.DataFrame | None, ids: np.ndarray | None
-                     ) -> pd.DataFrame | None:
-    """``frame`` with its ``customer_id`` codes (int, float or their text) turned into ids."""
-    if frame is None or ids is None or "customer_id" not in frame or not len(frame):
-        return frame
-    codes = pd.to_numeric(frame["customer_id"].astype(object), errors="raise")
+def decode(values, ids: np.ndarray) -> np.ndarray:
+    """Codes (int, float or their text) turned back into the ids they stand for."""
+    codes = pd.to_numeric(pd.Series(values, dtype=object), errors="raise")
     if codes.isna().any():
-        raise ValueError("a scored part holds a customer without an id")
-    return frame.assign(customer_id=ids[codes.to_numpy().astype(np.int64)])
+        raise ValueError("a scored part holds a customer or tenant without an id")
+    return ids[codes.to_numpy().astype(np.int64)]
+
+
+def decode_ids(frame: pd.DataFrame | None, tables: ArrowChurnTables) -> pd.DataFrame | None:
+    """``frame`` with its ``tenant_id`` and ``customer_id`` codes turned into ids."""
+    if frame is None or not len(frame):
+        return frame
+    out = {c: decode(frame[c], ids) for c, ids in (("tenant_id", tables.tenant_ids),
+                                                  ("customer_id", tables.customer_ids))
+           if ids is not None and c in frame}
+    return frame.assign(**out) if out else frame
 
 
 def _order_codes(orders: pa.Table, *others: pa.Table | None) -> tuple[pa.Table | None, ...]:

@@ -38,7 +38,8 @@ from models.churn.features import KEYS, derived_features
 from models.clv import BetaGeoFitter, summary_data
 from pipelines.score_churn_arrow import (
     ArrowChurnTables,
-    decode_customers,
+    decode,
+    decode_ids,
     load_arrow_tables,  # noqa: F401 - re-exported: the scorer and tests import it here
     order_dates,
     to_frame,
@@ -188,13 +189,19 @@ def chunk_parts(chunk: Chunk, cut: pd.Timestamp, has: tuple[bool, bool]) -> dict
                   "counts": purchase_counts(recommender_purchases(t, cut))}
 
 
-def decode_counts(counts: tuple | None, ids: np.ndarray | None) -> tuple | None:
-    """:func:`purchase_counts` of a chunk with its customer codes turned into ids."""
-    if counts is None or ids is None:
+def decode_counts(counts: tuple | None, tables: ArrowChurnTables) -> tuple | None:
+    """:func:`purchase_counts` of a chunk with its tenant and customer codes turned into ids."""
+    if counts is None:
         return counts
     tenants, customers, items, cells = counts
-    who = decode_customers(pd.DataFrame({"customer_id": customers}), ids)["customer_id"]
-    return tenants, who.to_numpy(dtype=object), items, cells
+    if tables.tenant_ids is not None:
+        tenants = decode(tenants, tables.tenant_ids)
+        items = pd.MultiIndex.from_arrays(
+            [decode(items.get_level_values(0), tables.tenant_ids), items.get_level_values(1)],
+            names=items.names)
+    if tables.customer_ids is not None:
+        customers = decode(customers, tables.customer_ids)
+    return tenants, customers, items, cells
 
 
 _EVENTS: list[pd.DataFrame | None] = [None]
@@ -314,14 +321,18 @@ def score_frame_chunked(tables: ArrowChurnTables, model, cutoff=None, config=Non
     cut = check_cutoff(order_dates(tables), cutoff)
     plan = plan_chunks(tables, chunk_customers)
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in _PARTS}
-    rec, ids = RecommenderCounts(), tables.customer_ids
+    rec = RecommenderCounts()
+    codes = ArrowChurnTables(pa.table({}), customer_ids=tables.customer_ids,
+                             tenant_ids=tables.tenant_ids)  # kept when tables are released
     for got in _all_parts(tables, plan, cut, default_workers() if workers is None else workers,
                           progress):
         for name in _PARTS:
-            parts[name] += [decode_customers(got[name], ids)] if name in got else []
-        rec.add_counts(decode_counts(got.get("counts"), ids))
+            parts[name] += [decode_ids(got[name], codes)] if name in got else []
+        rec.add_counts(decode_counts(got.get("counts"), codes))
+    del plan
     if release:  # the per-customer parts are all that is needed from here on
         tables.orders = tables.order_lines = tables.customers = tables.order_events = None
+        pa.default_memory_pool().release_unused()  # give the freed Arrow buffers back
     excluded = _concat(parts["excluded"]).sort_values("_pos", kind="stable")
     excluded = excluded.drop(columns="_pos").reset_index(drop=True)
     feats = _features(parts, cut)

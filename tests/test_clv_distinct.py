@@ -17,6 +17,7 @@ from models.clv import (
     BetaGeoFitter,
     GammaGammaFitter,
     bgnbd_loglik,
+    bgnbd_loglik_by_value,
     distinct_rows,
     gamma_gamma_loglik,
 )
@@ -101,3 +102,12 @@ def test_gamma_gamma_regrouped_likelihood_equals_the_per_customer_mean(days):
     for name, val in zip(GammaGammaFitter.PARAM_NAMES, (p, q, v * np.mean(m[keep])),
                          strict=True):
         assert gg.params_[name] == pytest.approx(val, rel=1e-4), name
+
+
+def test_loglik_by_value_is_bit_identical(days):
+    x, tx, T, _ = days
+    by_value = bgnbd_loglik_by_value(x, tx / 37.0, T / 37.0)
+    for p in ([1.0, 1.0, 1.0, 1.0], [0.3, 0.2, 0.5, 2.0], [2.0, 5.0, 1.0, 5.0]):
+        params = np.array(p)
+        np.testing.assert_array_equal(by_value(params), bgnbd_loglik(params, x, tx / 37.0,
+                                                                     T / 37.0))

@@ -78,7 +78,7 @@ def test_recommender_from_chunk_counts_equals_fit(lake, whole):
     counts = RecommenderCounts()
     for chunk in iter_chunks(arrow, plan_chunks(arrow, 60)):  # customer ids are codes here
         counts.add_counts(decode_counts(purchase_counts(recommender_purchases(chunk.tables, cut)),
-                                        arrow.customer_ids))
+                                        arrow))
     got, ref = counts.build(), _recommender(whole, cut)
     assert list(got.skus_) == list(ref.skus_) and got.popular_ == ref.popular_
     assert (got.similarity_ != ref.similarity_).nnz == 0
