@@ -238,7 +238,7 @@ def risk_step(tenant: str, landing: str, outputs: str, run_date: str) -> StepRes
             res.reason = f"no risk tables under {root}/risk (oms-ml generate-risk --root {root})"
             return res
         configure_mlflow(read_only=True)
-        inp = tr.load_risk_inputs(root)
+        inp = tr.load_scoring_inputs(root)
         feed = inp.feed[inp.feed["tenant_id"].astype(str) == tenant]
         flags = load_champion(registered_name(tr.FAMILIES["anomaly"], tenant)).predict(
             tr.naive_utc(feed))
