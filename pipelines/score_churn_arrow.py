@@ -85,6 +85,7 @@ def load_arrow_tables(lake: str, tenant_id: str | None = None) -> ArrowChurnTabl
         orders, _read(lake, "customers", CUSTOMER_COLUMNS, tenant, False))
     tenants, (orders, lines, events, customers) = _tenant_codes(orders, lines, events,
                                                                 customers)
+    pa.default_memory_pool().release_unused()  # the id strings replaced by codes
     return ArrowChurnTables(orders, None if events is None else to_frame(events), lines,
                             customers, ids, tenants)
 

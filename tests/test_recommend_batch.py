@@ -29,11 +29,13 @@ def _who(rec) -> tuple[list[str], list[str]]:
     return [t for t, _ in pairs], [c for _, c in pairs]
 
 
-@pytest.mark.parametrize("max_cells", [1, 300, 10**7])
+@pytest.mark.parametrize(("max_cells", "head"), [(1, 256), (300, 3), (10**7, 0), (500, 1),
+                                                 (10**7, 6)])
 @pytest.mark.parametrize(("n", "n_own"), [(5, 2), (3, 0), (4, 4), (12, 3)])
-def test_recommend_many_equals_recommend(rec, max_cells, n, n_own):
+def test_recommend_many_equals_recommend(rec, max_cells, head, n, n_own):
     tenants, customers = _who(rec)
-    skus, why = recommend_many(rec, tenants, customers, n, n_own, max_cells=max_cells)
+    skus, why = recommend_many(rec, tenants, customers, n, n_own, max_cells=max_cells,
+                               head=head)
     for t, c, s, w in zip(tenants, customers, skus, why, strict=True):
         assert (s, w) == rec.recommend(t, c, n, n_own), (t, c)
     assert why[-2] == NO_HISTORY and skus[-1] == []

@@ -7,10 +7,15 @@ blocks sized by a bound on the product's non-zeros (``max_cells``, so memory sta
 
 * **own history**: the block's CSR rows sorted by (row, −count, SKU name); the first
   ``n_own`` of each row;
-* **co-occurring SKUs**: the block's binary rows times the similarity (the same sparse
-  product, row by row, as ``recommend``: the same scores); owned SKUs and scores ≤ 0 are
-  dropped; the ``k`` best of each row are found by ``k`` passes of a per-row maximum (the
-  ``k`` largest distinct values), and only those few are sorted by (−score, SKU name);
+* **co-occurring SKUs**, first on the ``head`` SKU columns holding the largest
+  similarities: the block's binary rows times those columns of the similarity (the same
+  sparse product, row by row, as ``recommend``: the same scores), owned SKUs and scores ≤ 0
+  dropped, sorted by (−score, SKU name). Any other column scores at most the sum of the
+  customer's SKUs' largest similarity outside the head, so a row whose ``k``-th head score
+  beats that bound is settled. The few rows that are not get the whole product, whose ``k``
+  best are found by ``k`` passes of a per-row maximum and a sort of those few. On a
+  ``large`` lake (20k SKUs, nearly dense similarity) this is what makes it affordable: the
+  whole product for 300k customers is billions of cells;
 * **best sellers** fill a short list: the first ``n`` of the tenant's best sellers always
   hold the ``n − len(list)`` that are not on it yet.
 
@@ -25,6 +30,8 @@ from scipy import sparse
 
 #: Upper bound on the non-zeros of one block's score product (about 12 bytes each).
 MAX_CELLS = 4_000_000
+#: SKU columns scored first (those with the largest similarities); the rest only if needed.
+HEAD = 256
 HISTORY = "own history + bought together by similar customers"
 NO_HISTORY = "no purchase history: the tenant's best sellers"
 
@@ -101,19 +108,90 @@ def _blocks(rows_nnz_bound: np.ndarray, max_cells: int) -> list[tuple[int, int]]
     return edges
 
 
-def _lists(rec, idx: np.ndarray, n: int, n_own: int, max_cells: int) -> list[list[int]]:
+class _Head:
+    """The ``head`` SKU columns with the largest similarity anywhere, and a bound on the rest.
+
+    ``sim``: the similarity restricted to those columns (in SKU-name order);
+    ``rest_max[s]``: the largest similarity of SKU ``s`` to any other column (0 if none).
+    """
+
+    def __init__(self, sim: sparse.csr_matrix, rank: np.ndarray, head: int) -> None:
+        col_max = np.asarray(sim.max(axis=0).todense()).ravel() if sim.nnz else (
+            np.zeros(sim.shape[1]))
+        best = np.argsort(-col_max, kind="stable")[:max(0, min(head, sim.shape[1]))]
+        self.cols = best[np.argsort(rank[best], kind="stable")]  # ties then go by name
+        self.pos = np.full(sim.shape[1], -1, np.int64)
+        self.pos[self.cols] = np.arange(len(self.cols))
+        self.sim = sim[:, self.cols].tocsr()
+        rest = np.where(self.pos[sim.indices] >= 0, 0.0, sim.data)
+        self.rest_max = np.maximum(_row_max(rest, sim.indptr), 0.0)
+
+
+def _co_head(rows: sparse.csr_matrix, head: _Head, want: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_co_occurring` on the head columns, where that is provably the whole answer.
+
+    A column outside the head scores at most ``binary @ rest_max`` (the same sum, in the same
+    order, of terms each at least as large), so when a row's ``want``-th best head score is
+    above that bound no other column can enter its list. Returns the picks of those rows and
+    a mask of the rows that need the full product.
+    """
+    binary = (rows > 0).astype(float)
+    d = (binary @ head.sim).toarray()
+    r_own, c_own = _row_ids(rows), rows.indices
+    inside = head.pos[c_own] >= 0
+    d[r_own[inside], head.pos[c_own[inside]]] = -np.inf
+    d[~(d > 0)] = -np.inf
+    order = np.argsort(-d, axis=1, kind="stable")  # by score, ties by name
+    valid = np.isfinite(d).sum(axis=1)
+    bound = np.asarray(binary @ head.rest_max).ravel()
+    k = np.clip(want, 1, max(d.shape[1], 1)) - 1
+    kth = d[np.arange(len(d)), order[np.arange(len(d)), k]] if d.shape[1] else np.full(
+        len(d), -np.inf)
+    ok = (want <= 0) | (bound <= 0) | ((valid >= want) & (kth > bound * (1 + 1e-9)))
+    picks_r, picks_c = [], []
+    for j in range(min(int(want.max(initial=0)), d.shape[1])):
+        sel = np.flatnonzero(ok & (want > j) & (valid > j))
+        picks_r.append(sel)
+        picks_c.append(head.cols[order[sel, j]])
+    if not picks_r:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), ~ok
+    r, c = np.concatenate(picks_r), np.concatenate(picks_c)
+    by_row = np.argsort(r, kind="stable")
+    return r[by_row], c[by_row], ~ok
+
+
+def _co_full(rows: sparse.csr_matrix, sim: sparse.csr_matrix, rank: np.ndarray,
+             want: np.ndarray, max_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_co_occurring` in sub-blocks whose product stays under ``max_cells``."""
+    width = np.diff(sim.indptr).astype(np.int64)
+    bound = np.minimum(np.asarray((rows > 0).astype(np.int64) @ width).ravel(), sim.shape[1])
+    out_r, out_c = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for start, stop in _blocks(bound, max_cells):
+        r, c = _co_occurring(rows[start:stop], sim, rank, want[start:stop])
+        out_r.append(r + start)
+        out_c.append(c)
+    return np.concatenate(out_r), np.concatenate(out_c)
+
+
+def _lists(rec, idx: np.ndarray, n: int, n_own: int, max_cells: int,
+           head: int) -> list[list[int]]:
     """Own + co-occurring SKU columns of each customer row ``idx`` (best sellers not yet)."""
     rank = _name_rank(rec)
-    sim = rec.similarity_
-    width = np.diff(sim.indptr).astype(np.int64)
-    binary = (rec.counts_[idx] > 0).astype(np.int64)
-    bound = np.minimum(np.asarray(binary @ width).ravel(), sim.shape[1])
+    top = _Head(rec.similarity_, rank, head)
+    step = max(1, max_cells // max(len(top.cols), 1))
     out: list[list[int]] = [[] for _ in idx]
-    for start, stop in _blocks(bound, max_cells):
-        rows = rec.counts_[idx[start:stop]]
+    for start in range(0, len(idx), step):
+        rows = rec.counts_[idx[start:start + step]]
         r_own, c_own = _own(rows, rank, n_own)
-        n_mine = np.bincount(r_own, minlength=stop - start)
-        r_co, c_co = _co_occurring(rows, sim, rank, n - n_mine)
+        want = n - np.bincount(r_own, minlength=rows.shape[0])
+        r_co, c_co, rest = _co_head(rows, top, want)
+        if rest.any():  # the head cannot settle these rows: the whole product
+            at = np.flatnonzero(rest)
+            r_fb, c_fb = _co_full(rows[at], rec.similarity_, rank, want[at], max_cells)
+            r_co, c_co = np.r_[r_co, at[r_fb]], np.r_[c_co, c_fb]
+            keep = np.argsort(r_co, kind="stable")  # each row's picks stay in their order
+            r_co, c_co = r_co[keep], c_co[keep]
         for r, c in zip((r_own + start).tolist(), c_own.tolist(), strict=True):
             out[r].append(c)
         for r, c in zip((r_co + start).tolist(), c_co.tolist(), strict=True):
@@ -122,7 +200,8 @@ def _lists(rec, idx: np.ndarray, n: int, n_own: int, max_cells: int) -> list[lis
 
 
 def recommend_many(rec, tenants, customers, n: int = 5, n_own: int = 2,
-                   max_cells: int = MAX_CELLS) -> tuple[np.ndarray, np.ndarray]:
+                   max_cells: int = MAX_CELLS, head: int = HEAD
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """``recommend(t, c, n, n_own)`` for each pair: the SKU lists and the reasons.
 
     Args:
@@ -132,6 +211,7 @@ def recommend_many(rec, tenants, customers, n: int = 5, n_own: int = 2,
         n: SKUs per customer.
         n_own: At most this many from the customer's own history (at most ``n``).
         max_cells: Bound on one block's score non-zeros (memory).
+        head: How many SKU columns the first, cheap pass scores (see the module docstring).
 
     Returns:
         Two object arrays: each customer's list of SKU names and its reason.
@@ -145,7 +225,7 @@ def recommend_many(rec, tenants, customers, n: int = 5, n_own: int = 2,
     skus, why = np.empty(len(t), object), np.full(len(t), HISTORY, object)
     known = np.flatnonzero(idx >= 0)
     names = rec._names
-    lists = _lists(rec, idx[known], n, n_own, max_cells)
+    lists = _lists(rec, idx[known], n, n_own, max_cells, head)
     for i, cols in zip(known.tolist(), lists, strict=True):
         recs = [names[k] for k in cols]
         if len(recs) < n:  # the first n best sellers hold the n - len(recs) still missing
