@@ -32,6 +32,8 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 from sklearn.exceptions import NotFittedError
 
+from models.clv_terms import bgnbd_loglik_by_value, distinct_rows, mean_gamma_gamma_loglik
+
 SUMMARY_COLUMNS = ("frequency", "recency", "T")
 LOG_BOUND = 12.0  # parameters are optimised in [exp(-12), exp(12)] (in the fitting unit)
 #: L-BFGS-B stopping rule: tight, so the optimum (not the optimiser's path) sets the result;
@@ -108,25 +110,6 @@ def _check_summary(frequency, recency, T) -> tuple[np.ndarray, np.ndarray, np.nd
     return x, tx, t
 
 
-def distinct_rows(columns: tuple[np.ndarray, ...], sample_weight=None
-                  ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """The distinct rows of equal-length ``columns`` and each one's share of the total weight.
-
-    ``w @ f(distinct)`` then equals the (weighted) mean of ``f`` over the original rows for
-    any row-wise ``f``: the likelihoods here only depend on a row's values.
-    """
-    weight = np.ones(len(columns[0])) if sample_weight is None else np.asarray(
-        sample_weight, dtype=float)
-    if weight.shape != columns[0].shape or np.any(~np.isfinite(weight) | (weight < 0)):
-        raise ValueError("sample_weight must be one finite weight >= 0 per customer")
-    if not weight.sum() > 0:
-        raise ValueError("sample_weight must not be all zero")
-    rows, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
-    w = np.bincount(inverse.ravel(), weights=weight, minlength=len(rows))
-    keep = w > 0
-    return tuple(rows[keep, i] for i in range(len(columns))), w[keep] / w.sum()
-
-
 def bgnbd_loglik(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Per-customer BG/NBD log-likelihood (Fader, Hardie & Lee 2005, eq. 6).
 
@@ -150,34 +133,6 @@ def bgnbd_loglik(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarra
             -np.inf,
         )
     return a1 + np.logaddexp(a2, a3)
-
-
-def bgnbd_loglik_by_value(x: np.ndarray, tx: np.ndarray, T: np.ndarray):
-    """``params -> bgnbd_loglik(params, x, tx, T)``, the special functions once per value.
-
-    The gamma and beta terms depend on ``x`` only and the logarithms on ``T`` or ``t_x``
-    only (a few hundred distinct values each), so they are computed per distinct value and
-    gathered; each row then costs a ``logaddexp``. Every term is the same expression in the
-    same order as :func:`bgnbd_loglik`, so the values are equal bit for bit.
-    """
-    xu, xi = np.unique(x, return_inverse=True)
-    tu, ti = np.unique(T, return_inverse=True)
-    txu, txi = np.unique(tx, return_inverse=True)
-    xi, ti, txi = xi.ravel(), ti.ravel(), txi.ravel()
-
-    def loglik(params: np.ndarray) -> np.ndarray:
-        r, alpha, a, b = params
-        a1 = gammaln(r + xu) - gammaln(r) + r * np.log(alpha)
-        b_ab = betaln(a, b)
-        b2 = betaln(a, b + xu) - b_ab
-        with np.errstate(divide="ignore", invalid="ignore"):
-            b3 = np.where(xu > 0, betaln(a + 1, np.maximum(b + xu - 1, 1e-12)) - b_ab, -np.inf)
-        rx = (r + xu)[xi]
-        a2 = b2[xi] - rx * np.log(alpha + tu)[ti]
-        a3 = b3[xi] - rx * np.log(alpha + txu)[txi]
-        return a1[xi] + np.logaddexp(a2, a3)
-
-    return loglik
 
 
 class BetaGeoFitter:
@@ -317,29 +272,6 @@ def gamma_gamma_loglik(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.n
     )
 
 
-def _mean_gamma_gamma_loglik(x: np.ndarray, m: np.ndarray):
-    """``params -> mean(gamma_gamma_loglik(params, x, m))`` with its terms regrouped.
-
-    The gamma-function terms depend on ``x`` only (a few dozen distinct values) and the
-    ``log m`` terms are fixed sums, so each call evaluates one ``log(v + x m)`` per customer
-    instead of three ``gammaln`` and three ``log``: the same mean, summed in another order.
-    """
-    (xd,), wx = distinct_rows((x,))
-    n = len(x)
-    xm, logm = x * m, np.log(m)
-    x_logm, mean_logm = float(x @ logm) / n, float(np.mean(logm))
-    xd_logx = xd * np.log(xd)
-
-    def mean_ll(params: np.ndarray) -> float:
-        p, q, v = params
-        by_x = gammaln(p * xd + q) - gammaln(p * xd) + p * xd_logx
-        log_vxm = np.log(v + xm)
-        return (float(wx @ by_x) - float(gammaln(q)) + q * float(np.log(v))
-                + p * x_logm - mean_logm - (p * float(x @ log_vxm) + q * float(log_vxm.sum())) / n)
-
-    return mean_ll
-
-
 class GammaGammaFitter:
     """Gamma-Gamma model of mean transaction value (independent of purchase counts).
 
@@ -380,7 +312,7 @@ class GammaGammaFitter:
         scale = float(np.mean(m))
         ms = m / scale
 
-        mean_ll = _mean_gamma_gamma_loglik(x, ms)
+        mean_ll = mean_gamma_gamma_loglik(x, ms)
 
         def nll(logp: np.ndarray) -> float:
             return -mean_ll(np.exp(logp)) + self.penalizer * float(np.sum(logp**2))
