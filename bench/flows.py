@@ -255,9 +255,10 @@ def step_seconds(log: Path) -> dict[str, str]:
 
     out = {}
     for line in log.read_text(errors="ignore").splitlines():
-        m = re.match(rf"\s*(\w+) {TENANT}: (.+?) \(([\d.]+)s\)", line)
+        m = re.match(rf"\s*(\w+) {TENANT}: (.+?) \(([\d.]+)s(?:, cpu ([\d.]+)s)?\)", line)
         if m:
-            out[m.group(2)] = f"{float(m.group(3)):.1f} s {m.group(1)}"
+            cpu = f" (cpu {float(m.group(4)):.1f} s)" if m.group(4) else ""
+            out[m.group(2)] = f"{float(m.group(3)):.1f} s{cpu} {m.group(1)}"
     return out
 
 
@@ -353,12 +354,16 @@ def report(args, results: dict, loads: list[str]) -> str:
                   "new files. Timed: `oms-ml flows daily --tenant demo --date <last day + 1>` end "
                   "to end (process start, incremental ingest, features on the whole lake, each "
                   "champion's outputs). Churn scoring reads only the columns it uses (Arrow, "
-                  "`Returned` events only) and computes per-customer features in chunks of 60k "
-                  "customers in 2 worker processes, the population-level parts (RFM ntiles, "
-                  "BG/NBD and CLV fits, recommender, model call) once "
+                  "`Returned` events only, order / customer / tenant ids as integer codes: "
+                  "`pipelines/score_churn_arrow.py`) and computes per-customer features in "
+                  "chunks of 60k customers in 2 worker processes, the population-level parts "
+                  "(RFM ntiles, BG/NBD and CLV fits on distinct (x, t_x, T) triples, "
+                  "recommendations for many customers at once, model call) once "
                   "(`pipelines/score_churn_chunks.py`; `tests/test_score_churn_chunks.py`: "
-                  "equal to the whole-table scorer); the whole-table scorer was killed at "
-                  "20.7 GB on `large`."]
+                  "equal to the whole-table scorer; `tests/test_recommend_batch.py`, "
+                  "`tests/test_clv_distinct.py`: equal to the per-customer code); the "
+                  "whole-table scorer was killed at 20.7 GB on `large`. Step CPU = user + "
+                  "system of the flow process and the worker processes it waited for."]
     if f and "steps_mb" in f:
         lines += ["", "Feature step peaks (MB, the process's RSS sampled every 20 ms): "
                   + ", ".join(f"{k} {v:,.0f}" for k, v in f["steps_mb"].items())

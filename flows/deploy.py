@@ -94,6 +94,13 @@ def _next_run(cron: str, timezone: str) -> str:
     return croniter(cron, now).get_next(dt.datetime).isoformat()
 
 
+def _schedule(flow_name: str, deployment: str, job: str, tenant: str, cron: str, zone: str,
+              active: bool = True) -> ScheduleInfo:
+    """One :class:`ScheduleInfo` (planned or read back), with its next run in ``zone``."""
+    return ScheduleInfo(f"{flow_name}/{deployment}", job, tenant, cron, zone, active,
+                        _next_run(cron, zone))
+
+
 def _zone(tenant: str, timezone: str, timezones: Mapping[str, str] | None) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -139,8 +146,7 @@ def planned_schedules(
         validate_tenant(tenant)
         zone = _zone(tenant, timezone, timezones)
         for job in (DAILY, WEEKLY):
-            out.append(ScheduleInfo(f"{names[job]}/{tenant}", job, tenant, crons[job], zone,
-                                    True, _next_run(crons[job], zone)))
+            out.append(_schedule(names[job], tenant, job, tenant, crons[job], zone))
     return out
 
 
@@ -243,9 +249,8 @@ async def _read_schedules(tag: str) -> list[ScheduleInfo]:
                 if cron is None:
                     continue
                 zone = s.schedule.timezone or "UTC"
-                out.append(ScheduleInfo(f"{flow_names[dep.flow_id]}/{dep.name}", job, tenant,
-                                        cron, zone, bool(s.active) and not dep.paused,
-                                        _next_run(cron, zone)))
+                out.append(_schedule(flow_names[dep.flow_id], dep.name, job, tenant, cron,
+                                     zone, bool(s.active) and not dep.paused))
     return sorted(out, key=lambda s: (s.tenant, s.job))
 
 

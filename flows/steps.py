@@ -43,7 +43,7 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
 def timed(step: str, tenant: str) -> Iterator[StepResult]:
     """Yield a result to fill in; time it, and turn actionable errors into skipped/failed."""
     res = StepResult(step, tenant)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu()
     try:
         yield res
     except (KeyError, IndexError):
@@ -54,6 +54,15 @@ def timed(step: str, tenant: str) -> Iterator[StepResult]:
         res.status, res.reason = FAILED, _message(e)
     finally:
         res.seconds = round(time.perf_counter() - t0, 2)
+        res.cpu_seconds = round(_cpu() - cpu0, 2)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished (waited-for) children."""
+    import os
+
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _message(e: BaseException) -> str:
@@ -229,7 +238,7 @@ def risk_step(tenant: str, landing: str, outputs: str, run_date: str) -> StepRes
             res.reason = f"no risk tables under {root}/risk (oms-ml generate-risk --root {root})"
             return res
         configure_mlflow(read_only=True)
-        inp = tr.load_risk_inputs(root)
+        inp = tr.load_scoring_inputs(root)
         feed = inp.feed[inp.feed["tenant_id"].astype(str) == tenant]
         flags = load_champion(registered_name(tr.FAMILIES["anomaly"], tenant)).predict(
             tr.naive_utc(feed))

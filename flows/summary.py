@@ -35,6 +35,8 @@ class StepResult:
         kept: Models the gate did not promote (the champion stayed).
         files: Files written.
         seconds: Wall time.
+        cpu_seconds: CPU time (user + system) of this process and the worker processes it
+            waited for during the step.
         detail: Anything else worth keeping (paths, versions, gate reasons).
     """
 
@@ -49,6 +51,7 @@ class StepResult:
     kept: int = 0
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     detail: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -222,7 +225,8 @@ class StepReporter:
         colour = {OK: "green", SKIPPED: "yellow", FAILED: "red"}.get(result.status, "white")
         self.progress.console.print(
             f"[{colour}]{result.status:>7}[/] {result.tenant}: {result.step} "
-            f"({result.seconds:.1f}s) {_escape(result.reason)[:140]}")
+            f"({result.seconds:.1f}s, cpu {result.cpu_seconds:.1f}s) "
+            f"{_escape(result.reason)[:140]}")
 
 
 _REPORTER: StepReporter | None = None

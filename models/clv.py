@@ -32,8 +32,13 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 from sklearn.exceptions import NotFittedError
 
+from models.clv_terms import bgnbd_loglik_by_value, distinct_rows, mean_gamma_gamma_loglik
+
 SUMMARY_COLUMNS = ("frequency", "recency", "T")
 LOG_BOUND = 12.0  # parameters are optimised in [exp(-12), exp(12)] (in the fitting unit)
+#: L-BFGS-B stopping rule: tight, so the optimum (not the optimiser's path) sets the result;
+#: cheap, because the likelihoods are evaluated on distinct rows / regrouped terms.
+OPTIONS = {"ftol": 1e-12, "gtol": 1e-8}
 
 log = logging.getLogger(__name__)
 
@@ -153,33 +158,45 @@ class BetaGeoFitter:
         self.penalizer = penalizer
         self.time_scale = time_scale
 
-    def fit(self, frequency, recency, T) -> BetaGeoFitter:
+    def fit(self, frequency, recency, T, sample_weight=None) -> BetaGeoFitter:
         """Fit by maximum likelihood (L-BFGS-B on log-parameters, several starts).
+
+        A customer's likelihood depends only on ``(frequency, recency, T)``, so the fit runs
+        on the distinct triples weighted by how many customers share each one: the same
+        objective (the weighted mean of the same terms) at a fraction of the cost (786k
+        customers share about 10^5 triples on a ``large`` lake).
+
+        Args:
+            frequency: Repeat purchases per customer.
+            recency: Time of the last purchase since the first.
+            T: Observation length.
+            sample_weight: Optional non-negative weight per customer (default 1 each).
 
         Raises:
             ValueError: Nobody made a repeat purchase or every observation has length 0 (a
                 single day of data): the parameters are not identified, so nothing is fitted.
         """
         x, tx, t = _check_summary(frequency, recency, T)
+        (x, tx, t), w = distinct_rows((x, tx, t), sample_weight)
         if not np.any(t > 0):
             raise ValueError("BG/NBD needs more than one day of data: every customer's "
                              "observation length T is 0")
         if not np.any(x > 0):
             raise ValueError("BG/NBD needs repeat purchases: no customer bought on two "
                              "different days, so churn and purchase rates are not identified")
-        scale = float(self.time_scale or np.mean(t))
+        scale = float(self.time_scale or w @ t)
         if not scale > 0:
             raise ValueError(f"time_scale must be > 0, got {scale}")
-        tx_s, t_s = tx / scale, t / scale
+        loglik = bgnbd_loglik_by_value(x, tx / scale, t / scale)
 
         def nll(logp: np.ndarray) -> float:
-            ll = bgnbd_loglik(np.exp(logp), x, tx_s, t_s)
-            return -float(np.mean(ll)) + self.penalizer * float(np.sum(logp**2))
+            return -float(w @ loglik(np.exp(logp))) + self.penalizer * float(np.sum(logp**2))
 
         starts = [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.3, 0.3, 0.5, 2.0]),
                   np.log([2.0, 5.0, 1.0, 5.0])]
         best = min(
-            (minimize(nll, s, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4)
+            (minimize(nll, s, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4,
+                      options=OPTIONS)
              for s in starts),
             key=lambda res: res.fun,
         )
@@ -217,6 +234,8 @@ class BetaGeoFitter:
     ) -> np.ndarray:
         """Expected purchases in ``(T, T + t]`` for each customer (FHL 2005, eq. 10)."""
         x, tx, tt = _check_summary(frequency, recency, T)
+        rows, back = np.unique(np.column_stack((x, tx, tt)), axis=0, return_inverse=True)
+        x, tx, tt = rows[:, 0], rows[:, 1], rows[:, 2]  # each distinct triple once (hyp2f1)
         r, alpha, a, b = self._p()
         if abs(a - 1) < 1e-9:
             a = 1.0 + 1e-6  # removable singularity of the closed form at a = 1
@@ -225,7 +244,7 @@ class BetaGeoFitter:
         hyp = hyp2f1(r + x, b + x, a + b + x - 1, z)
         second = 1 - ((alpha + tt) / (alpha + tt + t)) ** (r + x) * hyp
         out = first * second / (1.0 + self._odds_dead(x, tx, tt))
-        return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0), 0.0, None)
+        return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0), 0.0, None)[back.ravel()]
 
     def expected_number_of_purchases_up_to_time(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases in ``(0, t]`` for a new customer (FHL 2005, eq. 9)."""
@@ -293,13 +312,14 @@ class GammaGammaFitter:
         scale = float(np.mean(m))
         ms = m / scale
 
+        mean_ll = mean_gamma_gamma_loglik(x, ms)
+
         def nll(logp: np.ndarray) -> float:
-            ll = gamma_gamma_loglik(np.exp(logp), x, ms)
-            return -float(np.mean(ll)) + self.penalizer * float(np.sum(logp**2))
+            return -mean_ll(np.exp(logp)) + self.penalizer * float(np.sum(logp**2))
 
         starts = [np.log([2.0, 3.0, 2.0]), np.log([1.0, 1.5, 0.5]), np.log([8.0, 8.0, 8.0])]
-        res = min((minimize(nll, s, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 3)
-                   for s in starts), key=lambda r: r.fun)
+        res = min((minimize(nll, s, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 3,
+                            options=OPTIONS) for s in starts), key=lambda r: r.fun)
         if not np.isfinite(res.fun):
             raise RuntimeError("Gamma-Gamma fit failed: the likelihood is not finite")
         p, q, v = np.exp(res.x).tolist()

@@ -12,7 +12,7 @@ import pandas as pd
 
 from features.demand import sku_demand_panel
 from models.inventory import turnover
-from oms.lake import exists, read_table, table_uri
+from oms.lake import _dataset, exists, read_table, table_uri
 
 SEP = "@"
 
@@ -42,29 +42,67 @@ def top_skus(lines: pd.DataFrame, top_n: int) -> list[str]:
     return [str(s) for s in rev.index[:top_n]]
 
 
+def top_skus_in_lake(uri: str, flt, top_n: int) -> list[str]:  # noqa: ANN001 - pyarrow expr
+    """:func:`top_skus` of the lines at ``uri`` without a Python string per line.
+
+    The SKU column stays Arrow and becomes integer codes; pandas then sums each code's
+    amounts exactly as :func:`top_skus` sums each SKU's (same rows, same order), and the
+    ranking is taken in SKU-name order as there (``tests/test_inventory_report.py``).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = _dataset(uri).to_table(columns=["sku", "line_amount", "is_product"], filter=flt)
+    t = t.filter(pc.fill_null(t["is_product"], False))
+    sku = t["sku"].combine_chunks() if t.num_rows else pa.array([], pa.string())
+    enc = pc.dictionary_encode(sku)
+    codes = pd.Series(enc.indices.to_numpy(zero_copy_only=False))
+    rev = pd.Series(t["line_amount"].to_numpy()).groupby(codes).sum()
+    rev.index = np.asarray(enc.dictionary.to_pylist(), dtype=object)[rev.index.astype(int)]
+    rev = rev.sort_index().sort_values(ascending=False, kind="stable")
+    return [str(s) for s in rev.index[:top_n]]
+
+
+def _plain(table):  # noqa: ANN001, ANN202 - pyarrow tables
+    """``table`` with dictionary columns decoded (joins and group-bys want plain keys)."""
+    import pyarrow as pa
+
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table[f.name].cast(f.type.value_type))
+    return table
+
+
 def sku_warehouse_history(lake: str, tenant: str | None = None, top_n: int = 100
                           ) -> pd.DataFrame:
     """Daily units per SKU × warehouse (``unique_id, ds, y, sku, warehouse_id``), zero-filled.
 
-    Only the ``top_n`` SKUs by revenue are kept (the report's scope).
+    Only the ``top_n`` SKUs by revenue are kept (the report's scope). The top SKUs hold
+    about half of all lines on ``large`` (11M): they are joined to their orders' warehouse
+    and summed per SKU, warehouse, day and ``is_product`` in Arrow, and only those sums
+    become pandas rows; integer units sum to the same panel as the lines themselves.
     """
+    import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
     flt = _filter(tenant)
     uri = table_uri(lake, "order_lines")
-    # two narrow reads instead of every line with its order id (23M on `large`): the ranking
-    # needs no order id, and only the top SKUs' lines are read in full (filter pushed down)
-    skus = set(top_skus(read_table(uri, ["sku", "line_amount", "is_product"], flt), top_n))
-    only = pads.field("sku").isin(sorted(skus))
-    lines = read_table(uri, ["tenant_id", "order_id", "sku", "quantity", "line_amount",
-                             "is_product", "order_date"], only if flt is None else flt & only)
-    lines = lines[lines["sku"].isin(skus)]
-    orders = read_table(table_uri(lake, "orders"), ["tenant_id", "order_id", "warehouse_id"],
-                        flt)
-    lines = lines.merge(orders, on=["tenant_id", "order_id"], how="inner")
-    lines = lines[lines["warehouse_id"].notna()]
-    lines = lines.assign(sku=series_id(lines["sku"], lines["warehouse_id"]))
-    panel = sku_demand_panel(lines)[["unique_id", "ds", "y"]]
+    skus = sorted(top_skus_in_lake(uri, flt, top_n))
+    only = pads.field("sku").isin(skus)
+    lines = _plain(_dataset(uri).to_table(
+        columns=["tenant_id", "order_id", "sku", "quantity", "is_product", "order_date"],
+        filter=only if flt is None else flt & only))
+    orders = _plain(_dataset(table_uri(lake, "orders")).to_table(
+        columns=["tenant_id", "order_id", "warehouse_id"], filter=flt))
+    orders = orders.filter(pc.is_in(orders["order_id"], value_set=pc.unique(lines["order_id"])))
+    j = lines.join(orders, keys=["tenant_id", "order_id"], join_type="inner")
+    j = j.filter(pc.is_valid(j["warehouse_id"]))
+    keys = ["tenant_id", "sku", "warehouse_id", "order_date", "is_product"]
+    sums = j.group_by(keys, use_threads=False).aggregate([("quantity", "sum")])
+    sums = sums.to_pandas(coerce_temporal_nanoseconds=True).rename(
+        columns={"quantity_sum": "quantity"})
+    sums = sums.assign(sku=series_id(sums["sku"], sums["warehouse_id"]))
+    panel = sku_demand_panel(sums)[["unique_id", "ds", "y"]]
     parts = panel["unique_id"].str.split(SEP, n=1, expand=True)
     return panel.assign(sku=parts[0], warehouse_id=parts[1])
 
@@ -125,10 +163,13 @@ def unsold_stock_items(lake: str, history: pd.DataFrame, tenant: str | None = No
     uri = table_uri(lake, "order_lines")
     if inv is None or inv.empty or not exists(uri):
         return pd.DataFrame(columns=cols)
-    sold = read_table(uri, ["sku"], _filter(tenant))["sku"]  # not every column of every line
+    import pyarrow.compute as pc
+
+    sold = _dataset(uri).to_table(columns=["sku"], filter=_filter(tenant))["sku"]
+    sold = set(pc.unique(sold).to_pylist())  # the distinct SKUs, not a string per line
     last = inv["snapshot_date"].max()
     now = inv[(inv["snapshot_date"] == last) & (inv["on_hand"] > 0)]
-    now = now[~now["sku"].isin(set(sold.unique()))]
+    now = now[~now["sku"].isin(sold)]
     if now.empty:
         return pd.DataFrame(columns=cols)
     fake = pd.DataFrame({"unique_id": series_id(now["sku"], now["warehouse_id"]),

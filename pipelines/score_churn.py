@@ -204,7 +204,7 @@ def finish_scores(
     scored = assign_segments(feats)
     scored = scored.merge(_clv(clv_summary(), feats[KEYS]), on=KEYS, how="left")
     del feats  # one copy of every customer's features less while the strategies run
-    scored = assign_strategies(scored, config, _batched(recommender(), scored, config))
+    scored = assign_strategies(scored, config, recommender())
     scored["notes"] = np.where(scored["frequency"] <= 1,
                                "one order only: CLV spend is the population average", "")
     scored["model_version"] = str(model_version)
@@ -213,20 +213,6 @@ def finish_scores(
     notes += empty_segments(summary)
     _check_complete(universe(), scored, excluded)
     return ScoreResult(cut, scored[list(SCORE_COLUMNS)], excluded, summary, notes)
-
-
-def _batched(rec: CoOccurrenceRecommender | None, scored: pd.DataFrame,
-             config: RetentionConfig | None):
-    """The recommender, answering from one batch for the customers that get recommendations."""
-    if rec is None:
-        return None
-    from pipelines.score_churn_recommender import BatchRecommendations
-
-    cfg = config or RetentionConfig()
-    p = pd.to_numeric(scored["churn_probability"], errors="coerce")
-    want = (p > cfg.recommend_threshold) & ~(p > cfg.coupon_threshold)
-    who = list(zip(scored.loc[want, "tenant_id"], scored.loc[want, "customer_id"], strict=True))
-    return BatchRecommendations(rec, who, cfg.n_recommendations, cfg.n_own)
 
 
 def _check_complete(universe: pd.DataFrame, scored: pd.DataFrame,

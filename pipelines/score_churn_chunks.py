@@ -4,13 +4,14 @@
 lake (9M orders, 23M order lines, 43M order events, 786k customers) its frames of Python
 strings and merges of every order line grew past 20 GB. This path gives the same rows:
 
-* **read** only the columns scoring uses, as Arrow, with the tenant pushed into the scan;
-  order events are pre-filtered to ``Returned`` (the only events churn features read) and
-  low-cardinality text columns are dictionary-encoded until a chunk needs them;
-* **per customer, in chunks**: customers are split by a hash of ``customer_id``; each chunk's
-  orders and order lines (found through the order id) become pandas frames with the lake's
-  own dtypes and go through the same functions as the whole-table path —
-  ``customer_features``, ``derived_features``, ``summary_data`` and the exclusion rules;
+* **read** only the columns scoring uses, as Arrow (``pipelines/score_churn_arrow.py``:
+  tenant pushed into the scan, ``Returned`` events only, order and customer ids as integer
+  codes);
+* **per customer, in chunks**: customers are split by a hash of their code; each chunk's
+  orders and order lines (found through the order code) become pandas frames and go through
+  the same functions as the whole-table path — ``customer_features``, ``derived_features``,
+  ``summary_data`` and the exclusion rules; the customer codes in what a chunk returns are
+  turned back into ids;
 * **population-level, once**, on the per-customer results: RFM ntiles within tenant
   (``rfm_scores``), whether the source has support contacts / channels at all, the BG/NBD
   fit behind ``p_alive``, the CLV fits, the co-occurrence recommender (built from integer
@@ -31,12 +32,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from features.customers import CHANNEL_COLUMNS, FEATURE_COLUMNS, customer_features, rfm_scores
 from models.churn.features import KEYS, derived_features
 from models.clv import BetaGeoFitter, summary_data
-from oms.lake import LakeError, _dataset, table_uri
+from pipelines.score_churn_arrow import (
+    ArrowChurnTables,
+    decode,
+    decode_ids,
+    load_arrow_tables,  # noqa: F401 - re-exported: the scorer and tests import it here
+    order_dates,
+    to_frame,
+)
 from pipelines.score_churn_recommender import RecommenderCounts, purchase_counts
 from pipelines.train_churn import ChurnTables
 
@@ -54,81 +61,11 @@ def default_workers() -> int:
 
     n = int(os.environ.get("OMS_ML_SCORE_WORKERS", WORKERS))
     return max(1, min(n, os.cpu_count() or 1))
-ORDER_COLUMNS = ("tenant_id", "order_id", "customer_id", "is_guest", "order_date", "channel",
-                 "status", "total_amount", "support_contacts", "is_late", "delivery_hours")
-LINE_COLUMNS = ("tenant_id", "order_id", "sku", "quantity", "line_amount", "is_product")
-EVENT_COLUMNS = ("tenant_id", "order_id", "event_type", "event_date")
-CUSTOMER_COLUMNS = ("tenant_id", "customer_id")
-_DICTIONARY = ("tenant_id", "channel", "status", "sku")
 _SCORE = ("r_score", "f_score", "m_score")
 _PARTS = ("universe", "excluded", "base", "extra", "bg_summary", "clv_summary")
 
 
-@dataclass
-class ArrowChurnTables:
-    """The lake tables churn scoring reads, as Arrow (``order_events``: Returned only)."""
-
-    orders: pa.Table
-    order_events: pd.DataFrame | None = None
-    order_lines: pa.Table | None = None
-    customers: pa.Table | None = None
-
-
-def _read(lake: str, name: str, columns: tuple[str, ...], flt: ds.Expression | None,
-          required: bool) -> pa.Table | None:
-    """Only ``columns`` (those the table has) of one lake table, text dictionary-encoded."""
-    uri = table_uri(lake, name)
-    try:
-        dataset = _dataset(uri)
-        cols = [c for c in columns if c in dataset.schema.names]
-        table = dataset.to_table(columns=cols, filter=flt)
-    except LakeError:
-        if required:
-            raise
-        log.info("no %s table in %s; continuing without it", name, lake)
-        return None
-    for c in _DICTIONARY:
-        if c in table.column_names:
-            table = table.set_column(table.column_names.index(c), c,
-                                     pc.dictionary_encode(table[c]))
-    return table
-
-
-def load_arrow_tables(lake: str, tenant_id: str | None = None) -> ArrowChurnTables:
-    """Read what churn scoring needs from the lake (projected, filtered, compact)."""
-    tenant = ds.field("tenant_id") == tenant_id if tenant_id else None
-    returned = ds.field("event_type") == "Returned"
-    events = _read(lake, "order_events", EVENT_COLUMNS,
-                   returned if tenant is None else tenant & returned, False)
-    return ArrowChurnTables(
-        _read(lake, "orders", ORDER_COLUMNS, tenant, True),
-        None if events is None else to_frame(events),
-        _read(lake, "order_lines", LINE_COLUMNS, tenant, False),
-        _read(lake, "customers", CUSTOMER_COLUMNS, tenant, False))
-
-
-def to_frame(table: pa.Table) -> pd.DataFrame:
-    """A pandas frame with the dtypes ``oms.lake.read_table`` gives (dictionaries decoded)."""
-    types = [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
-             for f in table.schema]
-    plain = table.cast(pa.schema(types, metadata=table.schema.metadata))
-    return plain.to_pandas(coerce_temporal_nanoseconds=True)
-
-
-def order_dates(tables: ArrowChurnTables) -> pd.DataFrame:
-    """Just ``order_date`` of every order (for the data range and the cutoff check)."""
-    return to_frame(tables.orders.select(["order_date"]))
-
-
 # ----------------------------------------------------------------------------- chunks
-def _key(table: pa.Table) -> pa.ChunkedArray:
-    """The order key: ``order_id``, or ``tenant_id`` + ``order_id`` when tenants are mixed."""
-    tenants = pc.cast(table["tenant_id"], pa.string())
-    if pc.count_distinct(tenants).as_py() <= 1:
-        return table["order_id"]
-    return pc.binary_join_element_wise(tenants, table["order_id"], "\x1f")
-
-
 def _customer_hash(ids: pa.ChunkedArray) -> np.ndarray:
     """A stable uint64 hash of each ``customer_id`` (0 for a missing one)."""
     enc = pc.dictionary_encode(ids).combine_chunks()
@@ -163,12 +100,12 @@ def plan_chunks(tables: ArrowChurnTables, chunk_customers: int = CHUNK_CUSTOMERS
     orders = np.where(known, (_customer_hash(o["customer_id"]) % np.uint64(n)).astype(np.int64),
                       -1)
     lines = None
-    if tables.order_lines is not None:
-        at = pc.index_in(_key(tables.order_lines), value_set=_key(o).combine_chunks())
-        row = at.to_numpy(zero_copy_only=False)
-        found = ~np.isnan(row) if row.dtype.kind == "f" else np.ones(len(row), bool)
-        lines = np.full(len(row), -1, np.int64)
-        lines[found] = orders[row[found].astype(np.int64)]
+    if tables.order_lines is not None:  # order codes (_order_codes): a line's order's chunk
+        codes = o["order_id"].to_numpy()
+        chunk_of = np.full(int(codes.max(initial=-1)) + 2, -1, np.int64)
+        known, first = np.unique(codes, return_index=True)
+        chunk_of[known] = orders[first]  # an order key's first row, as index_in found it
+        lines = chunk_of[tables.order_lines["order_id"].to_numpy()]  # code -1: the last -1
     customers = None
     if tables.customers is not None:
         c = tables.customers["customer_id"]
@@ -250,6 +187,21 @@ def chunk_parts(chunk: Chunk, cut: pd.Timestamp, has: tuple[bool, bool]) -> dict
                   "bg_summary": summary_data(placed, cut),
                   "clv_summary": summary_data(t.orders, cut),
                   "counts": purchase_counts(recommender_purchases(t, cut))}
+
+
+def decode_counts(counts: tuple | None, tables: ArrowChurnTables) -> tuple | None:
+    """:func:`purchase_counts` of a chunk with its tenant and customer codes turned into ids."""
+    if counts is None:
+        return counts
+    tenants, customers, items, cells = counts
+    if tables.tenant_ids is not None:
+        tenants = decode(tenants, tables.tenant_ids)
+        items = pd.MultiIndex.from_arrays(
+            [decode(items.get_level_values(0), tables.tenant_ids), items.get_level_values(1)],
+            names=items.names)
+    if tables.customer_ids is not None:
+        customers = decode(customers, tables.customer_ids)
+    return tenants, customers, items, cells
 
 
 _EVENTS: list[pd.DataFrame | None] = [None]
@@ -370,13 +322,17 @@ def score_frame_chunked(tables: ArrowChurnTables, model, cutoff=None, config=Non
     plan = plan_chunks(tables, chunk_customers)
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in _PARTS}
     rec = RecommenderCounts()
+    codes = ArrowChurnTables(pa.table({}), customer_ids=tables.customer_ids,
+                             tenant_ids=tables.tenant_ids)  # kept when tables are released
     for got in _all_parts(tables, plan, cut, default_workers() if workers is None else workers,
                           progress):
         for name in _PARTS:
-            parts[name] += [got[name]] if name in got else []
-        rec.add_counts(got.get("counts"))
+            parts[name] += [decode_ids(got[name], codes)] if name in got else []
+        rec.add_counts(decode_counts(got.get("counts"), codes))
+    del plan
     if release:  # the per-customer parts are all that is needed from here on
         tables.orders = tables.order_lines = tables.customers = tables.order_events = None
+        pa.default_memory_pool().release_unused()  # give the freed Arrow buffers back
     excluded = _concat(parts["excluded"]).sort_values("_pos", kind="stable")
     excluded = excluded.drop(columns="_pos").reset_index(drop=True)
     feats = _features(parts, cut)

@@ -208,6 +208,37 @@ def load_risk_inputs(root: str) -> RiskInputs:
                       read_table(f"{r}/customers", table="customers"))
 
 
+#: The lake columns the refund features read (``models.risk.refunds.refund_features``).
+REFUND_ORDER_COLUMNS = ("tenant_id", "order_id", "customer_id", "status", "total_amount",
+                        "order_ts")
+REFUND_CUSTOMER_COLUMNS = ("tenant_id", "customer_id", "signup_date")
+
+
+def load_scoring_inputs(root: str) -> RiskInputs:
+    """The risk tables without their truth, and only the orders and customers they refer to.
+
+    What the daily risk step scores with: the columns the refund features read, of the rows
+    they can reach. ``refund_features`` joins each request to its order and to its
+    customer's orders and sign-up day, so the rows left out are never looked at: the
+    features are those of :func:`load_risk_inputs` without every order of a large lake.
+    """
+    import pyarrow.dataset as pads
+
+    r = str(root).rstrip("/")
+    t = {k: read_table(f"{r}/{RISK_TABLES[k]}")
+         for k in ("risk_orders", "refund_requests", "customer_credit")}
+    req = t["refund_requests"]
+    who = sorted(req["customer_id"].dropna().astype(str).unique())
+    which = sorted(req["order_id"].dropna().astype(str).unique())
+    mine = pads.field("customer_id").isin(who) | pads.field("order_id").isin(which)
+    orders = read_table(f"{r}/orders", list(REFUND_ORDER_COLUMNS), mine, table="orders")
+    customers = read_table(f"{r}/customers", list(REFUND_CUSTOMER_COLUMNS),
+                           pads.field("customer_id").isin(who), table="customers")
+    empty = pd.DataFrame()
+    return RiskInputs(t["risk_orders"], empty, req, empty, t["customer_credit"], orders,
+                      customers)
+
+
 def naive_utc(df: pd.DataFrame) -> pd.DataFrame:
     """Frame in the types MLflow signatures handle.
 

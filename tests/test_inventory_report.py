@@ -258,3 +258,50 @@ def test_html_report_in_headless_chromium(report, tmp_path):
     expected = int(re.search(r'data-charts-expected="(\d+)"', body).group(1))
     assert loaded == expected == dom.stdout.count('class="chart"') >= 2
     assert np.isfinite(report.summary["value_at_risk"])
+
+
+def test_top_skus_from_arrow_codes_equal_the_pandas_ranking(lake):
+    from pipelines.inventory_data import _filter, top_skus, top_skus_in_lake
+
+    uri = table_uri(lake, "order_lines")
+    lines = read_table(uri)
+    for n in (1, 7, 10**6):
+        assert top_skus_in_lake(uri, None, n) == top_skus(lines, n)
+    tenant = str(lines["tenant_id"].iloc[0])
+    assert top_skus_in_lake(uri, _filter(tenant), 5) == top_skus(
+        lines[lines["tenant_id"] == tenant], 5)
+    assert top_skus_in_lake(uri, _filter("nobody"), 5) == []
+
+
+def _history_in_pandas(lake: str, tenant: str | None, top_n: int) -> pd.DataFrame:
+    """``sku_warehouse_history`` as it was: every top-SKU line merged in pandas (reference)."""
+    from features.demand import sku_demand_panel
+    from pipelines.inventory_data import SEP, _filter, series_id, top_skus
+
+    flt = _filter(tenant)
+    uri = table_uri(lake, "order_lines")
+    skus = set(top_skus(read_table(uri, ["sku", "line_amount", "is_product"], flt), top_n))
+    lines = read_table(uri, ["tenant_id", "order_id", "sku", "quantity", "line_amount",
+                             "is_product", "order_date"], flt)
+    lines = lines[lines["sku"].isin(skus)]
+    orders = read_table(table_uri(lake, "orders"), ["tenant_id", "order_id", "warehouse_id"],
+                        flt)
+    lines = lines.merge(orders, on=["tenant_id", "order_id"], how="inner")
+    lines = lines[lines["warehouse_id"].notna()]
+    lines = lines.assign(sku=series_id(lines["sku"], lines["warehouse_id"]))
+    panel = sku_demand_panel(lines)[["unique_id", "ds", "y"]]
+    parts = panel["unique_id"].str.split(SEP, n=1, expand=True)
+    return panel.assign(sku=parts[0], warehouse_id=parts[1])
+
+
+@pytest.mark.parametrize("top_n", [3, 40])
+def test_history_summed_in_arrow_equals_the_pandas_merge(lake, top_n):
+    from pipelines.inventory_data import sku_warehouse_history
+
+    tenant = str(read_table(table_uri(lake, "orders"), ["tenant_id"])["tenant_id"].iloc[0])
+    for who in (None, tenant):
+        got = sku_warehouse_history(lake, who, top_n)
+        want = _history_in_pandas(lake, who, top_n)
+        assert len(got) > 100
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True),
+                                      check_exact=True)

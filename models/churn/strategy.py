@@ -132,6 +132,33 @@ class CoOccurrenceRecommender:
             recs += [s for s in popular if s not in recs][: n - len(recs)]
         return recs, "own history + bought together by similar customers"
 
+    def recommend_many(self, tenants, customers, n: int = 5, n_own: int = 2
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` for many customers at once (vectorised, bounded memory).
+
+        Returns:
+            Two object arrays: each customer's SKU list and reason, as :meth:`recommend`.
+        """
+        if not hasattr(self, "counts_"):
+            raise RuntimeError("CoOccurrenceRecommender is not fitted; call fit(...) first")
+        from models.churn.recommend_batch import recommend_many
+
+        return recommend_many(self, tenants, customers, n, n_own)
+
+
+def _recommend_all(recommender, tenants: pd.Series, customers: pd.Series,
+                   cfg: RetentionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """SKU lists and reasons for many customers (one call when the recommender batches)."""
+    n, n_own = cfg.n_recommendations, cfg.n_own
+    if hasattr(recommender, "recommend_many") and n_own <= n:
+        return recommender.recommend_many(tenants, customers, n, n_own)
+    pairs = [recommender.recommend(t, c, n, n_own)
+             for t, c in zip(tenants, customers, strict=True)]
+    skus, why = np.empty(len(pairs), object), np.empty(len(pairs), object)
+    for i, (s, w) in enumerate(pairs):
+        skus[i], why[i] = s, w
+    return skus, why
+
 
 def assign_strategies(
     scored: pd.DataFrame,
@@ -160,20 +187,22 @@ def assign_strategies(
     out["strategy"] = np.select([coupon, rec], ["coupon", "recommendation"], "none")
     out["coupon_amount"] = np.where(coupon, cfg.coupon_amount, 0.0)
     out["coupon_valid_days"] = np.where(coupon, cfg.coupon_valid_days, 0).astype("int64")
-    out["recommended_skus"] = ""
-    out["strategy_reason"] = np.select(
+    skus = np.full(len(out), "", dtype=object)
+    reason = np.select(
         [coupon, rec],
         [f"p > {cfg.coupon_threshold}: coupon", f"p > {cfg.recommend_threshold}: recommend"],
         f"p <= {cfg.recommend_threshold}: no action",
-    )
-    for idx in out.index[rec.to_numpy()]:
-        if recommender is None:
-            out.at[idx, "strategy_reason"] += " (no purchase lines available: no SKUs)"
-            continue
-        skus, why = recommender.recommend(out.at[idx, "tenant_id"], out.at[idx, "customer_id"],
-                                          cfg.n_recommendations, cfg.n_own)
-        out.at[idx, "recommended_skus"] = "|".join(skus)
-        out.at[idx, "strategy_reason"] += f" ({why})"
+    ).astype(object)
+    at = rec.to_numpy(dtype=bool)
+    if at.any() and recommender is None:
+        reason[at] = reason[at] + " (no purchase lines available: no SKUs)"
+    elif at.any():
+        lists, why = _recommend_all(recommender, out["tenant_id"][at], out["customer_id"][at],
+                                    cfg)
+        skus[at] = ["|".join(s) for s in lists]
+        reason[at] = reason[at] + " (" + why + ")"
+    out["recommended_skus"] = skus
+    out["strategy_reason"] = reason
     return out
 
 
