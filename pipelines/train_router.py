@@ -47,14 +47,22 @@ GATE_METRIC = "mean_reward"
 # DQN settings of the hard scenarios (chosen on scarce with 30 validation episodes, seeds
 # 2_000_000…, never the bench's held-out seeds): the prior is the dual-price score with a
 # residual that starts at zero, so the untrained router is the dual-price heuristic and
-# keep_best (which also scores the untrained policy, on 30 fixed episodes) only moves away
-# from it when the validation episodes say so; a state-value head (dueling) carries what is
-# common to all actions. Tried and dropped: the random-init residual (-1.88 ± 0.35 vs
-# dual-price), without the state-value head (+0.13 ± 0.16, a tie; with it +0.55 ± 0.16), and
-# bid-price potential shaping at gamma 0.99 (the curve fell from 51 to 17-26: the residual
-# must carry the large potential and its errors swamp the per-warehouse differences).
+# keep_best (which also scores the untrained policy) only moves away from it when the
+# validation episodes say so; a state-value head (dueling) carries what is common to all
+# actions. Tried and dropped: the random-init residual (-1.88 ± 0.35 vs dual-price), without
+# the state-value head (+0.13 ± 0.16, a tie; with it +0.55 ± 0.16), and bid-price potential
+# shaping at gamma 0.99 (the curve fell from 51 to 17-26: the residual must carry the large
+# potential and its errors swamp the per-warehouse differences).
+# Checkpoints are chosen by the *masked* router's reward on fixed validation episodes
+# (models.routing.selection, seeds 3_000_000…; SB3's EvalCallback scored the unmasked policy,
+# and its best scarce checkpoint tied dual-price on the gate); on scarce, scored on 50 tuning
+# episodes (seeds 2_000_000…) against dual-price: lr 1e-4, 6,000 steps +0.64 ± 0.13; lr 5e-5,
+# 12,000 steps +0.69 ± 0.12. Both curves peak by 1,800-2,400 steps and fall after 3,600, so
+# the hard scenarios train 4,800 steps, evaluate every 600 and keep the better of two seeds
+# (bench/results/routing_parts/tune.jsonl; bench/routing_tune.py).
 HARD_DQN: dict[str, Any] = {"bid_price_prior": True, "zero_residual": True,
                             "state_value": True, "n_eval_episodes": 30,
+                            "masked_selection": True, "eval_freq": 600, "restarts": 2,
                             "algo_kwargs": {"learning_rate": 1e-4}}
 SCENARIO_DQN: dict[str, dict[str, Any]] = {
     "easy": {},
@@ -65,7 +73,7 @@ SCENARIO_DQN: dict[str, dict[str, Any]] = {
 
 
 # training steps of the CLI (``oms-ml train router``) and the bench per scenario
-SCENARIO_STEPS: dict[str, int] = {"easy": 100_000, "scarce": 6000, "peak": 6000, "outage": 6000}
+SCENARIO_STEPS: dict[str, int] = {"easy": 100_000, "scarce": 4800, "peak": 4800, "outage": 4800}
 
 
 def scenario_router_kwargs(algo: str, scenario: str) -> dict[str, Any]:
