@@ -122,6 +122,16 @@ def test_hard_router_registered_by_scenario_and_served_from_its_alias(mlflow_uri
     assert adapter.policy == ("dual-price" if choice == "dual-price" else "router")
     with pytest.raises(UnservableRouter, match="'peak'-scenario router.*only 'easy'"):
         _load_router(uri)  # the HTTP service refuses it with the reason
+    # aliased by mistake as the tenant's served router: the service's store records why
+    from serving.registry import ROUTER, ModelStore
+
+    served = client.copy_model_version(f"models:/{out.name}/1", "warehouse_router__demo")
+    client.set_registered_model_alias("warehouse_router__demo", "champion", served.version)
+    store = ModelStore(mlflow_uri, ["demo"], (ROUTER,))
+    assert store.refresh() == []
+    slot = store.get("demo", ROUTER)
+    assert slot is None
+    assert "'peak'-scenario router" in store.slots[("demo", ROUTER)].error
     script = textwrap.dedent(f"""
         import json, mlflow, numpy as np
         from envs.warehouse_routing import scenario_config, WarehouseRoutingEnv
