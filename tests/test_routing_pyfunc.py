@@ -153,7 +153,7 @@ def test_hard_router_registered_by_scenario_and_served_from_its_alias(mlflow_uri
     """)
     env_vars = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env_vars, cwd=tmp_path, timeout=180)
+                          env=env_vars, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     res, inp = data["out"], data["inp"]
