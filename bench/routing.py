@@ -71,11 +71,23 @@ VALIDATION = range(500_000, 500_050)  # gate episodes (pipelines.train_router.GA
 def _fit(name: str, steps: int, **kw) -> tuple[DQNRouter, float]:
     cfg = scenario_config(name)
     t0 = time.perf_counter()
-    params = {"n_eval_episodes": 5} | DQN_SETTINGS.get(name, {}) | kw
+    params = ({"n_eval_episodes": 5, "eval_freq": max(steps // 5, 1)}
+              | DQN_SETTINGS.get(name, {}) | kw)
     router = DQNRouter(total_timesteps=steps, env_config=cfg, torch_threads=1,
-                       progress_bar=False, eval_freq=max(steps // 5, 1),
-                       **params).fit(WarehouseRoutingEnv(cfg))
+                       progress_bar=False, **params).fit(WarehouseRoutingEnv(cfg))
     return router, time.perf_counter() - t0
+
+
+def _train_record(router: DQNRouter, steps: int, wall: float) -> dict:
+    """What the results file shows of a training run (time, load, learning curves)."""
+    rec = {"steps": steps, "seconds": router.train_seconds_, "wall": wall,
+           "load_end": load_average(), "eval_episodes": router.n_eval_episodes,
+           "masked_selection": bool(router.masked_selection),
+           "curve": router.learning_curve_.to_dict("list")}
+    if router.restart_curves_["restart"].nunique() > 1:
+        rec["restart_curves"] = router.restart_curves_.to_dict("list")
+        rec["best_restart"] = int(router.best_restart_)
+    return rec
 
 
 def run_scenario(name: str, episodes: int, dqn_steps: int, ablation_steps: int,
@@ -88,16 +100,12 @@ def run_scenario(name: str, episodes: int, dqn_steps: int, ablation_steps: int,
     policies: list = [NearestWithStock(), MyopicGreedy(), DualPrice()]
     if dqn_steps:
         dqn, wall = _fit(name, dqn_steps)
-        out["train"]["dqn"] = {"steps": dqn_steps, "seconds": dqn.train_seconds_, "wall": wall,
-                               "load_end": load_average(), "eval_episodes": dqn.n_eval_episodes,
-                               "curve": dqn.learning_curve_.to_dict("list")}
+        out["train"]["dqn"] = _train_record(dqn, dqn_steps, wall)
         policies.append(dqn.as_policy(True, "dqn"))
     if ablation_steps:
-        abl, wall = _fit(name, ablation_steps, greedy_prior=False)
-        out["train"]["dqn-no-prior"] = {"steps": ablation_steps, "seconds": abl.train_seconds_,
-                                        "wall": wall, "load_end": load_average(),
-                                        "eval_episodes": abl.n_eval_episodes,
-                                        "curve": abl.learning_curve_.to_dict("list")}
+        # the ablation: same settings without the prior, one training seed
+        abl, wall = _fit(name, ablation_steps, greedy_prior=False, restarts=1)
+        out["train"]["dqn-no-prior"] = _train_record(abl, ablation_steps, wall)
         policies.append(abl.as_policy(True, "dqn-no-prior"))
     if ppo_steps:
         cfg = scenario_config(name)
@@ -190,6 +198,25 @@ def _shipped_rows(name: str, part: dict, paired: pd.DataFrame) -> list[str]:
     return rows
 
 
+def _curve_lines(algo: str, t: dict) -> list[str]:
+    """The learning curve(s) of one training run as markdown."""
+    how = ("masked router, fixed validation episodes of models/routing/selection.py"
+           if t.get("masked_selection") else "seeded validation episodes")
+    head = (f"{algo} learning curve ({t['steps']:,} steps, {t['seconds']:.0f} s; mean "
+            f"reward on the same {t.get('eval_episodes', 5)} {how}; timestep 0 is the "
+            "untrained policy")
+    if "restart_curves" not in t:
+        curve = pd.DataFrame(t["curve"]).astype({"timesteps": str})
+        return [head + "):", "", md_table(curve), ""]
+    wide = pd.DataFrame(t["restart_curves"]).pivot(index="timesteps", columns="restart",
+                                                   values="mean_reward")
+    wide.columns = [f"seed {c}" + (" (kept)" if c == t["best_restart"] else "")
+                    for c in wide.columns]
+    wide = wide.reset_index().astype({"timesteps": str})
+    return [head + "; one column per training seed, the kept checkpoint is the best point "
+            "of the kept seed):", "", md_table(wide), ""]
+
+
 def scenario_lines(part: dict) -> tuple[list[str], list[str]]:
     """Summary rows and the detailed section of one scenario part."""
     name = part["scenario"]
@@ -245,10 +272,7 @@ def scenario_lines(part: dict) -> tuple[list[str], list[str]]:
                   f"**{part['gate']['choice']}**.", "",
                   md_table(pd.DataFrame(part["gate"]["table"])), ""]
     for algo, t in part["train"].items():
-        curve = pd.DataFrame(t["curve"]).astype({"timesteps": str})
-        lines += [f"{algo} learning curve ({t['steps']:,} steps, {t['seconds']:.0f} s; mean "
-                  f"reward on the same {t.get('eval_episodes', 5)} seeded validation episodes; "
-                  "timestep 0 is the untrained policy):", "", md_table(curve), ""]
+        lines += _curve_lines(algo, t)
     return rows, lines
 
 
@@ -402,7 +426,10 @@ def assemble(order: list[str]) -> str:
             body += lines
     head = ["# Routing benchmark", "",
             f"Machine: {os.cpu_count()} cores, shared with other engineers' jobs (load averages "
-            "are given next to every timing; reward numbers do not depend on load).", "",
+            "are given next to every timing; reward numbers do not depend on load, except the "
+            "clairvoyant plan's: its MILP stops at a 10 s time limit per episode, so under "
+            "heavy load it may keep a slightly worse plan, e.g. retail 103.09 at load 34 and "
+            "103.77 at load 28 on the same 24 windows).", "",
             "Parts: " + "; ".join(meta) + ".", ""]
     if missing:
         head += [f"Not run: {', '.join(missing)}.", ""]
@@ -411,7 +438,10 @@ def assemble(order: list[str]) -> str:
              "re-solved daily, models/routing/dualprice.py); `dqn` (on `easy` the shipped "
              "greedy prior + residual; on the hard scenarios the prior is the dual-price score "
              "and the residual starts at exactly zero with a state-value head, so the untrained "
-             "DQN is the dual-price heuristic and `dqn vs dual-price` is what learning adds); "
+             "DQN is the dual-price heuristic and `dqn vs dual-price` is what learning adds; "
+             "where the curve says \"masked router\", checkpoints are scored masked every 600 "
+             "steps on 30 fixed validation episodes (seeds 3,000,000…) and the best checkpoint "
+             "of the better of two training seeds is kept); "
              "`dqn-no-prior` (the ablation: a plain DQN, no prior); `maskable-ppo` (untuned, "
              "when run); `clairvoyant-plan` (hindsight MILP replayed, the ceiling). On the hard "
              "scenarios a gate on validation episodes (never the held-out ones) picks the "

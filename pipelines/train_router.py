@@ -7,8 +7,11 @@ registered as ``warehouse_router``; ``promote_if_better`` moves ``champion`` onl
 new version's mean episode reward beats the current champion's on the same episodes.
 
 ``scenario`` picks a named scenario (``envs.scenarios.SCENARIOS``). Routers of the hard
-scenarios read the extended observation, which the serving contract (order+state rows) does
-not carry, so they are logged and gated against greedy and dual-price but not registered.
+scenarios read the extended observation; they are gated against greedy and dual-price and
+registered as ``warehouse_router_<scenario>__<tenant>`` with the policy the gate ships (the
+learned router, or the dual-price heuristic when the router did not beat it). Their pyfunc
+takes the rows of ``models.routing.rows_extended`` (SKU, day, backlog, every SKU's stock);
+the HTTP service serves only the ``easy`` family (``serving.registry`` refuses the others).
 """
 
 from __future__ import annotations
@@ -44,14 +47,22 @@ GATE_METRIC = "mean_reward"
 # DQN settings of the hard scenarios (chosen on scarce with 30 validation episodes, seeds
 # 2_000_000…, never the bench's held-out seeds): the prior is the dual-price score with a
 # residual that starts at zero, so the untrained router is the dual-price heuristic and
-# keep_best (which also scores the untrained policy, on 30 fixed episodes) only moves away
-# from it when the validation episodes say so; a state-value head (dueling) carries what is
-# common to all actions. Tried and dropped: the random-init residual (-1.88 ± 0.35 vs
-# dual-price), without the state-value head (+0.13 ± 0.16, a tie; with it +0.55 ± 0.16), and
-# bid-price potential shaping at gamma 0.99 (the curve fell from 51 to 17-26: the residual
-# must carry the large potential and its errors swamp the per-warehouse differences).
+# keep_best (which also scores the untrained policy) only moves away from it when the
+# validation episodes say so; a state-value head (dueling) carries what is common to all
+# actions. Tried and dropped: the random-init residual (-1.88 ± 0.35 vs dual-price), without
+# the state-value head (+0.13 ± 0.16, a tie; with it +0.55 ± 0.16), and bid-price potential
+# shaping at gamma 0.99 (the curve fell from 51 to 17-26: the residual must carry the large
+# potential and its errors swamp the per-warehouse differences).
+# Checkpoints are chosen by the *masked* router's reward on fixed validation episodes
+# (models.routing.selection, seeds 3_000_000…; SB3's EvalCallback scored the unmasked policy,
+# and its best scarce checkpoint tied dual-price on the gate); on scarce, scored on 50 tuning
+# episodes (seeds 2_000_000…) against dual-price: lr 1e-4, 6,000 steps +0.64 ± 0.13; lr 5e-5,
+# 12,000 steps +0.69 ± 0.12. Both curves peak by 1,800-2,400 steps and fall after 3,600, so
+# the hard scenarios train 4,800 steps, evaluate every 600 and keep the better of two seeds
+# (bench/results/routing_parts/tune.jsonl; bench/routing_tune.py).
 HARD_DQN: dict[str, Any] = {"bid_price_prior": True, "zero_residual": True,
                             "state_value": True, "n_eval_episodes": 30,
+                            "masked_selection": True, "eval_freq": 600, "restarts": 2,
                             "algo_kwargs": {"learning_rate": 1e-4}}
 SCENARIO_DQN: dict[str, dict[str, Any]] = {
     "easy": {},
@@ -59,6 +70,10 @@ SCENARIO_DQN: dict[str, dict[str, Any]] = {
     "peak": {"reward_offset": 0.15, **HARD_DQN},
     "outage": {"reward_offset": 0.15, **HARD_DQN},
 }
+
+
+# training steps of the CLI (``oms-ml train router``) and the bench per scenario
+SCENARIO_STEPS: dict[str, int] = {"easy": 100_000, "scarce": 4800, "peak": 4800, "outage": 4800}
 
 
 def scenario_router_kwargs(algo: str, scenario: str) -> dict[str, Any]:
@@ -85,16 +100,28 @@ def make_router(algo: str, **kwargs: Any) -> DQNRouter | MaskablePPORouter:
     raise ValueError(f"unknown algo {algo!r}; use 'dqn' or 'maskable-ppo'")
 
 
-def _log_curve(curve: pd.DataFrame, tmp: str) -> None:
+def _log_curve(router: Any, tmp: str) -> None:
+    """The learning curve as metrics (``eval_mean_reward`` per step), CSV and plot.
+
+    With restarts, every restart's curve is logged too (``eval_mean_reward_restart<k>``) and
+    ``eval_mean_reward`` is the kept restart's.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    curve = router.learning_curve_
     for row in curve.itertuples():
         mlflow.log_metric("eval_mean_reward", float(row.mean_reward), step=int(row.timesteps))
+    every = getattr(router, "restart_curves_", None)
+    if every is not None and every["restart"].nunique() > 1:
+        for row in every.itertuples():
+            mlflow.log_metric(f"eval_mean_reward_restart{row.restart}", float(row.mean_reward),
+                              step=int(row.timesteps))
+        mlflow.log_metric("best_restart", int(router.best_restart_))
     path = os.path.join(tmp, "learning_curve.csv")
-    curve.to_csv(path, index=False)
+    (curve if every is None else every).to_csv(path, index=False)
     mlflow.log_artifact(path)
     if len(curve):
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -105,9 +132,18 @@ def _log_curve(curve: pd.DataFrame, tmp: str) -> None:
         plt.close(fig)
 
 
-def gate_summary(router: Any, config: RoutingConfig, seeds: Any = GATE_SEEDS
-                 ) -> pd.DataFrame:
-    """Router (masked and raw) and the simple baselines on the gate episodes."""
+def scenario_family(scenario: str) -> str:
+    """Registry family of a scenario's router.
+
+    ``warehouse_router`` for ``easy`` (the one the HTTP service loads), and
+    ``warehouse_router_<scenario>`` for a hard scenario (its own champion and gate).
+    """
+    return FAMILY if scenario == "easy" else f"{FAMILY}_{scenario}"
+
+
+def gate_episodes(router: Any, config: RoutingConfig, seeds: Any = GATE_SEEDS
+                  ) -> pd.DataFrame:
+    """Per-episode results of the router (masked and raw) and the baselines on the gate."""
     from models.routing.dualprice import DualPrice
 
     env = WarehouseRoutingEnv(config, network=router.network_)
@@ -115,28 +151,83 @@ def gate_summary(router: Any, config: RoutingConfig, seeds: Any = GATE_SEEDS
                 NearestWithStock(), MyopicGreedy()]
     if config.extended_obs:  # hard scenarios: the forecast-aware baseline too
         policies.append(DualPrice())
-    return summarise(pd.concat([evaluate(env, p, seeds) for p in policies]))
+    return pd.concat([evaluate(env, p, seeds) for p in policies])
 
 
-def gate_choice(router: Any, config: RoutingConfig, seeds: Any = GATE_SEEDS
-                ) -> tuple[str, float, float]:
+def gate_summary(router: Any, config: RoutingConfig, seeds: Any = GATE_SEEDS
+                 ) -> pd.DataFrame:
+    """Router (masked and raw) and the simple baselines on the gate episodes."""
+    return summarise(gate_episodes(router, config, seeds))
+
+
+def gate_choice(router: Any, config: RoutingConfig, seeds: Any = GATE_SEEDS,
+                episodes: pd.DataFrame | None = None) -> tuple[str, float, float]:
     """Which policy a hard scenario should ship: the learned router or the dual-price one.
 
     The router wins only if it beats the dual-price heuristic on the gate episodes beyond
     2 standard errors of the paired difference; otherwise dual-price is the choice.
 
+    Args:
+        router: The fitted router.
+        config: The scenario's configuration.
+        seeds: Gate episodes.
+        episodes: Their per-episode results (:func:`gate_episodes`), if already played.
+
     Returns:
         (``router.algo_name`` or ``"dual-price"``, paired mean difference, its se).
     """
-    from models.routing.dualprice import DualPrice
-
-    env = WarehouseRoutingEnv(config, network=router.network_)
-    mine = evaluate(env, router.as_policy(masked=True), seeds)["reward"].to_numpy()
-    dual = evaluate(env, DualPrice(), seeds)["reward"].to_numpy()
-    diff = mine - dual
+    episodes = gate_episodes(router, config, seeds) if episodes is None else episodes
+    by = episodes.pivot_table(index="seed", columns="policy", values="reward")
+    diff = (by[router.algo_name] - by["dual-price"]).to_numpy()
     se = float(diff.std(ddof=1) / len(diff) ** 0.5) if len(diff) > 1 else float("inf")
     choice = router.algo_name if diff.mean() > 2 * se else "dual-price"
     return choice, float(diff.mean()), se
+
+
+def _log_gate(router: Any, config: RoutingConfig, gate_seeds: Any, tmp: str
+              ) -> tuple[pd.DataFrame, str, float]:
+    """Play and log the gate; returns its summary, the shipped policy and its mean reward."""
+    episodes = gate_episodes(router, config, gate_seeds)
+    summary = summarise(episodes)
+    mine = summary.iloc[0]
+    mlflow.log_metrics({"router_mean_reward": float(mine["reward"]),
+                        "on_time_rate": float(mine["on_time_rate"]),
+                        "cost_per_order": float(mine["cost_per_order"]),
+                        "invalid_rate_raw": float(summary.iloc[1]["invalid_rate"]),
+                        "greedy_mean_reward": float(summary.iloc[3]["reward"]),
+                        "nearest_mean_reward": float(summary.iloc[2]["reward"])})
+    choice, shipped = router.algo_name, float(mine["reward"])
+    if config.extended_obs:
+        dual = float(summary.iloc[4]["reward"])
+        mlflow.log_metric("dual_price_mean_reward", dual)
+        choice, diff, se = gate_choice(router, config, gate_seeds, episodes)
+        mlflow.log_metrics({"vs_dual_price_diff": diff, "vs_dual_price_se": se})
+        mlflow.set_tag("gate_choice", choice)
+        shipped = shipped if choice == router.algo_name else dual
+    mlflow.log_metric(GATE_METRIC, shipped)  # the shipped policy's mean reward
+    summary.to_csv(os.path.join(tmp, "gate_summary.csv"), index=False)
+    mlflow.log_artifact(os.path.join(tmp, "gate_summary.csv"))
+    return summary, choice, shipped
+
+
+def _register(router: Any, config: RoutingConfig, name: str, choice: str, shipped: float,
+              tmp: str) -> Any:
+    """Log the pyfunc of the shipped policy, register it (tagged) and run the champion gate."""
+    from mlflow import MlflowClient
+
+    from models.routing.rows_extended import example_extended_rows
+
+    zip_path = os.path.join(tmp, "router.zip")
+    router.save(zip_path)
+    policy = "router" if choice == router.algo_name else "dual-price"
+    model = WarehouseRouterModel(router.algo_name, router.network_, config, router, policy)
+    example = (example_extended_rows(router.network_, config) if config.extended_obs
+               else example_rows(router.network_))
+    version = log_pyfunc(model, name, example, artifacts={ARTIFACT: zip_path})
+    client = MlflowClient()
+    for key, value in (("scenario", config.scenario), ("policy", choice)):
+        client.set_model_version_tag(name, version, key, value)
+    return promote_if_better(name, version, GATE_METRIC, shipped, higher_is_better=True)
 
 
 def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
@@ -145,6 +236,11 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
                  tenant: str | None = None, scenario: str | None = None,
                  **router_kwargs: Any) -> TrainOutcome:
     """Train, evaluate, log, register and gate a router.
+
+    A hard scenario's router is registered as ``warehouse_router_<scenario>__<tenant>``
+    (:func:`scenario_family`; its own champion, gated on that scenario's episodes) with the
+    policy its gate ships: the learned router if it beats dual-price beyond 2 se on the gate
+    episodes, else the dual-price heuristic (the router's prior alone).
 
     Args:
         algo: ``dqn`` or ``maskable-ppo``.
@@ -162,18 +258,15 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
         summary table (the gate is None when ``register`` is False).
     """
     config = config or (scenario_config(scenario) if scenario else RoutingConfig())
-    if register and config.extended_obs:
-        raise ValueError(f"scenario {config.scenario!r} uses the extended observation, which "
-                         "the serving contract does not carry; train it with register=False")
     tenant = validate_tenant(tenant or get_settings().tenant_id)
-    name = registered_name(FAMILY, tenant)
+    family = scenario_family(config.scenario)
     configure_mlflow(tracking_uri)
     use_experiment(EXPERIMENT)
     router = make_router(algo, total_timesteps=total_timesteps, env_config=config,
                          **router_kwargs)
-    with mlflow.start_run(run_name=f"{algo}-router-{tenant}") as run, \
+    with mlflow.start_run(run_name=f"{algo}-router-{config.scenario}-{tenant}") as run, \
             tempfile.TemporaryDirectory() as tmp:
-        mlflow.set_tags({"tenant": tenant, "family": FAMILY, "scenario": config.scenario})
+        mlflow.set_tags({"tenant": tenant, "family": family, "scenario": config.scenario})
         mlflow.log_params({f"algo.{k}": v for k, v in router.flat_params().items()})
         mlflow.log_params({f"env.{k}": v for k, v in asdict(config).items()
                            if k != "sampler"})
@@ -181,32 +274,13 @@ def train_router(algo: str = "dqn", total_timesteps: int = 100_000,
                            for k, v in asdict(config.sampler).items()})
         router.fit(WarehouseRoutingEnv(config))
         mlflow.log_metric("train_seconds", router.train_seconds_)
-        _log_curve(router.learning_curve_, tmp)
-        summary = gate_summary(router, config, gate_seeds)
-        mine = summary.iloc[0]
-        mlflow.log_metrics({GATE_METRIC: float(mine["reward"]),
-                            "on_time_rate": float(mine["on_time_rate"]),
-                            "cost_per_order": float(mine["cost_per_order"]),
-                            "invalid_rate_raw": float(summary.iloc[1]["invalid_rate"]),
-                            "greedy_mean_reward": float(summary.iloc[3]["reward"]),
-                            "nearest_mean_reward": float(summary.iloc[2]["reward"])})
-        if config.extended_obs:
-            mlflow.log_metric("dual_price_mean_reward", float(summary.iloc[4]["reward"]))
-            choice, diff, se = gate_choice(router, config, gate_seeds)
-            mlflow.log_metrics({"vs_dual_price_diff": diff, "vs_dual_price_se": se})
-            mlflow.set_tag("gate_choice", choice)
-        summary.to_csv(os.path.join(tmp, "gate_summary.csv"), index=False)
-        mlflow.log_artifact(os.path.join(tmp, "gate_summary.csv"))
+        _log_curve(router, tmp)
+        summary, choice, shipped = _log_gate(router, config, gate_seeds, tmp)
         gate = None
         if register:
-            zip_path = os.path.join(tmp, "router.zip")
-            router.save(zip_path)
-            model = WarehouseRouterModel(router.algo_name, router.network_, config, router)
-            version = log_pyfunc(model, name, example_rows(router.network_),
-                                 artifacts={ARTIFACT: zip_path})
-            gate = promote_if_better(name, version, GATE_METRIC, float(mine["reward"]),
-                                     higher_is_better=True)
-    return outcome(FAMILY, tenant, run.info.run_id, gate, RouterReport(router, summary))
+            gate = _register(router, config, registered_name(family, tenant), choice,
+                             shipped, tmp)
+    return outcome(family, tenant, run.info.run_id, gate, RouterReport(router, summary))
 
 
 class ChampionPolicy:

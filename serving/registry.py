@@ -65,6 +65,10 @@ class Slot:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class UnservableRouter(ValueError):
+    """A registered router the service cannot serve (its message says why and what to do)."""
+
+
 def _load_router(uri: str) -> tuple[Any, Any, bool]:
     """Load a router pyfunc, build its fast path, check parity and warm it up."""
     import mlflow
@@ -73,6 +77,13 @@ def _load_router(uri: str) -> tuple[Any, Any, bool]:
 
     model = mlflow.pyfunc.load_model(uri)
     adapter = model.unwrap_python_model()
+    if getattr(adapter.config, "extended_obs", False):
+        # a hard scenario's router needs state the route request does not carry
+        raise UnservableRouter(
+            f"{uri} is a {adapter.config.scenario!r}-scenario router: it reads the extended "
+            "observation (SKU, day, backlog, every SKU's stock), which /v1/route requests do "
+            "not carry; the service serves only 'easy' routers (warehouse_router__<tenant>). "
+            "Use its pyfunc (models.routing.rows_extended rows) outside the service.")
     fast = FastRouter(adapter._router, adapter.network, adapter.config)
     ok = check_parity(fast)  # also the warm-up: every code path runs once
     if not ok:
@@ -213,8 +224,9 @@ class ModelStore:
             model, fast, ok = self._load(slot.family, uri)
         except Exception as e:  # noqa: BLE001 — any load failure keeps the previous model
             log.warning("loading %s failed: %s", uri, e)
+            why = f": {e}" if isinstance(e, UnservableRouter) else ""
             self.slots[key] = _with_error(slot, f"loading version {version} failed: "
-                                                f"{type(e).__name__}")
+                                                f"{type(e).__name__}{why}")
             self._count(self.slots[key], "error")
             return []
         new = Slot(slot.tenant, slot.family, slot.name, version, model, fast, ok,

@@ -153,3 +153,24 @@ def test_shared_head_with_zero_residual_is_the_greedy_prior():
     o = torch.as_tensor(obs[None])
     want = immediate_reward_prior(o, **q_net.prior_args).numpy()
     assert np.allclose(router.scores(obs[None]), want)
+
+
+def test_masked_selection_keeps_the_best_checkpoint_of_the_best_restart():
+    from sklearn.base import clone
+
+    from models.routing.baselines import evaluate
+    from models.routing.selection import selection_seeds
+
+    router = DQNRouter(total_timesteps=200, masked_selection=True, restarts=2,
+                       **(TINY_DQN | {"eval_freq": 100})).fit()
+    assert clone(router).get_params()["restarts"] == 2  # explicit signature, stored as given
+    curves = router.restart_curves_
+    assert curves.groupby("restart")["timesteps"].apply(list).tolist() == [[0, 100, 200]] * 2
+    best = curves.groupby("restart")["mean_reward"].max()
+    assert router.best_restart_ == int(best.idxmax())
+    assert router.best_eval_reward_ == pytest.approx(best.max())
+    assert router.learning_curve_["mean_reward"].max() == pytest.approx(best.max())
+    # the kept weights score exactly the best point on the (masked) validation episodes
+    env = WarehouseRoutingEnv(network=router.network_)
+    again = evaluate(env, router.as_policy(masked=True), selection_seeds(2))["reward"].mean()
+    assert again == pytest.approx(router.best_eval_reward_)

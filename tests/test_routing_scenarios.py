@@ -228,11 +228,11 @@ def test_online_retail_replay_on_the_uk_eu_network():
         retail_episode(orders, "2012-06-01")
 
 
-def test_hard_scenario_router_is_not_registered_for_serving():
-    from pipelines.train_router import train_router
+def test_hard_scenario_routers_have_their_own_registry_family():
+    from pipelines.train_router import FAMILY, scenario_family
 
-    with pytest.raises(ValueError, match="extended observation.*register=False"):
-        train_router("dqn", total_timesteps=64, scenario="scarce", register=True)
+    assert scenario_family("easy") == FAMILY == "warehouse_router"  # the one serving loads
+    assert scenario_family("peak") == "warehouse_router_peak"
 
 
 def test_hard_scenario_training_logs_its_learning_curve(mlflow_uri):
@@ -301,8 +301,8 @@ def test_routing_cli_scenario_option():
     runner = CliRunner()
     res = runner.invoke(app, ["route", "evaluate", "--scenario", "nope", "--no-champion"])
     assert res.exit_code == 2 and "unknown scenario 'nope'" in res.output
-    res = runner.invoke(app, ["train", "router", "--scenario", "peak", "--register"])
-    assert res.exit_code == 2 and "--no-register" in res.output
+    res = runner.invoke(app, ["train", "router", "--scenario", "peak", "--timesteps", "0"])
+    assert res.exit_code == 2 and "at least 1" in res.output
     res = runner.invoke(app, ["route", "evaluate", "--scenario", "outage", "--episodes", "1",
                               "--no-champion"])
     assert res.exit_code == 0, res.output

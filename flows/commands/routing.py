@@ -61,13 +61,16 @@ def _print_frame(df: pd.DataFrame, title: str) -> None:
 @train_app.command("router")
 def train_router_command(
     algo: Algo = typer.Option(Algo.dqn, help="Training algorithm."),
-    timesteps: int = positive_option(100_000, "Training steps."),
+    timesteps: int | None = positive_option(
+        None, "Training steps (default: 100,000 on easy, the scenario's setting on a hard "
+              "scenario, pipelines.train_router.SCENARIO_STEPS)."),
     seed: int = typer.Option(0, help="Seed of the training episodes and the algorithm."),
-    register: bool | None = typer.Option(
-        None, "--register/--no-register",
+    register: bool = typer.Option(
+        True, "--register/--no-register",
         help="Register and gate the router (--no-register: train and evaluate only). Default: "
-             "register on easy; the hard scenarios' routers read the extended observation, "
-             "which the serving contract does not carry, so they are never registered."),
+             "register. A hard scenario's router is registered as "
+             "warehouse_router_<scenario>__<tenant> with the policy its gate ships (the "
+             "learned router or dual-price); the HTTP service serves only the easy family."),
     scenario: str | None = scenario_option(),
     tenant: str = tenant_option(),
 ) -> None:
@@ -75,19 +78,19 @@ def train_router_command(
     from rich.console import Console
 
     hard = scenario not in (None, "easy")
-    if hard and register:
-        raise typer.BadParameter(f"scenario {scenario!r} routers cannot be registered (the "
-                                 "serving contract lacks the extended observation); use "
-                                 "--no-register", param_hint="--register")
     with guard():
         from oms.settings import get_settings
-        from pipelines.train_router import scenario_router_kwargs, train_router
+        from pipelines.train_router import (
+            SCENARIO_STEPS,
+            scenario_router_kwargs,
+            train_router,
+        )
 
         kwargs = scenario_router_kwargs(algo.value, scenario or "easy")
-        if hard:  # five points on the learning curve besides the untrained policy
+        timesteps = timesteps or SCENARIO_STEPS.get(scenario or "easy", 100_000)
+        if hard:  # points on the learning curve besides the untrained policy
             kwargs.setdefault("eval_freq", max(timesteps // 5, 1))
-        res = train_router(algo.value, total_timesteps=timesteps,
-                           register=not hard if register is None else register,
+        res = train_router(algo.value, total_timesteps=timesteps, register=register,
                            random_state=seed, torch_threads=min(2, get_settings().torch_threads),
                            tenant=tenant, scenario=scenario, **kwargs)
     _print_frame(res.report.summary, f"{algo.value} on the gate episodes (run {res.run_id})")

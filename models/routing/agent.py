@@ -37,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from envs.warehouse_routing import RoutingConfig, WarehouseRoutingEnv
 from models.routing.qnet import GreedyPriorDQNPolicy, reward_weights
+from models.routing.selection import MaskedSelection, selection_seeds
 
 DQN_DEFAULTS: dict[str, Any] = {
     "learning_rate": 2.3e-3,
@@ -87,6 +88,17 @@ def _fixed_episodes(base: type) -> type:
     return FixedEpisodesEval
 
 
+def _store_params(router: BaseEstimator, args: dict[str, Any]) -> None:
+    """Store a router's ``__init__`` arguments unchanged (scikit-learn's contract).
+
+    Each router keeps an explicit ``__init__`` signature (``get_params`` and ``clone`` read
+    it) and passes its ``locals()`` here instead of repeating one assignment per parameter.
+    """
+    for name, value in args.items():
+        if name not in ("self", "__class__"):
+            setattr(router, name, value)
+
+
 class _SB3Router(BaseEstimator):
     """Shared fit/predict plumbing for the SB3 routers (subclasses list the parameters).
 
@@ -108,7 +120,7 @@ class _SB3Router(BaseEstimator):
         params["net_arch"] = list(self.net_arch)
         return params | self.algo_params()
 
-    def _build(self, env: WarehouseRoutingEnv) -> Any:
+    def _build(self, env: WarehouseRoutingEnv, seed: int) -> Any:
         raise NotImplementedError
 
     def _wrap_train_env(self, env: Any) -> Any:
@@ -127,20 +139,41 @@ class _SB3Router(BaseEstimator):
     def fit(self, env: WarehouseRoutingEnv | None = None) -> _SB3Router:
         """Train on episodes sampled by ``env`` (a fresh default env if omitted).
 
+        With ``restarts`` > 1 the router is trained that many times (seeds ``random_state``,
+        ``random_state + 1``, ...) and the restart whose kept checkpoint scored best on the
+        validation episodes is kept (``best_restart_``; every curve in ``restart_curves_``).
+
         Returns:
             self, with ``model_``, ``learning_curve_`` (timesteps, mean and std of the
             evaluation reward), ``train_seconds_`` and ``n_actions_`` set.
         """
-        from stable_baselines3.common.monitor import Monitor
-
         if self.total_timesteps <= 0:
             raise ValueError("total_timesteps must be positive")
         torch.set_num_threads(max(1, int(self.torch_threads)))
-        cfg = self.env_config or RoutingConfig()
-        env = env or WarehouseRoutingEnv(cfg)
-        env.reset(seed=self.random_state)
-        eval_env = Monitor(WarehouseRoutingEnv(env.config, network=env.network))
-        eval_env.reset(seed=self.random_state + 10_007)
+        env = env or WarehouseRoutingEnv(self.env_config or RoutingConfig())
+        self.n_actions_ = int(env.action_space.n)
+        self.obs_dim_ = int(env.observation_space.shape[0])
+        self.env_config_ = env.config
+        self.network_ = env.network
+        start = time.perf_counter()
+        best: tuple[float, Any, int] | None = None
+        curves = []
+        for k in range(max(int(self.restarts), 1)):
+            model, curve, score = self._fit_once(env, self.random_state + k)
+            curves.append(curve.assign(restart=k))
+            if best is None or score > best[0]:
+                best = (score, model, k)
+        self.train_seconds_ = time.perf_counter() - start
+        self.best_eval_reward_, self.model_, self.best_restart_ = best
+        self.restart_curves_ = pd.concat(curves, ignore_index=True)
+        self.learning_curve_ = curves[self.best_restart_].drop(columns="restart")
+        return self
+
+    def _train_env(self, env: WarehouseRoutingEnv, seed: int) -> Any:
+        """The training env, reset to ``seed``, as the algorithm sees it."""
+        from stable_baselines3.common.monitor import Monitor
+
+        env.reset(seed=seed)
         train_env: Any = Monitor(env)
         if self.reward_offset:
             # a constant per-order shift leaves the optimal policy unchanged (every episode
@@ -150,30 +183,47 @@ class _SB3Router(BaseEstimator):
 
             offset = float(self.reward_offset)
             train_env = TransformReward(train_env, lambda r: r - offset)
-        train_env = self._wrap_train_env(train_env)
-        self.model_ = self._build(train_env)
+        return self._wrap_train_env(train_env)
+
+    def _fit_once(self, env: WarehouseRoutingEnv, seed: int
+                  ) -> tuple[Any, pd.DataFrame, float]:
+        """One training run: (model with the kept weights, learning curve, its best score)."""
+        self.model_ = self._build(self._train_env(env, seed), seed)
+        if self.masked_selection:
+            # evaluate what ships (masked) on fixed validation episodes; keep the best weights
+            sel = MaskedSelection(self, WarehouseRoutingEnv(env.config, network=env.network),
+                                  selection_seeds(self.n_eval_episodes), self.eval_freq)
+            self.model_.learn(total_timesteps=int(self.total_timesteps), callback=sel,
+                              progress_bar=self.progress_bar)
+            if self.keep_best:
+                sel.restore_best()
+            curve = pd.DataFrame({"timesteps": np.asarray(sel.timesteps, dtype=np.int64),
+                                  "mean_reward": sel.means, "std_reward": sel.stds})
+            score = sel.best_mean if self.keep_best else sel.means[-1]
+            return self.model_, curve, float(score)
+        return self._fit_sb3_eval(env)
+
+    def _fit_sb3_eval(self, env: WarehouseRoutingEnv) -> tuple[Any, pd.DataFrame, float]:
+        """Training with SB3's (unmasked) evaluation callback and best checkpoint on disk."""
+        from stable_baselines3.common.monitor import Monitor
+
+        eval_env = Monitor(WarehouseRoutingEnv(env.config, network=env.network))
+        eval_env.reset(seed=self.random_state + 10_007)
         with tempfile.TemporaryDirectory() as tmp:
             callback = self._eval_callback(eval_env, tmp)
-            start = time.perf_counter()
             self.model_.learn(total_timesteps=int(self.total_timesteps), callback=callback,
                               progress_bar=self.progress_bar)
-            self.train_seconds_ = time.perf_counter() - start
             best = os.path.join(tmp, "best_model.zip")
             if self.keep_best and os.path.exists(best):
                 # model selection on the fixed validation episodes (never the test seeds)
                 self.model_ = self._sb3_class().load(best, device="cpu")
-            self.best_eval_reward_ = float(callback.best_mean_reward)
         res = [np.asarray(r, dtype=float) for r in callback.evaluations_results]
-        self.learning_curve_ = pd.DataFrame({
+        curve = pd.DataFrame({
             "timesteps": np.asarray(callback.evaluations_timesteps, dtype=np.int64),
             "mean_reward": [r.mean() for r in res],
             "std_reward": [r.std() for r in res],
         })
-        self.n_actions_ = int(env.action_space.n)
-        self.obs_dim_ = int(env.observation_space.shape[0])
-        self.env_config_ = env.config
-        self.network_ = env.network
-        return self
+        return self.model_, curve, float(callback.best_mean_reward)
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """Per-action scores (higher is better), shape (N, n_actions)."""
@@ -263,6 +313,11 @@ class DQNRouter(_SB3Router):
             actions (dueling), so the residual heads only learn differences between them.
         bid_price_shaping: Train on ``r + γ·Φ(s') − Φ(s)`` with ``Φ`` the bid-price value of
             stock and capacity (``envs.shaping``; optimum-preserving, hard scenarios only).
+        masked_selection: Evaluate the *masked* router (what ships) on the fixed validation
+            episodes of :mod:`models.routing.selection` every ``eval_freq`` steps and keep the
+            best weights in memory, instead of SB3's unmasked ``EvalCallback``.
+        restarts: Train this many times (seeds ``random_state`` + 0, 1, ...) and keep the
+            restart whose kept checkpoint scored best on the validation episodes.
         algo_kwargs: Overrides of ``DQN_DEFAULTS`` (SB3 ``DQN`` arguments).
     """
 
@@ -276,24 +331,9 @@ class DQNRouter(_SB3Router):
                  keep_best: bool = True, greedy_prior: bool = True, shared_head: bool = True,
                  bid_price_prior: bool = False, zero_residual: bool = False,
                  bid_price_shaping: bool = False, state_value: bool = False,
+                 masked_selection: bool = False, restarts: int = 1,
                  algo_kwargs: dict[str, Any] | None = None) -> None:
-        self.total_timesteps = total_timesteps
-        self.net_arch = net_arch
-        self.eval_freq = eval_freq
-        self.n_eval_episodes = n_eval_episodes
-        self.random_state = random_state
-        self.torch_threads = torch_threads
-        self.progress_bar = progress_bar
-        self.env_config = env_config
-        self.reward_offset = reward_offset
-        self.keep_best = keep_best
-        self.greedy_prior = greedy_prior
-        self.shared_head = shared_head
-        self.bid_price_prior = bid_price_prior
-        self.zero_residual = zero_residual
-        self.bid_price_shaping = bid_price_shaping
-        self.state_value = state_value
-        self.algo_kwargs = algo_kwargs
+        _store_params(self, locals())
 
     @staticmethod
     def _sb3_class() -> Any:
@@ -301,7 +341,7 @@ class DQNRouter(_SB3Router):
 
         return DQN
 
-    def _build(self, env: Any) -> Any:
+    def _build(self, env: Any, seed: int) -> Any:
         from stable_baselines3 import DQN
 
         kwargs: dict[str, Any] = {"net_arch": list(self.net_arch)}
@@ -315,7 +355,7 @@ class DQNRouter(_SB3Router):
                                "state_value": bool(self.state_value)}
             kwargs["shared_head"] = bool(self.shared_head)
             kwargs["zero_residual"] = bool(self.zero_residual)
-        return DQN(policy, env, seed=self.random_state, verbose=0, device="cpu",
+        return DQN(policy, env, seed=seed, verbose=0, device="cpu",
                    policy_kwargs=kwargs, **self.algo_params())
 
     def _wrap_train_env(self, env: Any) -> Any:
@@ -347,6 +387,11 @@ class MaskablePPORouter(_SB3Router):
         env_config: Environment configuration (default ``RoutingConfig()``).
         reward_offset: Constant subtracted from every training reward.
         keep_best: Keep the best checkpoint on the fixed validation episodes.
+        masked_selection: Evaluate the *masked* router (what ships) on the fixed validation
+            episodes of :mod:`models.routing.selection` every ``eval_freq`` steps and keep the
+            best weights in memory, instead of SB3's unmasked ``EvalCallback``.
+        restarts: Train this many times (seeds ``random_state`` + 0, 1, ...) and keep the
+            restart whose kept checkpoint scored best on the validation episodes.
         algo_kwargs: Overrides of ``PPO_DEFAULTS`` (``MaskablePPO`` arguments).
     """
 
@@ -357,18 +402,9 @@ class MaskablePPORouter(_SB3Router):
                  eval_freq: int = 10_000, n_eval_episodes: int = 10, random_state: int = 0,
                  torch_threads: int = 1, progress_bar: bool = True,
                  env_config: RoutingConfig | None = None, reward_offset: float = 0.0,
-                 keep_best: bool = True, algo_kwargs: dict[str, Any] | None = None) -> None:
-        self.total_timesteps = total_timesteps
-        self.net_arch = net_arch
-        self.eval_freq = eval_freq
-        self.n_eval_episodes = n_eval_episodes
-        self.random_state = random_state
-        self.torch_threads = torch_threads
-        self.progress_bar = progress_bar
-        self.env_config = env_config
-        self.reward_offset = reward_offset
-        self.keep_best = keep_best
-        self.algo_kwargs = algo_kwargs
+                 keep_best: bool = True, masked_selection: bool = False, restarts: int = 1,
+                 algo_kwargs: dict[str, Any] | None = None) -> None:
+        _store_params(self, locals())
 
     @staticmethod
     def _sb3_class() -> Any:
@@ -376,10 +412,10 @@ class MaskablePPORouter(_SB3Router):
 
         return MaskablePPO
 
-    def _build(self, env: Any) -> Any:
+    def _build(self, env: Any, seed: int) -> Any:
         from sb3_contrib import MaskablePPO
 
-        return MaskablePPO("MlpPolicy", env, seed=self.random_state, verbose=0, device="cpu",
+        return MaskablePPO("MlpPolicy", env, seed=seed, verbose=0, device="cpu",
                            policy_kwargs={"net_arch": list(self.net_arch)},
                            **self.algo_params())
 

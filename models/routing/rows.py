@@ -99,7 +99,7 @@ def _reason(env: WarehouseRoutingEnv, bad_xy: bool) -> str:
         return "NaN customer coordinates"
     if not up.any():
         return "every warehouse is down"
-    if not (up & (env.stock[:, i] >= spec.qty[i])).any():
+    if not (up & (env.stock[:, spec.sku[i]] >= spec.qty[i])).any():
         return "no warehouse that is up has the SKU in stock"
     return "every warehouse that is up and has stock is at capacity"
 
