@@ -7,13 +7,25 @@ Panels (through the project's pipeline: import/generate → ingest → ``load_se
 * ``realistic``: daily order count of the generated ``realistic`` scale (unobserved shocks,
   level shifts, competitors' promotions; see ``pipelines.generator.realism``).
 
-Methods, all on the same 8 weekly windows (horizon 7, scored at 3 and 7 days): the package's
+Methods, all on the same forecast origins (horizon 7, scored at 3 and 7 days): the package's
 seasonal naive, the ensemble (naive + Theta + multiplicative Prophet weighted by inner
 backtests), Prophet, LSTM and GBM (``make_model(kind, 'volume', …)``, the gate's
 candidates) and statsforecast AutoETS and AutoTheta (weekly season, native intervals). Every
 method gets the same closed-day rule (0 on weekdays with no orders in each of the last 8
-weeks: Online Retail does not trade on Saturdays). Paired differences: per forecast day,
-absolute error of the method minus that of the best package model, with standard error.
+weeks: Online Retail does not trade on Saturdays).
+
+Origins: by default one every day over the last 8 weeks (``--windows 56 --stride 1``: 168
+forecast days at 3 d and 392 at 7 d, every weekday in every step); the earlier setting, 8
+weekly windows, is ``--windows 8 --stride 7``. Coverage is reported on all forecast days and
+on the days each method forecast as open (a known closed day has the interval [0, 0]).
+
+Paired differences: per forecast day, absolute error of the method minus that of the best
+package model, averaged per origin; the standard error of the mean is a circular
+moving-block bootstrap over the origins in time order (blocks of ``ceil(7 / stride)``
+origins, 2,000 resamples), so the overlap of neighbouring origins' windows (they share
+6 of 7 actual days at a daily stride) and the weekday pattern stay inside a block. With
+weekly origins the windows do not overlap and a block is one origin (a bootstrap clustered
+by origin). The naive se that treats every forecast day as independent is shown beside it.
 
 Writes ``bench/results/forecast_volume.md``. Usage::
 
@@ -33,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench._common import compare, load_average, md_table, paired_diff, write_atomic  # noqa: E402
@@ -88,46 +101,83 @@ def run_stats(df: pd.DataFrame, cuts: list, name: str) -> tuple[pd.DataFrame, fl
 def open_day_coverage(table: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
     """Coverage over the days each method forecast as open (95 % upper bound > 0).
 
-    A closed Saturday has interval [0, 0] and actual 0: always covered. The windows start on
-    Saturdays on the retail panel, so day 1 of every window is one; this column leaves them out.
+    A closed Saturday has interval [0, 0] and actual 0: always covered, so coverage on all
+    days counts it as a hit; ``open_cov_*`` leaves those days out. Also adds ``days`` (forecast
+    days scored) and ``closed`` (days forecast as closed, [0, 0]).
     """
     step = (cv[DS] - cv["cutoff"]).dt.days
-    vals = {lv: [] for lv in LEVELS}
+    vals: dict[str, list] = {f"open_cov_{lv}": [] for lv in LEVELS} | {"days": [], "closed": []}
     for _, r in table.iterrows():
-        g = cv[(cv["model"] == r["model"]) & (step <= r["horizon"]) & (cv["yhat-hi-95"] > 0)]
+        every = cv[(cv["model"] == r["model"]) & (step <= r["horizon"])]
+        g = every[every["yhat-hi-95"] > 0]
+        vals["days"].append(len(every))
+        vals["closed"].append(len(every) - len(g))
         for lv in LEVELS:
             inside = (g[Y] >= g[f"yhat-lo-{lv}"]) & (g[Y] <= g[f"yhat-hi-{lv}"])
-            vals[lv].append(float(inside.mean()) if len(g) else float("nan"))
-    return table.assign(**{f"open_cov_{lv}": vals[lv] for lv in LEVELS})
+            vals[f"open_cov_{lv}"].append(float(inside.mean()) if len(g) else float("nan"))
+    return table.assign(**vals)
+
+
+def block_bootstrap_se(x: np.ndarray, block: int, n_boot: int = 2000, seed: int = 0) -> float:
+    """Standard error of the mean of ``x`` (in time order) by a circular moving-block bootstrap.
+
+    Each resample glues ``ceil(n / block)`` blocks of ``block`` consecutive values starting at
+    random positions (wrapping around), cut to ``n`` values.
+    """
+    x = np.asarray(x, float)
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    b = min(max(1, int(block)), n)
+    starts = np.random.default_rng(seed).integers(0, n, size=(n_boot, -(-n // b)))
+    idx = ((starts[:, :, None] + np.arange(b)) % n).reshape(n_boot, -1)[:, :n]
+    return float(x[idx].mean(axis=1).std(ddof=1))
 
 
 ORDER = ("seasonal_naive", "ensemble", "prophet", "AutoETS", "AutoTheta", "gbm", "lstm")
 
 
-def run_panel(lake: str, report, cv_path: Path | None = None, windows: int = 8,
-              end: str | None = None, methods: tuple[str, ...] = ORDER) -> None:
+def reused(path: Path | None, cuts: list, order: list[str]) -> dict:
+    """Backtests saved by an earlier run of this bench (``--reuse-cv``) on exactly ``cuts``."""
+    if path is None:
+        return {}
+    old = pd.read_parquet(path)
+    if sorted(pd.to_datetime(old["cutoff"].unique())) != sorted(cuts):
+        raise SystemExit(f"{path} was run on other origins; not reused")
+    return {str(k): (g.drop(columns=["model", Y, "seconds"]).reset_index(drop=True),
+                     float(g["seconds"].iloc[0]))
+            for k, g in old.groupby("model") if k in order}
+
+
+def run_panel(lake: str, report, cv_path: Path | None = None, windows: int = 56,
+              end: str | None = None, methods: tuple[str, ...] = ORDER, stride: int = 1,
+              reuse: Path | None = None) -> None:
     """Every method on the same cutoffs, LSTM last; the report is rewritten after each.
 
     ``end`` cuts the series at that day first (a run on the tuning windows before the
-    evaluation cutoffs: nothing after ``end`` is read).
+    evaluation cutoffs: nothing after ``end`` is read). ``reuse``: a backtest parquet this
+    bench saved earlier on the same origins; its methods are read instead of re-run.
     """
     series, ctx = load_series(lake, "volume", lake_tenant(lake))
     exog = known_exog(series)
     data = prepare(series, exog)
     if end is not None:
         data = data[data[DS] <= pd.Timestamp(end)].reset_index(drop=True)
-    cuts = cutoffs(data, H, windows, 7)
+    cuts = cutoffs(data, H, windows, stride)
     hol = holiday_frame(ctx)
     info = {"days": len(data), "exog": exog, "mean": float(data[Y].mean()),
-            "cutoffs": [str(c.date()) for c in cuts], "windows": windows}
+            "cutoffs": [str(c.date()) for c in cuts], "windows": windows, "stride": stride}
     order = [m for m in ORDER if m in methods]
-    res = {}
+    res = reused(reuse, cuts, order)
+    info["reused"] = sorted(res)
     for i, kind in enumerate(order):
+        if kind in info["reused"]:
+            continue
         t0 = time.perf_counter()
         if kind in PACKAGE:
             m = make_model(kind, "volume", H, exog,
                            holidays=hol if kind in ("prophet", "ensemble") else None)
-            cv = cross_validation(m, data, H, windows, 7, LEVELS, exog, progress=False)
+            cv = cross_validation(m, data, H, windows, stride, LEVELS, exog, progress=False)
             res[kind] = (cv.drop(columns=[Y]), time.perf_counter() - t0)
         else:
             res[kind] = run_stats(data, cuts, kind)
@@ -137,18 +187,22 @@ def run_panel(lake: str, report, cv_path: Path | None = None, windows: int = 8,
         table = open_day_coverage(evaluate(cv, data, (3, H), LEVELS), cv)
         table["seconds"] = [res[m][1] for m in table["model"]]
         if cv_path is not None:
-            cv.to_parquet(cv_path)
+            cv.assign(seconds=cv["model"].map({k: v[1] for k, v in res.items()})).to_parquet(
+                cv_path)
         report((table, cv, info | {"pending": order[i + 1:]}))
 
 
-def paired(cv: pd.DataFrame, champ: str) -> list[str]:
+def paired(cv: pd.DataFrame, champ: str, stride: int = 1) -> list[str]:
     """Per forecast day: |error| of each method minus the champion's, over days 1..h.
 
-    The last column restates the mean difference and its se in points of 1−WAPE (the mean
-    paired difference divided by the mean actual over the same days).
+    The mean is over all forecast days; its se is the moving-block bootstrap over the
+    per-origin means (module docstring), next to the naive se over independent days. The
+    points column restates mean and se in points of 1−WAPE (divided by the mean actual).
     """
-    lines = ["| horizon | vs | mean Δ|error| (peer − champion) | se | Δ(1−WAPE) points ± se "
-             "| verdict |", "|---|---|---|---|---|---|"]
+    block = -(-H // max(1, int(stride)))
+    lines = ["| horizon | vs | mean Δ|error| (peer − champion) | se (block bootstrap) "
+             "| naive se | Δ(1−WAPE) points ± se | verdict |",
+             "|---|---|---|---|---|---|---|"]
     cv = cv.assign(ae=(cv[Y] - cv[YHAT]).abs(), step=(cv[DS] - cv["cutoff"]).dt.days)
     for h in (3, H):
         sub = cv[cv["step"] <= h].set_index(["cutoff", DS])
@@ -157,10 +211,13 @@ def paired(cv: pd.DataFrame, champ: str) -> list[str]:
         for m in sub["model"].unique():
             if m == champ:
                 continue
-            d, se = paired_diff(*sub[sub["model"] == m]["ae"].align(a, join="inner"))
+            peer, mine = sub[sub["model"] == m]["ae"].align(a, join="inner")
+            d, naive_se = paired_diff(peer, mine)
+            per_origin = (peer - mine).groupby(level="cutoff").mean().sort_index()
+            se = block_bootstrap_se(per_origin.to_numpy(), block)
             pts = f"{100 * d / ybar:+.1f} ± {100 * se / ybar:.1f}"
-            lines.append(f"| {h} | {m} | {d:+.2f} | {se:.2f} | {pts} | {champ} "
-                         f"{compare(d, se)} |")
+            lines.append(f"| {h} | {m} | {d:+.2f} | {se:.2f} | {naive_se:.2f} | {pts} | "
+                         f"{champ} {compare(d, se)} |")
     return lines
 
 
@@ -171,9 +228,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--retail", type=Path, default=RETAIL)
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--windows", type=int, default=8, help="weekly backtest windows")
+    p.add_argument("--windows", type=int, default=56, help="forecast origins")
+    p.add_argument("--stride", type=int, default=1,
+                   help="days between origins (1: daily; 7 with --windows 8: the weekly setting)")
     p.add_argument("--end", default=None, help="cut every panel at this day (tuning runs)")
     p.add_argument("--methods", default=",".join(ORDER), help="methods to run")
+    p.add_argument("--reuse-cv", type=Path, default=None,
+                   help="backtest parquet of an earlier run on the same origins: its methods "
+                   "are read, not re-run (one panel)")
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()
     out: dict = {}
@@ -186,8 +248,9 @@ def main() -> None:
             write_report(a, out, started, load0)
 
         tag = f"_to{a.end}" if a.end else ""
+        tag += f"_w{a.windows}s{a.stride}"
         run_panel(lake, report, a.work / f"volume_cv_{panel}{tag}.parquet", a.windows, a.end,
-                  tuple(x.strip() for x in a.methods.split(",")))
+                  tuple(x.strip() for x in a.methods.split(",")), a.stride, a.reuse_cv)
 
 
 def write_report(a, out: dict, started, load0: str) -> None:
@@ -198,8 +261,8 @@ def write_report(a, out: dict, started, load0: str) -> None:
              f"at start {load0}, now {load_average()} (times are wall-clock under that load; "
              "accuracy does not depend on it).  ",
              f"Date: {started:%Y-%m-%d %H:%M} UTC.", "", TUNING, ""]
-    cols = ["model", "horizon", "accuracy", "wape", "mase", "coverage_80", "coverage_95",
-            "open_cov_80", "open_cov_95", "pinball", "seconds"]
+    cols = ["model", "horizon", "accuracy", "wape", "mase", "days", "closed", "coverage_80",
+            "coverage_95", "open_cov_80", "open_cov_95", "pinball", "seconds"]
     for panel, (table, cv, info) in out.items():
         pkg = table[table["model"].isin(PACKAGE) & (table["horizon"] == H)]
         champ = str(pkg.sort_values("wape")["model"].iloc[0])
@@ -208,8 +271,11 @@ def write_report(a, out: dict, started, load0: str) -> None:
         gain = float(best["accuracy"].iloc[0] - naive["accuracy"].iloc[0])
         lines += [f"## {panel}: {info['days']} days, mean {info['mean']:.1f} a day, "
                   f"known-future columns {info['exog'] or 'none'}", "",
-                  f"Cutoffs ({info['windows']} windows, horizon {H}): "
-                  f"{', '.join(info['cutoffs'])}.", "",
+                  f"Cutoffs ({info['windows']} origins {info['stride']} day(s) apart, horizon "
+                  f"{H}): {info['cutoffs'][0]} … {info['cutoffs'][-1]}.", "",
+                  *([f"Backtests of {', '.join(info['reused'])} were read from an earlier run "
+                     "of this bench on exactly these origins (`--reuse-cv`; their seconds are "
+                     "from that run).", ""] if info.get("reused") else []),
                   *([f"**Still running when this was written:** {', '.join(info['pending'])}"
                      " (not in the table).", ""] if info["pending"] else []),
                   md_table(table[cols], 3), "",
@@ -217,9 +283,9 @@ def write_report(a, out: dict, started, load0: str) -> None:
                   f"1−WAPE {best['accuracy'].iloc[0]:.3f} vs seasonal naive "
                   f"{naive['accuracy'].iloc[0]:.3f} ({100 * gain:+.1f} points). Paired "
                   f"differences per forecast day (positive = {champ} better):", "",
-                  *paired(cv, champ), "",
+                  *paired(cv, champ, info["stride"]), "",
                   *(["The ensemble (not the champion here) against every method:", "",
-                     *paired(cv, "ensemble"), ""]
+                     *paired(cv, "ensemble", info["stride"]), ""]
                     if champ != "ensemble" and "ensemble" in set(cv["model"]) else [])]
     write_atomic(a.out, "\n".join(lines) + "\n")
 
