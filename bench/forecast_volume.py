@@ -140,19 +140,28 @@ ORDER = ("seasonal_naive", "ensemble", "prophet", "AutoETS", "AutoTheta", "gbm",
 def reused(path: Path | None, cuts: list, order: list[str]) -> dict:
     """Backtests saved by earlier runs of this bench (``--reuse-cv``), on ``cuts`` only.
 
-    Every origin of ``cuts`` must be in a reused method's backtest (a daily run holds every
-    origin of a run with a stride of 2 days); other origins are dropped.
+    Returns ``{method: (frame, seconds)}``; origins of ``cuts`` a saved backtest lacks are
+    run by :func:`run_panel` (e.g. a daily run after one with a stride of 2 days).
     """
     if path is None:
         return {}
     old = pd.read_parquet(path)
     old = old[old["cutoff"].isin(cuts)]
-    for k, g in old.groupby("model"):
-        if k in order and g["cutoff"].nunique() != len(cuts):
-            raise SystemExit(f"{path}: {k} lacks some of these origins; not reused")
     return {str(k): (g.drop(columns=["model", Y, "seconds"]).reset_index(drop=True),
                      float(g["seconds"].iloc[0]))
             for k, g in old.groupby("model") if k in order}
+
+
+def missing_origins(model, data: pd.DataFrame, cuts: list, have: pd.DataFrame | None,
+                    exog: list[str]) -> pd.DataFrame:
+    """Backtest of ``model`` on the origins of ``cuts`` not in ``have`` (one window each)."""
+    done = set() if have is None else set(have["cutoff"])
+    parts = [] if have is None else [have]
+    for cut in [c for c in cuts if c not in done]:
+        sub = data[data[DS] <= cut + pd.Timedelta(days=H)]
+        cv = cross_validation(model, sub, H, 1, 1, LEVELS, exog, progress=False)
+        parts.append(cv.drop(columns=[Y]))
+    return pd.concat(parts, ignore_index=True)
 
 
 def run_panel(lake: str, report, cv_path: Path | None = None, windows: int = 56,
@@ -177,25 +186,33 @@ def run_panel(lake: str, report, cv_path: Path | None = None, windows: int = 56,
     res = reused(reuse, cuts, order)
     info["reused"] = sorted(res)
     for i, kind in enumerate(order):
-        if kind in info["reused"]:
+        if kind in res and res[kind][0]["cutoff"].nunique() == len(cuts):
             continue
         t0 = time.perf_counter()
         if kind in PACKAGE:
             m = make_model(kind, "volume", H, exog,
                            holidays=hol if kind in ("prophet", "ensemble") else None)
-            cv = cross_validation(m, data, H, windows, stride, LEVELS, exog, progress=False)
-            res[kind] = (cv.drop(columns=[Y]), time.perf_counter() - t0)
+            have, before = res.get(kind, (None, 0.0))
+            cv = missing_origins(m, data, cuts, have, exog)
+            res[kind] = (cv, before + time.perf_counter() - t0)
         else:
             res[kind] = run_stats(data, cuts, kind)
         print(f"{kind}: {res[kind][1]:.0f} s (load {load_average()})", flush=True)
-        cv = pd.concat([f.merge(data[[ID, DS, Y]], on=[ID, DS]).assign(model=k)
-                        for k, (f, _) in res.items()], ignore_index=True)
-        table = open_day_coverage(evaluate(cv, data, (3, H), LEVELS), cv)
-        table["seconds"] = [res[m][1] for m in table["model"]]
-        if cv_path is not None:
-            cv.assign(seconds=cv["model"].map({k: v[1] for k, v in res.items()})).to_parquet(
-                cv_path)
-        report((table, cv, info | {"pending": order[i + 1:]}))
+        pending = [k for k in order[i + 1:] if k not in res]
+        _publish(res, data, info | {"pending": pending}, report, cv_path)
+    if all(k in res for k in order):  # every method reused: the report alone
+        _publish(res, data, info | {"pending": []}, report, cv_path)
+
+
+def _publish(res: dict, data: pd.DataFrame, info: dict, report, cv_path: Path | None) -> None:
+    """Score the backtests so far, save them and rewrite the report."""
+    cv = pd.concat([f.merge(data[[ID, DS, Y]], on=[ID, DS]).assign(model=k)
+                    for k, (f, _) in res.items()], ignore_index=True)
+    table = open_day_coverage(evaluate(cv, data, (3, H), LEVELS), cv)
+    table["seconds"] = [res[m][1] for m in table["model"]]
+    if cv_path is not None:
+        cv.assign(seconds=cv["model"].map({k: v[1] for k, v in res.items()})).to_parquet(cv_path)
+    report((table, cv, info))
 
 
 def paired(cv: pd.DataFrame, champ: str, stride: int = 1) -> list[str]:
@@ -274,14 +291,17 @@ def write_report(a, out: dict, started, load0: str) -> None:
         champ = str(pkg.sort_values("wape")["model"].iloc[0])
         naive = table[(table["model"] == "seasonal_naive") & (table["horizon"] == H)]
         best = pkg[pkg["model"] == champ]
+        if naive.empty:
+            naive = best
         gain = float(best["accuracy"].iloc[0] - naive["accuracy"].iloc[0])
         lines += [f"## {panel}: {info['days']} days, mean {info['mean']:.1f} a day, "
                   f"known-future columns {info['exog'] or 'none'}", "",
                   f"Cutoffs ({info['windows']} origins {info['stride']} day(s) apart, horizon "
                   f"{H}): {info['cutoffs'][0]} … {info['cutoffs'][-1]}.", "",
-                  *([f"Backtests of {', '.join(info['reused'])} were read from an earlier run "
-                     "of this bench on exactly these origins (`--reuse-cv`; their seconds are "
-                     "from that run).", ""] if info.get("reused") else []),
+                  *([f"Backtests of {', '.join(info['reused'])} were read, for the origins "
+                     "they had, from earlier runs of this bench (`--reuse-cv`; the same "
+                     "deterministic fits; seconds are summed over the runs), the other "
+                     "origins run here.", ""] if info.get("reused") else []),
                   *([f"**Still running when this was written:** {', '.join(info['pending'])}"
                      " (not in the table).", ""] if info["pending"] else []),
                   md_table(table[cols], 3), "",
