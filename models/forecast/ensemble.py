@@ -325,6 +325,8 @@ def _calibration(inner: pd.DataFrame, weights: pd.DataFrame, data: pd.DataFrame,
     center = comb.pivot_table(index=[ID, "cutoff"], columns="step", values=YHAT)
     steps = list(range(1, h + 1))
     resid, center = resid.reindex(columns=steps), center.reindex(index=resid.index, columns=steps)
-    mean = [_level(data[(data[ID] == u) & (data[DS] <= c)]).iloc[0] for u, c in resid.index]
+    roll = (data.set_index(DS).groupby(ID, sort=False)[Y]
+            .rolling(LEVEL_DAYS, min_periods=1).mean().clip(lower=1e-6))
+    mean = roll.reindex(pd.MultiIndex.from_tuples(list(resid.index), names=[ID, DS]))
     return {"resid": resid.to_numpy(float), "center": center.to_numpy(float),
-            "mean": np.asarray(mean, float)}
+            "mean": mean.to_numpy(float)}
