@@ -15,8 +15,9 @@ Intervals are split-conformal per horizon step, with the family's one implementa
 inner windows (weekly) forecast from an origin every ``calibration_stride`` day after each
 refit until the next one (Theta and seasonal naive move to each origin without re-estimating;
 Prophet's forecast of a day uses the refit's trend and regressors, so the refit forecasts
-the days after each of its origins), giving ``1 + 7 (calibration_windows - 1)`` origins per
-series from as many refits as before. Each signed residual of the combination is divided by
+the days after each of its origins); with weekly refits and a daily stride that is
+``1 + 7 (calibration_windows - 1)`` origins per series (50 by default, against 6 windows
+before) for the cost of 8 refits. Each signed residual of the combination is divided by
 :func:`~models.forecast.conformal.score_scale` (``interval_scale``: ``forecast`` =
 ``sqrt(forecast × level)`` or ``mean`` = the level), the level being the series' mean over
 the 28 days up to the origin, so the bands follow the level and a seasonal ramp. A day the
@@ -61,11 +62,11 @@ KNOWN_MEMBERS = (*MEMBERS, "gbm")
 #: Prophet settings of the member: multiplicative weekly pattern on the raw counts (chosen
 #: on tuning windows before the benchmark's cutoffs, see ``bench/results/forecast_volume.md``)
 #: and the volume target's flexible trend.
-#: Days before an origin whose mean is the series' level in the interval normaliser.
-LEVEL_DAYS = 28
 PROPHET_MEMBER = dict(seasonality_mode="multiplicative", transform="none",
                       changepoint_range=0.95, changepoint_prior_scale=0.5,
                       interval_method="residuals", n_jobs=1)
+#: Days before an origin whose mean is the series' level in the interval normaliser.
+LEVEL_DAYS = 28
 
 
 class EnsembleForecaster(BaseForecaster):
