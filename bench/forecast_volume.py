@@ -7,13 +7,25 @@ Panels (through the project's pipeline: import/generate → ingest → ``load_se
 * ``realistic``: daily order count of the generated ``realistic`` scale (unobserved shocks,
   level shifts, competitors' promotions; see ``pipelines.generator.realism``).
 
-Methods, all on the same 8 weekly windows (horizon 7, scored at 3 and 7 days): the package's
+Methods, all on the same forecast origins (horizon 7, scored at 3 and 7 days): the package's
 seasonal naive, the ensemble (naive + Theta + multiplicative Prophet weighted by inner
 backtests), Prophet, LSTM and GBM (``make_model(kind, 'volume', …)``, the gate's
 candidates) and statsforecast AutoETS and AutoTheta (weekly season, native intervals). Every
 method gets the same closed-day rule (0 on weekdays with no orders in each of the last 8
-weeks: Online Retail does not trade on Saturdays). Paired differences: per forecast day,
-absolute error of the method minus that of the best package model, with standard error.
+weeks: Online Retail does not trade on Saturdays).
+
+Origins: by default one every day over the last 8 weeks (``--windows 56 --stride 1``: 168
+forecast days at 3 d and 392 at 7 d, every weekday in every step); the earlier setting, 8
+weekly windows, is ``--windows 8 --stride 7``. Coverage is reported on all forecast days and
+on the days each method forecast as open (a known closed day has the interval [0, 0]).
+
+Paired differences: per forecast day, absolute error of the method minus that of the best
+package model, averaged per origin; the standard error of the mean is a circular
+moving-block bootstrap over the origins in time order (blocks of ``ceil(7 / stride)``
+origins, 2,000 resamples), so the overlap of neighbouring origins' windows (they share
+6 of 7 actual days at a daily stride) and the weekday pattern stay inside a block. With
+weekly origins the windows do not overlap and a block is one origin (a bootstrap clustered
+by origin). The naive se that treats every forecast day as independent is shown beside it.
 
 Writes ``bench/results/forecast_volume.md``. Usage::
 
@@ -33,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench._common import compare, load_average, md_table, paired_diff, write_atomic  # noqa: E402
@@ -51,16 +64,16 @@ RESULTS = ROOT / "bench" / "results" / "forecast_volume.md"
 PACKAGE = ("seasonal_naive", "ensemble", "prophet", "lstm", "gbm")
 #: Where the ensemble's settings were chosen: weekly windows strictly before each panel's
 #: first evaluation cutoff (see ``TUNING`` in the report; never the evaluation windows).
-TUNING = ("Tuning protocol (ensemble members, the Prophet member's multiplicative seasonality "
-          "on raw counts, inner windows and the weighting power): 12 weekly windows of 7 days "
-          "before each panel's first cutoff (retail cutoffs 2011-07-22 … 2011-10-07, "
-          "realistic 2024-08-12 … 2024-10-28; member choice on all 12, weighting scheme on "
-          "the last 6, which have 6 earlier windows to learn weights from). Candidates tried "
-          "there: members {seasonal naive, means/medians of the last 2–8 weeks, weekly total × "
-          "weekday profile, AutoETS, AutoTheta, AutoCES, AutoARIMA, Prophet additive-log / "
-          "multiplicative / multiplicative-log}; combinations mean, median, inverse-WAPE^p "
-          "(p = 1, 2, 4, 8), best-single, top-2, over 4 or 6 inner windows. Chosen: seasonal "
-          "naive + AutoTheta + multiplicative Prophet, WAPE^-8 weights from 6 inner windows.")
+TUNING = ("Tuning protocol. Point forecast (members, the Prophet member's multiplicative "
+          "seasonality on raw counts, 6 inner windows, WAPE^-8 weights): chosen in the "
+          "previous round on 12 weekly windows before each panel's first weekly evaluation "
+          "cutoff (retail 2011-07-22 … 2011-10-07, realistic 2024-08-12 … 2024-10-28), "
+          "unchanged here. Intervals (this round): split-conformal per step from daily inner "
+          "origins (8 weekly refits, 50 origins), residual / sqrt(forecast × level), closed "
+          "days without residual — set before any evaluation run from the GBM's design and "
+          "checked, with the retail +2 attempts, on 56 daily origins before each panel's "
+          "first daily evaluation origin by bench/forecast_volume_tune.py "
+          "(forecast_volume_tuning*.md); the evaluation origins were not used to choose.")
 LEVELS = (80, 95)
 H = 7
 
@@ -88,67 +101,131 @@ def run_stats(df: pd.DataFrame, cuts: list, name: str) -> tuple[pd.DataFrame, fl
 def open_day_coverage(table: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
     """Coverage over the days each method forecast as open (95 % upper bound > 0).
 
-    A closed Saturday has interval [0, 0] and actual 0: always covered. The windows start on
-    Saturdays on the retail panel, so day 1 of every window is one; this column leaves them out.
+    A closed Saturday has interval [0, 0] and actual 0: always covered, so coverage on all
+    days counts it as a hit; ``open_cov_*`` leaves those days out. Also adds ``days`` (forecast
+    days scored) and ``closed`` (days forecast as closed, [0, 0]).
     """
     step = (cv[DS] - cv["cutoff"]).dt.days
-    vals = {lv: [] for lv in LEVELS}
+    vals: dict[str, list] = {f"open_cov_{lv}": [] for lv in LEVELS} | {"days": [], "closed": []}
     for _, r in table.iterrows():
-        g = cv[(cv["model"] == r["model"]) & (step <= r["horizon"]) & (cv["yhat-hi-95"] > 0)]
+        every = cv[(cv["model"] == r["model"]) & (step <= r["horizon"])]
+        g = every[every["yhat-hi-95"] > 0]
+        vals["days"].append(len(every))
+        vals["closed"].append(len(every) - len(g))
         for lv in LEVELS:
             inside = (g[Y] >= g[f"yhat-lo-{lv}"]) & (g[Y] <= g[f"yhat-hi-{lv}"])
-            vals[lv].append(float(inside.mean()) if len(g) else float("nan"))
-    return table.assign(**{f"open_cov_{lv}": vals[lv] for lv in LEVELS})
+            vals[f"open_cov_{lv}"].append(float(inside.mean()) if len(g) else float("nan"))
+    return table.assign(**vals)
+
+
+def block_bootstrap_se(x: np.ndarray, block: int, n_boot: int = 2000, seed: int = 0) -> float:
+    """Standard error of the mean of ``x`` (in time order) by a circular moving-block bootstrap.
+
+    Each resample glues ``ceil(n / block)`` blocks of ``block`` consecutive values starting at
+    random positions (wrapping around), cut to ``n`` values.
+    """
+    x = np.asarray(x, float)
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    b = min(max(1, int(block)), n)
+    starts = np.random.default_rng(seed).integers(0, n, size=(n_boot, -(-n // b)))
+    idx = ((starts[:, :, None] + np.arange(b)) % n).reshape(n_boot, -1)[:, :n]
+    return float(x[idx].mean(axis=1).std(ddof=1))
 
 
 ORDER = ("seasonal_naive", "ensemble", "prophet", "AutoETS", "AutoTheta", "gbm", "lstm")
 
 
-def run_panel(lake: str, report, cv_path: Path | None = None, windows: int = 8,
-              end: str | None = None, methods: tuple[str, ...] = ORDER) -> None:
+def reused(path: Path | None, cuts: list, order: list[str]) -> dict:
+    """Backtests saved by earlier runs of this bench (``--reuse-cv``), on ``cuts`` only.
+
+    Returns ``{method: (frame, seconds)}``; origins of ``cuts`` a saved backtest lacks are
+    run by :func:`run_panel` (e.g. a daily run after one with a stride of 2 days).
+    """
+    if path is None:
+        return {}
+    old = pd.read_parquet(path)
+    old = old[old["cutoff"].isin(cuts)]
+    return {str(k): (g.drop(columns=["model", Y, "seconds"]).reset_index(drop=True),
+                     float(g["seconds"].iloc[0]))
+            for k, g in old.groupby("model") if k in order}
+
+
+def missing_origins(model, data: pd.DataFrame, cuts: list, have: pd.DataFrame | None,
+                    exog: list[str]) -> pd.DataFrame:
+    """Backtest of ``model`` on the origins of ``cuts`` not in ``have`` (one window each)."""
+    done = set() if have is None else set(have["cutoff"])
+    parts = [] if have is None else [have]
+    for cut in [c for c in cuts if c not in done]:
+        sub = data[data[DS] <= cut + pd.Timedelta(days=H)]
+        cv = cross_validation(model, sub, H, 1, 1, LEVELS, exog, progress=False)
+        parts.append(cv.drop(columns=[Y]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def run_panel(lake: str, report, cv_path: Path | None = None, windows: int = 56,
+              end: str | None = None, methods: tuple[str, ...] = ORDER, stride: int = 1,
+              reuse: Path | None = None) -> None:
     """Every method on the same cutoffs, LSTM last; the report is rewritten after each.
 
     ``end`` cuts the series at that day first (a run on the tuning windows before the
-    evaluation cutoffs: nothing after ``end`` is read).
+    evaluation cutoffs: nothing after ``end`` is read). ``reuse``: a backtest parquet this
+    bench saved earlier on the same origins; its methods are read instead of re-run.
     """
     series, ctx = load_series(lake, "volume", lake_tenant(lake))
     exog = known_exog(series)
     data = prepare(series, exog)
     if end is not None:
         data = data[data[DS] <= pd.Timestamp(end)].reset_index(drop=True)
-    cuts = cutoffs(data, H, windows, 7)
+    cuts = cutoffs(data, H, windows, stride)
     hol = holiday_frame(ctx)
     info = {"days": len(data), "exog": exog, "mean": float(data[Y].mean()),
-            "cutoffs": [str(c.date()) for c in cuts], "windows": windows}
+            "cutoffs": [str(c.date()) for c in cuts], "windows": windows, "stride": stride}
     order = [m for m in ORDER if m in methods]
-    res = {}
+    res = reused(reuse, cuts, order)
+    info["reused"] = sorted(res)
     for i, kind in enumerate(order):
+        if kind in res and res[kind][0]["cutoff"].nunique() == len(cuts):
+            continue
         t0 = time.perf_counter()
         if kind in PACKAGE:
             m = make_model(kind, "volume", H, exog,
                            holidays=hol if kind in ("prophet", "ensemble") else None)
-            cv = cross_validation(m, data, H, windows, 7, LEVELS, exog, progress=False)
-            res[kind] = (cv.drop(columns=[Y]), time.perf_counter() - t0)
+            have, before = res.get(kind, (None, 0.0))
+            cv = missing_origins(m, data, cuts, have, exog)
+            res[kind] = (cv, before + time.perf_counter() - t0)
         else:
             res[kind] = run_stats(data, cuts, kind)
         print(f"{kind}: {res[kind][1]:.0f} s (load {load_average()})", flush=True)
-        cv = pd.concat([f.merge(data[[ID, DS, Y]], on=[ID, DS]).assign(model=k)
-                        for k, (f, _) in res.items()], ignore_index=True)
-        table = open_day_coverage(evaluate(cv, data, (3, H), LEVELS), cv)
-        table["seconds"] = [res[m][1] for m in table["model"]]
-        if cv_path is not None:
-            cv.to_parquet(cv_path)
-        report((table, cv, info | {"pending": order[i + 1:]}))
+        pending = [k for k in order[i + 1:] if k not in res]
+        _publish(res, data, info | {"pending": pending}, report, cv_path)
+    if all(k in res for k in order):  # every method reused: the report alone
+        _publish(res, data, info | {"pending": []}, report, cv_path)
 
 
-def paired(cv: pd.DataFrame, champ: str) -> list[str]:
+def _publish(res: dict, data: pd.DataFrame, info: dict, report, cv_path: Path | None) -> None:
+    """Score the backtests so far, save them and rewrite the report."""
+    cv = pd.concat([f.merge(data[[ID, DS, Y]], on=[ID, DS]).assign(model=k)
+                    for k, (f, _) in res.items()], ignore_index=True)
+    table = open_day_coverage(evaluate(cv, data, (3, H), LEVELS), cv)
+    table["seconds"] = [res[m][1] for m in table["model"]]
+    if cv_path is not None:
+        cv.assign(seconds=cv["model"].map({k: v[1] for k, v in res.items()})).to_parquet(cv_path)
+    report((table, cv, info))
+
+
+def paired(cv: pd.DataFrame, champ: str, stride: int = 1) -> list[str]:
     """Per forecast day: |error| of each method minus the champion's, over days 1..h.
 
-    The last column restates the mean difference and its se in points of 1−WAPE (the mean
-    paired difference divided by the mean actual over the same days).
+    The mean is over all forecast days; its se is the moving-block bootstrap over the
+    per-origin means (module docstring), next to the naive se over independent days. The
+    points column restates mean and se in points of 1−WAPE (divided by the mean actual).
     """
-    lines = ["| horizon | vs | mean Δ|error| (peer − champion) | se | Δ(1−WAPE) points ± se "
-             "| verdict |", "|---|---|---|---|---|---|"]
+    block = -(-H // max(1, int(stride)))
+    lines = ["| horizon | vs | mean Δ|error| (peer − champion) | se (block bootstrap) "
+             "| naive se | Δ(1−WAPE) points ± se | verdict |",
+             "|---|---|---|---|---|---|---|"]
     cv = cv.assign(ae=(cv[Y] - cv[YHAT]).abs(), step=(cv[DS] - cv["cutoff"]).dt.days)
     for h in (3, H):
         sub = cv[cv["step"] <= h].set_index(["cutoff", DS])
@@ -157,10 +234,13 @@ def paired(cv: pd.DataFrame, champ: str) -> list[str]:
         for m in sub["model"].unique():
             if m == champ:
                 continue
-            d, se = paired_diff(*sub[sub["model"] == m]["ae"].align(a, join="inner"))
+            peer, mine = sub[sub["model"] == m]["ae"].align(a, join="inner")
+            d, naive_se = paired_diff(peer, mine)
+            per_origin = (peer - mine).groupby(level="cutoff").mean().sort_index()
+            se = block_bootstrap_se(per_origin.to_numpy(), block)
             pts = f"{100 * d / ybar:+.1f} ± {100 * se / ybar:.1f}"
-            lines.append(f"| {h} | {m} | {d:+.2f} | {se:.2f} | {pts} | {champ} "
-                         f"{compare(d, se)} |")
+            lines.append(f"| {h} | {m} | {d:+.2f} | {se:.2f} | {naive_se:.2f} | {pts} | "
+                         f"{champ} {compare(d, se)} |")
     return lines
 
 
@@ -171,9 +251,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--retail", type=Path, default=RETAIL)
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--windows", type=int, default=8, help="weekly backtest windows")
+    p.add_argument("--windows", type=int, default=56, help="forecast origins")
+    p.add_argument("--stride", type=int, default=1,
+                   help="days between origins (1: daily; 7 with --windows 8: the weekly setting)")
     p.add_argument("--end", default=None, help="cut every panel at this day (tuning runs)")
     p.add_argument("--methods", default=",".join(ORDER), help="methods to run")
+    p.add_argument("--reuse-cv", type=Path, default=None,
+                   help="backtest parquet of an earlier run on the same origins: its methods "
+                   "are read, not re-run (one panel)")
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()
     out: dict = {}
@@ -186,8 +271,9 @@ def main() -> None:
             write_report(a, out, started, load0)
 
         tag = f"_to{a.end}" if a.end else ""
+        tag += f"_w{a.windows}s{a.stride}"
         run_panel(lake, report, a.work / f"volume_cv_{panel}{tag}.parquet", a.windows, a.end,
-                  tuple(x.strip() for x in a.methods.split(",")))
+                  tuple(x.strip() for x in a.methods.split(",")), a.stride, a.reuse_cv)
 
 
 def write_report(a, out: dict, started, load0: str) -> None:
@@ -198,18 +284,24 @@ def write_report(a, out: dict, started, load0: str) -> None:
              f"at start {load0}, now {load_average()} (times are wall-clock under that load; "
              "accuracy does not depend on it).  ",
              f"Date: {started:%Y-%m-%d %H:%M} UTC.", "", TUNING, ""]
-    cols = ["model", "horizon", "accuracy", "wape", "mase", "coverage_80", "coverage_95",
-            "open_cov_80", "open_cov_95", "pinball", "seconds"]
+    cols = ["model", "horizon", "accuracy", "wape", "mase", "days", "closed", "coverage_80",
+            "coverage_95", "open_cov_80", "open_cov_95", "pinball", "seconds"]
     for panel, (table, cv, info) in out.items():
         pkg = table[table["model"].isin(PACKAGE) & (table["horizon"] == H)]
         champ = str(pkg.sort_values("wape")["model"].iloc[0])
         naive = table[(table["model"] == "seasonal_naive") & (table["horizon"] == H)]
         best = pkg[pkg["model"] == champ]
+        if naive.empty:
+            naive = best
         gain = float(best["accuracy"].iloc[0] - naive["accuracy"].iloc[0])
         lines += [f"## {panel}: {info['days']} days, mean {info['mean']:.1f} a day, "
                   f"known-future columns {info['exog'] or 'none'}", "",
-                  f"Cutoffs ({info['windows']} windows, horizon {H}): "
-                  f"{', '.join(info['cutoffs'])}.", "",
+                  f"Cutoffs ({info['windows']} origins {info['stride']} day(s) apart, horizon "
+                  f"{H}): {info['cutoffs'][0]} … {info['cutoffs'][-1]}.", "",
+                  *([f"Backtests of {', '.join(info['reused'])} were read, for the origins "
+                     "they had, from earlier runs of this bench (`--reuse-cv`; the same "
+                     "deterministic fits; seconds are summed over the runs), the other "
+                     "origins run here.", ""] if info.get("reused") else []),
                   *([f"**Still running when this was written:** {', '.join(info['pending'])}"
                      " (not in the table).", ""] if info["pending"] else []),
                   md_table(table[cols], 3), "",
@@ -217,9 +309,9 @@ def write_report(a, out: dict, started, load0: str) -> None:
                   f"1−WAPE {best['accuracy'].iloc[0]:.3f} vs seasonal naive "
                   f"{naive['accuracy'].iloc[0]:.3f} ({100 * gain:+.1f} points). Paired "
                   f"differences per forecast day (positive = {champ} better):", "",
-                  *paired(cv, champ), "",
+                  *paired(cv, champ, info["stride"]), "",
                   *(["The ensemble (not the champion here) against every method:", "",
-                     *paired(cv, "ensemble"), ""]
+                     *paired(cv, "ensemble", info["stride"]), ""]
                     if champ != "ensemble" and "ensemble" in set(cv["model"]) else [])]
     write_atomic(a.out, "\n".join(lines) + "\n")
 

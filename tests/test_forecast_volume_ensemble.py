@@ -9,7 +9,6 @@ from sklearn.base import clone
 
 from models.forecast import MODELS, EnsembleForecaster, ThetaForecaster
 from models.forecast.base import ForecastInputError, output_columns
-from models.forecast.ensemble import _conformal_q
 from models.forecast.pyfunc import ForecastPyfunc
 from models.forecast.synthetic import make_panel, split_last
 from pipelines.train_forecast import make_model
@@ -55,8 +54,8 @@ def test_weights_follow_the_inner_backtest(fitted):
     assert w.sum() == pytest.approx(1.0)
     # promotions are known ahead only to Prophet: it was right on the inner windows
     assert w["prophet"] == w.max() and w["prophet"] > 0.5
-    # 3 inner windows x 6 open days of scaled residuals
-    assert len(fitted.residuals_["s0000"]) == 18
+    # 8 calibration refits (default), daily origins: 1 + 7 x 7 origins x 7 steps
+    assert fitted.step_residuals_.shape == (50, 7)
     imp = fitted.feature_importance()
     assert imp["importance"].sum() == pytest.approx(1.0)
     assert any(f.startswith("prophet: promotion_intensity") for f in imp["feature"])
@@ -120,11 +119,50 @@ def test_theta_member_interface_and_fallback():
     assert (fc.loc[sat, "yhat"] == 0).all() and (fc.loc[~sat, "yhat"] > 0).any()
 
 
-def test_conformal_quantile_is_finite_sample_corrected():
-    r = np.arange(1, 20, dtype=float)  # 19 residuals: the 95 % bound is the largest
-    assert _conformal_q(r, 95) == 19.0
-    assert _conformal_q(-r, 80) == 16.0  # ceil(20 * 0.8) / 19 -> the 16th of 19
-    assert np.isnan(_conformal_q(np.zeros(0), 80))
+def test_calibration_origins_are_daily_and_closed_days_give_no_residual(promo_driven):
+    train, _ = promo_driven
+    m = EnsembleForecaster(members=("seasonal_naive", "theta"), n_windows=2,
+                           calibration_windows=3).fit(train)
+    inner = m.backtest_
+    origins = sorted(inner["cutoff"].unique())
+    assert len(origins) == 1 + 7 * 2  # refits 1 and 2 forecast from each of their 7 days
+    assert (np.diff(origins) == np.timedelta64(1, "D")).all()
+    assert origins[-1] == train["ds"].max() - pd.Timedelta(days=7)
+    res = m.step_residuals_
+    assert res.shape == (15, 7)
+    # a day forecast as closed (Saturday) has no residual; every other day has one
+    one = inner[inner["member"] == "theta"].sort_values(["cutoff", "ds"])
+    sat = (one["ds"].dt.dayofweek == 5).to_numpy().reshape(15, 7)
+    assert np.array_equal(np.isnan(res), sat)
+    # the weights use the first origin of each of the n_windows refits only
+    assert m.weights_.shape == (1, 2)
+
+
+def test_bands_follow_the_level(promo_driven):
+    """Scaling demand by 10 scales forecasts and bands by 10 (normaliser sqrt(f x level))."""
+    train, _ = promo_driven
+    kw = dict(members=("seasonal_naive", "theta"), n_windows=2, calibration_windows=3)
+    a = EnsembleForecaster(**kw).fit(train).predict(7)
+    b = EnsembleForecaster(**kw).fit(train.assign(y=10 * train["y"])).predict(7)
+    num = [c for c in a.columns if c.startswith("yhat")]
+    np.testing.assert_allclose(b[num].to_numpy(), 10 * a[num].to_numpy(), rtol=5e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="interval_scale"):
+        EnsembleForecaster(interval_scale="local").fit(train)
+
+
+def test_theta_forecasts_from_new_history_without_refitting():
+    panel = _closed_saturdays(make_panel(n_series=2, n_days=120, level=(20.0, 60.0)))
+    train, _ = split_last(panel, 14)
+    m = ThetaForecaster().fit(train)
+    same = m.predict(7, new_df=train)
+    np.testing.assert_allclose(same["yhat"], m.predict(7)["yhat"], rtol=1e-6)
+    later, _ = split_last(panel, 7)
+    moved = m.predict(7, level=(80,), new_df=later)
+    assert (moved.groupby("unique_id")["ds"].min() - train["ds"].max()).dt.days.eq(8).all()
+    assert not np.allclose(moved["yhat"], same["yhat"])
+    assert (moved.loc[moved["ds"].dt.dayofweek == 5, "yhat-hi-80"] == 0).all()
+    with pytest.raises(ForecastInputError, match="no history"):
+        m.predict(7, new_df=later[later["unique_id"] == "s0000"], ids=["s0001"])
 
 
 def test_ensemble_candidate_is_registered_and_loads(settings, mlflow_uri):

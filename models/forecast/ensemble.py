@@ -10,10 +10,20 @@ right lately (Prophet where promotions and holidays drive demand, the weekly pat
 where nothing known ahead does) while still averaging near-ties; nothing is learned from
 days after the training data.
 
-Intervals are split-conformal on the same inner windows: the combination's residuals on
-open days, divided by the window's mean forecast (so the bands follow a seasonal ramp),
-give the ``level`` quantile (finite-sample corrected) of ``|residual|``; a forecast's
-interval is ``yhat ± q · mean(yhat)`` over its open days.
+Intervals are split-conformal per horizon step, with the family's one implementation
+(:func:`models.forecast.conformal.step_intervals`): the refits of ``calibration_windows``
+inner windows (weekly) forecast from an origin every ``calibration_stride`` day after each
+refit until the next one (Theta and seasonal naive move to each origin without re-estimating;
+Prophet's forecast of a day uses the refit's trend and regressors, so the refit forecasts
+the days after each of its origins); with weekly refits and a daily stride that is
+``1 + 7 (calibration_windows - 1)`` origins per series (50 by default, against 6 windows
+before) for the cost of 8 refits. Each signed residual of the combination is divided by
+:func:`~models.forecast.conformal.score_scale` (``interval_scale``: ``forecast`` =
+``sqrt(forecast × level)`` or ``mean`` = the level), the level being the series' mean over
+the 28 days up to the origin, so the bands follow the level and a seasonal ramp. A day the
+combination forecasts as closed (0: a weekday without demand in each of the last 8 weeks)
+gives no residual; a known closed day is forecast ``[0, 0]`` and listed in
+``closed_weekdays_``.
 
 Fallback (documented): a series with no complete inner window (shorter than
 ``min_obs + horizon`` days), or all zeros, is forecast by seasonal naive and listed in
@@ -35,38 +45,45 @@ from models.forecast.base import (
     ID,
     YHAT,
     BaseForecaster,
-    ForecastInputError,
     Y,
     check_horizon,
     check_ids,
     check_levels,
-    hi_col,
-    lo_col,
     validate_series,
 )
+from models.forecast.conformal import score_scale, step_intervals
 from models.forecast.naive import SeasonalNaive
 from models.forecast.prophet import ProphetForecaster
 from models.forecast.theta import ThetaForecaster
 
 MEMBERS = ("seasonal_naive", "theta", "prophet")
+#: Every member ``members`` may name (``gbm``: the global LightGBM, without its own bands).
+KNOWN_MEMBERS = (*MEMBERS, "gbm")
 #: Prophet settings of the member: multiplicative weekly pattern on the raw counts (chosen
 #: on tuning windows before the benchmark's cutoffs, see ``bench/results/forecast_volume.md``)
 #: and the volume target's flexible trend.
 PROPHET_MEMBER = dict(seasonality_mode="multiplicative", transform="none",
                       changepoint_range=0.95, changepoint_prior_scale=0.5,
                       interval_method="residuals", n_jobs=1)
+#: Days before an origin whose mean is the series' level in the interval normaliser.
+LEVEL_DAYS = 28
 
 
 class EnsembleForecaster(BaseForecaster):
     """Inverse-error weighted combination of seasonal naive, Theta and Prophet.
 
     Args:
-        members: Member names, a subset of ``seasonal_naive``, ``theta``, ``prophet``.
+        members: Member names, a subset of ``seasonal_naive``, ``theta``, ``prophet``, ``gbm``.
         regressors: Known-future columns for the Prophet member (in training and X_future).
         holidays: Prophet holidays frame (``holiday, ds``), see ``features.demand``.
         horizon: Days forecast in each inner backtest window (the longest horizon served).
-        n_windows: Inner backtest windows that set the weights and the intervals.
-        step: Days between inner origins.
+        n_windows: Inner backtest windows (their first origins) that set the weights.
+        step: Days between inner refits.
+        calibration_windows: Inner refits whose daily origins calibrate the intervals.
+        calibration_stride: Days between calibration origins after each refit.
+        interval_scale: Normaliser of the conformal residuals, ``forecast``
+            (``sqrt(forecast × level)``) or ``mean`` (the level), see
+            :func:`models.forecast.conformal.score_scale`.
         power: Weight of a member is ``WAPE ** -power`` (0 = equal weights).
         min_obs: History a member gets at the earliest inner origin, at least.
         prophet_params: Overrides of :data:`PROPHET_MEMBER`.
@@ -85,6 +102,9 @@ class EnsembleForecaster(BaseForecaster):
         min_obs: int = 56,
         prophet_params: dict[str, Any] | None = None,
         random_state: int | None = 0,
+        calibration_windows: int = 8,
+        calibration_stride: int = 1,
+        interval_scale: str = "forecast",
     ) -> None:
         self.members = members
         self.regressors = regressors
@@ -96,6 +116,9 @@ class EnsembleForecaster(BaseForecaster):
         self.min_obs = min_obs
         self.prophet_params = prophet_params
         self.random_state = random_state
+        self.calibration_windows = calibration_windows
+        self.calibration_stride = calibration_stride
+        self.interval_scale = interval_scale
 
     def _member(self, name: str) -> BaseForecaster:
         if name == "seasonal_naive":
@@ -106,7 +129,12 @@ class EnsembleForecaster(BaseForecaster):
             kw = PROPHET_MEMBER | dict(self.prophet_params or {})
             return ProphetForecaster(regressors=list(self.regressors), holidays=self.holidays,
                                      random_state=self.random_state, **kw)
-        raise ValueError(f"unknown ensemble member {name!r}; use {', '.join(MEMBERS)}")
+        if name == "gbm":
+            from models.forecast.gbm import GBMForecaster
+
+            return GBMForecaster(exog=list(self.regressors), calibration_days=0,
+                                 random_state=self.random_state)
+        raise ValueError(f"unknown ensemble member {name!r}; use {', '.join(KNOWN_MEMBERS)}")
 
     def _check(self) -> list[str]:
         names = list(dict.fromkeys(self.members))
@@ -114,9 +142,15 @@ class EnsembleForecaster(BaseForecaster):
             raise ValueError("an ensemble needs at least one member")
         for n in names:
             self._member(n)  # raises on an unknown name
-        if int(self.n_windows) < 1 or int(self.step) < 1 or self.power < 0:
-            raise ValueError("n_windows and step must be >= 1 and power >= 0, got "
-                             f"{self.n_windows}, {self.step}, {self.power}")
+        if min(int(self.n_windows), int(self.step), int(self.calibration_windows),
+               int(self.calibration_stride)) < 1 or self.power < 0:
+            raise ValueError("n_windows, step, calibration_windows and calibration_stride "
+                             "must be >= 1 and power >= 0, got "
+                             f"{self.n_windows}, {self.step}, {self.calibration_windows}, "
+                             f"{self.calibration_stride}, {self.power}")
+        if self.interval_scale not in ("forecast", "mean"):
+            raise ValueError("interval_scale must be 'forecast' or 'mean', got "
+                             f"{self.interval_scale!r}")
         check_horizon(self.horizon)
         return names
 
@@ -130,37 +164,69 @@ class EnsembleForecaster(BaseForecaster):
         stats = data.groupby(ID, sort=False)[Y].max()
         usable = [u for u in self.ids_ if stats[u] > 0 and u in set(inner[ID])]
         self._fit_fallback(data, [u for u in self.ids_ if u not in set(usable)])
-        self.weights_ = _weights(inner[inner[ID].isin(usable)], names, float(self.power))
-        self.residuals_ = _scaled_residuals(inner[inner[ID].isin(usable)], self.weights_)
+        inner = inner[inner[ID].isin(usable)]
+        self.backtest_ = inner  # member forecasts from the inner origins (diagnostics)
+        first = (inner["cutoff"] == inner["refit"]) & (inner["k"] < int(self.n_windows))
+        self.weights_ = _weights(inner[first], names, float(self.power))
+        self.calibration_ = _calibration(inner, self.weights_, data, int(self.horizon))
         fit_data = data[data[ID].isin(usable)]
         self.models_ = ({n: self._member(n).fit(fit_data) for n in names} if usable else {})
         self.modelled_ = set(usable)
+        self.level_ = _level(fit_data)
         self._fit_calendar(data)
         return self
 
+    @property
+    def step_residuals_(self) -> np.ndarray:
+        """Normalised signed residuals (n_origins, horizon) behind the bands (NaN: closed)."""
+        cal = self.calibration_
+        return cal["resid"] / score_scale(cal["mean"][:, None], np.nan, cal["center"],
+                                          self.interval_scale)
+
     def _inner_backtest(self, data: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-        """Member forecasts on the inner windows: ``unique_id, ds, cutoff, y, member, yhat``."""
-        h, end = int(self.horizon), data[DS].max()
+        """Member forecasts from the inner origins.
+
+        Refit ``k`` is trained on the days up to ``end - horizon - k * step`` and forecasts
+        from that origin and, for the calibration refits, from every ``calibration_stride``
+        day after it until the next refit. Returns ``unique_id, ds, y, yhat, cutoff`` (the
+        origin), ``refit``, ``k`` and ``member``.
+        """
+        h, step = int(self.horizon), int(self.step)
+        end, n_cal = data[DS].max(), int(self.calibration_windows)
         first = data.groupby(ID, sort=False)[DS].min()
         parts = []
-        for k in range(int(self.n_windows)):
-            cut = end - pd.Timedelta(days=h + k * int(self.step))
+        for k in range(max(int(self.n_windows), n_cal)):
+            cut = end - pd.Timedelta(days=h + k * step)
             ok = first.index[(cut - first).dt.days + 1 >= int(self.min_obs)]
             train = data[(data[DS] <= cut) & data[ID].isin(ok)]
-            test = data[(data[DS] > cut) & (data[DS] <= cut + pd.Timedelta(days=h))
-                        & data[ID].isin(ok)]
-            if train.empty or test.empty:
+            if train.empty:
                 continue
-            ids = sorted(set(test[ID]))
-            xf = test[[ID, DS, *self.regressors]] if self.regressors else None
+            offs = range(0, step, int(self.calibration_stride)) if 0 < k < n_cal else [0]
+            origins = [cut + pd.Timedelta(days=j) for j in offs]
+            sub = data[data[ID].isin(set(train[ID]))]
             for n in names:
-                fc = self._member(n).fit(train[train[ID].isin(ids)]).predict(
-                    h, X_future=xf, level=(), ids=ids)
-                fc = fc.merge(test[[ID, DS, Y]], on=[ID, DS], how="inner")
-                parts.append(fc[[ID, DS, Y, YHAT]].assign(cutoff=cut, member=n))
-        if not parts:
-            return pd.DataFrame(columns=[ID, DS, Y, YHAT, "cutoff", "member"])
-        return pd.concat(parts, ignore_index=True)
+                fc = self._from_origins(self._member(n).fit(train), sub, cut, origins)
+                parts.append(fc.assign(refit=cut, k=k, member=n))
+        cols = [ID, DS, Y, YHAT, "cutoff", "refit", "k", "member"]
+        return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+    def _from_origins(self, model: BaseForecaster, sub: pd.DataFrame, cut: pd.Timestamp,
+                      origins: list[pd.Timestamp]) -> pd.DataFrame:
+        """One fitted member's ``horizon``-day forecasts from each origin (``cutoff``)."""
+        h, ids = int(self.horizon), sorted(set(sub[ID]))
+        if model.supports_new_df:  # moves to the origin without re-estimating
+            fcs = [model.predict(h, level=(), ids=ids, new_df=sub[sub[DS] <= o]).assign(cutoff=o)
+                   for o in origins]
+        else:  # forecasts the days after every origin from the refit
+            span = (origins[-1] - cut).days + h
+            fut = sub[(sub[DS] > cut) & (sub[DS] <= cut + pd.Timedelta(days=span))]
+            regs = list(self.regressors)
+            full = model.predict(span, X_future=fut[[ID, DS, *regs]] if regs else None,
+                                 level=(), ids=ids)
+            fcs = [full[(full[DS] > o) & (full[DS] <= o + pd.Timedelta(days=h))].assign(cutoff=o)
+                   for o in origins]
+        fc = pd.concat(fcs, ignore_index=True)
+        return fc.merge(sub[[ID, DS, Y]], on=[ID, DS], how="inner")[[ID, DS, Y, YHAT, "cutoff"]]
 
     def predict(
         self,
@@ -183,9 +249,18 @@ class EnsembleForecaster(BaseForecaster):
             w = self.weights_.loc[out[ID]]
             out[YHAT] = sum(w[n].to_numpy() * f.set_index([ID, DS])[YHAT].reindex(key).to_numpy()
                             for n, f in fcs.items())
-            frames.append(_conformal(out, levels, self.residuals_))
+            frames.append(self._intervals(out, h, levels))
         return self._assemble(frames, ids, self.modelled_, self.naive_, h, levels,
                               self.closed_weekdays_)
+
+    def _intervals(self, out: pd.DataFrame, h: int, levels: Sequence[int]) -> pd.DataFrame:
+        """Per-step conformal bands around the combination (rows: series, then step)."""
+        if not levels:
+            return out
+        yhat = out[YHAT].to_numpy(float)
+        sc = score_scale(self.level_.reindex(out[ID]).to_numpy(float), np.nan, yhat,
+                         self.interval_scale)
+        return step_intervals(out, yhat / sc, levels, self.step_residuals_, h, scale=sc)
 
     def feature_importance(self) -> pd.DataFrame:
         """Influential factors: each member's weight; Prophet's share split by its factors.
@@ -228,36 +303,31 @@ def _combine(inner: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([y.reindex(wide.index), comb], axis=1).reset_index()
 
 
-def _scaled_residuals(inner: pd.DataFrame, weights: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per series: open-day residuals of the combination over each window's mean forecast."""
-    if inner.empty:
-        return {}
-    comb = _combine(inner, weights)
-    comb = comb[comb[YHAT] > 0]
-    level = comb.groupby([ID, "cutoff"])[YHAT].transform("mean")
-    comb = comb.assign(r=(comb[Y] - comb[YHAT]) / level)
-    return {str(u): g["r"].to_numpy() for u, g in comb.groupby(ID)}
+def _level(data: pd.DataFrame) -> pd.Series:
+    """Each series' mean over its last :data:`LEVEL_DAYS` days (floored for a zero run)."""
+    tail = data.groupby(ID, sort=False).tail(LEVEL_DAYS)
+    return tail.groupby(ID, sort=False)[Y].mean().clip(lower=1e-6)
 
 
-def _conformal(out: pd.DataFrame, levels: Sequence[int], resid: dict[str, np.ndarray]
-               ) -> pd.DataFrame:
-    """``yhat ± q · mean(yhat on open days)``, q the conformal quantile of ``|residual|``."""
-    open_mean = out[YHAT].where(out[YHAT] > 0).groupby(out[ID]).transform("mean").fillna(0)
-    for lv in levels:
-        q = out[ID].map(lambda u, lv=lv: _conformal_q(resid.get(u, np.zeros(0)), lv))
-        if q.isna().any():
-            raise ForecastInputError(f"no inner-window residuals for {list(out[ID][q.isna()])}")
-        out[lo_col(lv)] = out[YHAT] - q * open_mean
-        out[hi_col(lv)] = out[YHAT] + q * open_mean
-    return out
+def _calibration(inner: pd.DataFrame, weights: pd.DataFrame, data: pd.DataFrame, h: int
+                 ) -> dict[str, np.ndarray]:
+    """Residuals of the combination per (series, origin) and step, with their normalisers.
 
-
-def _conformal_q(r: np.ndarray, level: int) -> float:
-    """Split-conformal quantile of ``|r|``: its ``ceil((n + 1) L)``-th smallest value.
-
-    With too few residuals for that rank (``n < L / (1 - L)``) the largest is used.
+    Returns ``resid`` and ``center`` (n_origins, h) — NaN where the combination forecast a
+    closed day (0) or the day is missing — and each origin's level ``mean`` (n_origins,).
     """
-    if len(r) == 0:
-        return float("nan")
-    k = int(np.ceil((len(r) + 1) * level / 100 - 1e-9))
-    return float(np.sort(np.abs(r))[min(k, len(r)) - 1])
+    if inner.empty:
+        z = np.zeros((0, h))
+        return {"resid": z, "center": z, "mean": np.zeros(0)}
+    comb = _combine(inner, weights)
+    comb["step"] = (comb[DS] - comb["cutoff"]).dt.days
+    comb["r"] = (comb[Y] - comb[YHAT]).where(comb[YHAT] > 0)
+    resid = comb.pivot_table(index=[ID, "cutoff"], columns="step", values="r", dropna=False)
+    center = comb.pivot_table(index=[ID, "cutoff"], columns="step", values=YHAT)
+    steps = list(range(1, h + 1))
+    resid, center = resid.reindex(columns=steps), center.reindex(index=resid.index, columns=steps)
+    roll = (data.set_index(DS).groupby(ID, sort=False)[Y]
+            .rolling(LEVEL_DAYS, min_periods=1).mean().clip(lower=1e-6))
+    mean = roll.reindex(pd.MultiIndex.from_tuples(list(resid.index), names=[ID, DS]))
+    return {"resid": resid.to_numpy(float), "center": center.to_numpy(float),
+            "mean": mean.to_numpy(float)}

@@ -9,6 +9,11 @@ the M3 competition) and one member of :class:`~models.forecast.ensemble.Ensemble
 Fallback (documented): a series shorter than two seasons, or all zeros, is forecast by
 :class:`~models.forecast.naive.SeasonalNaive`; its id is listed in ``fallback_ids_``.
 Weekdays with no demand in each of the last 8 weeks (closed days) are forecast as 0.
+
+``predict(..., new_df=...)`` forecasts from fresh history without re-estimating: each fitted
+AutoTheta is applied to the new series with its parameters kept (statsforecast's
+``forward``), so a rolling-origin backtest can move its origin day by day for the cost of a
+filter pass (used by the ensemble's calibration).
 """
 
 from __future__ import annotations
@@ -22,13 +27,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.forecast.base import (
     DEFAULT_LEVELS,
+    DS,
     ID,
     YHAT,
     BaseForecaster,
+    ForecastInputError,
     Y,
     check_horizon,
     check_ids,
     check_levels,
+    closed_weekdays,
     future_dates,
     hi_col,
     lo_col,
@@ -43,6 +51,8 @@ class ThetaForecaster(BaseForecaster):
         season_length: Season in days (7 = weekly).
         closed_days: Forecast 0 on weekdays with zero demand in each of the last 8 weeks.
     """
+
+    supports_new_df = True
 
     def __init__(self, season_length: int = 7, closed_days: bool = True) -> None:
         self.season_length = season_length
@@ -73,6 +83,7 @@ class ThetaForecaster(BaseForecaster):
         X_future: pd.DataFrame | None = None,
         level: Sequence[int] | None = DEFAULT_LEVELS,
         ids: Sequence[str] | None = None,
+        new_df: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Forecast ``h`` days after each series' last date.
 
@@ -81,10 +92,14 @@ class ThetaForecaster(BaseForecaster):
             X_future: Ignored (Theta uses no exogenous data); accepted for the interface.
             level: Interval levels in percent.
             ids: Restrict to these series (all by default).
+            new_df: Fresh history to forecast from with the fitted parameters (no refit);
+                fallback series are forecast by seasonal naive on it.
         """
         check_is_fitted(self, "ids_")
         h, levels = check_horizon(h), check_levels(level)
         ids = check_ids(ids, self.ids_)
+        if new_df is not None:
+            return self._forward(h, levels, ids, validate_series(new_df))
         frames = []
         for uid in ids:
             if uid not in self.models_:
@@ -99,3 +114,28 @@ class ThetaForecaster(BaseForecaster):
             frames.append(out)
         return self._assemble(frames, ids, self.models_, self.naive_, h, levels,
                               self.closed_weekdays_)
+
+    def _forward(self, h: int, levels: tuple[int, ...], ids: list[str], data: pd.DataFrame
+                 ) -> pd.DataFrame:
+        """Forecasts from ``data`` with each series' fitted AutoTheta (``forward``)."""
+        missing = sorted(set(ids) - set(data[ID]))
+        if missing:
+            raise ForecastInputError(f"new_df has no history for series {missing[:5]}")
+        data = data[data[ID].isin(set(ids))]
+        last = data.groupby(ID, sort=False)[DS].max()
+        frames = []
+        for uid, g in data.groupby(ID, sort=False):
+            if uid not in self.models_:
+                continue
+            kw = {"level": list(levels)} if levels else {}
+            res = self.models_[uid].forward(g[Y].to_numpy(float), h, **kw)
+            out = future_dates(last.loc[[uid]], h)
+            out[YHAT] = np.asarray(res["mean"], float)
+            for lv in levels:
+                out[lo_col(lv)] = np.asarray(res[f"lo-{lv}"], float)
+                out[hi_col(lv)] = np.asarray(res[f"hi-{lv}"], float)
+            frames.append(out)
+        rest = [u for u in ids if u not in self.models_]
+        naive = self._fallback(data, rest)
+        closed = closed_weekdays(data) if self.closed_days else {}
+        return self._assemble(frames, ids, self.models_, naive, h, levels, closed)
