@@ -193,7 +193,11 @@ def methods(df: pd.DataFrame, cuts: list, exog: list[str], a) -> list[tuple[str,
     order = ["CrostonOptimized", "ADIDA", "IMAPA", "TSB", "AutoTheta", "AutoETS"]
     peers = [(k, lambda m=stats[k]: run_stats(df, cuts, m)) for k in order]
     mlf = [("mlforecast_lgbm", lambda: run_mlforecast(df, cuts, H, exog))]
-    return first + mlf + peers + last
+    todo = first + mlf + peers + last
+    if a.methods:  # a subset, e.g. the deterministic peers first and the package later
+        keep = {x.strip() for x in a.methods.split(",") if x.strip()}
+        todo = [(k, f) for k, f in todo if k in keep]
+    return todo
 
 
 # ------------------------------------------------------------------ scoring
@@ -291,13 +295,16 @@ def main() -> None:
     p.add_argument("--extra", default="lstm,prophet",
                    help="the package's other models in the same run ('' for none)")
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--methods", default="",
+                   help="run only these methods (comma list of the table's names; '' = all)")
     p.add_argument("--champion", default="gbm", help="the method the paired tests are against")
     p.add_argument("--gbm-calibration-windows", type=int, default=3,
                    help="holdout windows of 30 days for the GBM's conformal intervals")
     p.add_argument("--save-cv", type=Path, default=None, help="folder for the backtest frames")
-    p.add_argument("--from-cv", type=Path, default=None,
+    p.add_argument("--from-cv", default="",
                    help="re-score the backtests saved by --save-cv (no refit), e.g. with "
-                        "another --champion")
+                        "another --champion; a comma list of folders scores the methods of "
+                        "several runs on the same cutoffs in one table")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()
@@ -317,9 +324,19 @@ def main() -> None:
 
 def rescore(df: pd.DataFrame, a, panel: str, report) -> None:
     """Score saved backtests again (same forecasts; ``seconds`` are those of the saved run)."""
-    cv = pd.read_parquet(a.from_cv / f"{panel}_cv.parquet")
-    timing = a.from_cv / f"{panel}_seconds.parquet"  # absent: see the original run's report
-    secs = pd.read_parquet(timing)["seconds"] if timing.exists() else pd.Series(dtype=float)
+    folders = [Path(x) for x in a.from_cv.split(",") if x.strip()]
+    parts, seen = [], set()
+    for f in folders:  # a method saved by several runs: the first folder's backtests
+        part = pd.read_parquet(f / f"{panel}_cv.parquet")
+        parts.append(part[~part["model"].isin(seen)])
+        seen |= set(part["model"])
+    cv = pd.concat(parts, ignore_index=True)
+    if cv.groupby("model")["cutoff"].unique().map(lambda c: tuple(sorted(c))).nunique() > 1:
+        raise SystemExit("the saved runs do not share the same cutoffs")
+    times = [pd.read_parquet(t)["seconds"] for f in folders  # absent: see the run's report
+             if (t := f / f"{panel}_seconds.parquet").exists()]
+    secs = pd.concat(times) if times else pd.Series(dtype=float)
+    secs = secs[~secs.index.duplicated()]
     res = {k: (g.drop(columns="model"), float(secs.get(k, np.nan)))
            for k, g in cv.groupby("model", sort=False)}
     cuts = sorted(cv["cutoff"].unique())
