@@ -161,15 +161,17 @@ def run_mlforecast(df: pd.DataFrame, cuts: list, h: int, exog: list[str]
     return pd.concat(parts, ignore_index=True), time.perf_counter() - t0
 
 
-def package_models(h: int, exog: list[str], extra: list[str], cal_windows: int) -> dict:
+def package_models(h: int, exog: list[str], extra: list[str], a) -> dict:
     """The package's forecasters with their shipped SKU settings (``make_model``)."""
     from pipelines.train_forecast import make_model
 
     models = {"seasonal_naive": SeasonalNaive(),
-              "gbm": make_model("gbm", "sku", h, exog, calibration_windows=cal_windows)}
-    for kind in ("lstm", "prophet"):
-        if kind in extra:
-            models[kind] = make_model(kind, "sku", h, exog)
+              "gbm": make_model("gbm", "sku", h, exog,
+                                calibration_windows=a.gbm_calibration_windows)}
+    if "prophet" in extra:
+        models["prophet"] = make_model("prophet", "sku", h, exog)
+    if "lstm" in extra:  # torch threads: 1 on a shared 2-core machine (no oversubscription)
+        models["lstm"] = make_model("lstm", "sku", h, exog, num_threads=a.lstm_threads)
     return models
 
 
@@ -183,7 +185,7 @@ def run_package(df: pd.DataFrame, model, a, exog: list[str]) -> tuple[pd.DataFra
 def methods(df: pd.DataFrame, cuts: list, exog: list[str], a) -> list[tuple[str, object]]:
     """(name, thunk) in running order: the champion and cheap peers first, LSTM last."""
     extra = [x for x in a.extra.split(",") if x]
-    pkg = package_models(H, exog, extra, a.gbm_calibration_windows)
+    pkg = package_models(H, exog, extra, a)
     first = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("seasonal_naive", "gbm")]
     last = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("prophet", "lstm")
             if k in pkg]
@@ -300,6 +302,7 @@ def main() -> None:
     p.add_argument("--champion", default="gbm", help="the method the paired tests are against")
     p.add_argument("--gbm-calibration-windows", type=int, default=3,
                    help="holdout windows of 30 days for the GBM's conformal intervals")
+    p.add_argument("--lstm-threads", type=int, default=1, help="torch threads of the LSTM")
     p.add_argument("--save-cv", type=Path, default=None, help="folder for the backtest frames")
     p.add_argument("--from-cv", default="",
                    help="re-score the backtests saved by --save-cv (no refit), e.g. with "
