@@ -182,11 +182,50 @@ def run_package(df: pd.DataFrame, model, a, exog: list[str]) -> tuple[pd.DataFra
     return cv.drop(columns=[Y]), time.perf_counter() - t0
 
 
+def run_gbm_points(df: pd.DataFrame, a, exog: list[str], strategy: str
+                   ) -> dict[str, tuple[pd.DataFrame, float]]:
+    """The GBM with one ``strategy``: both point forecasts (``mean``, ``median``) per fit.
+
+    The point is chosen at predict time, so one fit per window gives both (same bands);
+    windows and slicing as in ``pipelines.backtest.cross_validation``.
+    """
+    from pipelines.train_forecast import make_model
+
+    parts: dict[str, list] = {"mean": [], "median": []}
+    t0 = time.perf_counter()
+    for cut in cutoffs(df, H, a.windows, a.step):
+        train = df[df[DS] <= cut]
+        test = df[(df[DS] > cut) & (df[DS] <= cut + pd.Timedelta(days=H))]
+        ids = sorted(set(train[ID]) & set(test[ID]))
+        m = make_model("gbm", "sku", H, exog, strategy=strategy,
+                       calibration_windows=a.gbm_calibration_windows)
+        m.fit(train[train[ID].isin(ids)])
+        for point in parts:
+            fc = m.set_params(point=point).predict(
+                H, X_future=test[[ID, DS, *exog]] if exog else None, level=LEVELS, ids=ids)
+            parts[point].append(fc.assign(cutoff=cut))
+    secs = time.perf_counter() - t0
+    return {p: (pd.concat(f, ignore_index=True), secs) for p, f in parts.items()}
+
+
+def gbm_variants(df: pd.DataFrame, a, exog: list[str]) -> list[tuple[str, object]]:
+    """``gbm_<strategy>_<point>`` methods; the two points of a strategy share one fit."""
+    out, cache = [], {}
+    for s in [x for x in a.gbm_variants.split(",") if x]:
+        def run(s=s, point="mean"):
+            if s not in cache:
+                cache[s] = run_gbm_points(df, a, exog, s)
+            return cache[s][point]
+        out += [(f"gbm_{s}_{p}", lambda run=run, p=p: run(point=p)) for p in ("mean", "median")]
+    return out
+
+
 def methods(df: pd.DataFrame, cuts: list, exog: list[str], a) -> list[tuple[str, object]]:
     """(name, thunk) in running order: the champion and cheap peers first, LSTM last."""
     extra = [x for x in a.extra.split(",") if x]
     pkg = package_models(H, exog, extra, a)
     first = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("seasonal_naive", "gbm")]
+    first += gbm_variants(df, a, exog)
     last = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("prophet", "lstm")
             if k in pkg]
     if a.no_peers:
@@ -302,6 +341,9 @@ def main() -> None:
     p.add_argument("--champion", default="gbm", help="the method the paired tests are against")
     p.add_argument("--gbm-calibration-windows", type=int, default=3,
                    help="holdout windows of 30 days for the GBM's conformal intervals")
+    p.add_argument("--gbm-variants", default="",
+                   help="also the GBM per strategy (recursive,direct) with both point "
+                        "forecasts, as gbm_<strategy>_<mean|median>")
     p.add_argument("--lstm-threads", type=int, default=1, help="torch threads of the LSTM")
     p.add_argument("--save-cv", type=Path, default=None, help="folder for the backtest frames")
     p.add_argument("--from-cv", default="",

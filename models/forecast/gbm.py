@@ -43,9 +43,8 @@ from models.forecast.base import (
     check_future,
     check_horizon,
     check_ids,
-    check_levels,
-    closed_weekdays,
     future_dates,
+    unusable_series,
     validate_series,
 )
 from models.forecast.conformal import recent_noise, score_scale, step_intervals, step_quantile
@@ -149,17 +148,15 @@ class GBMForecaster(BaseForecaster):
         self._check_params()
         data = validate_series(df, exog=list(self.exog))
         self.ids_ = pd.Index(data[ID].unique())
-        size = data.groupby(ID, sort=False)[Y].agg(["size", "sum"])
-        bad = size.index[(size["size"] < int(self.season_length)) | (size["sum"] <= 0)]
+        bad = unusable_series(data, int(self.season_length))
         self._fit_fallback(data, list(bad))
         use = data[~data[ID].isin(set(bad))]
-        self.closed_weekdays_ = closed_weekdays(data) if self.closed_days else {}
+        self._fit_calendar(data, self.closed_days)
         if use.empty:
             self.booster_, self.history_ = None, {}
             return self
         self.booster_, self.scale_ = self._train(use)
         self.history_ = self._buffers(use, self.scale_)
-        self.last_ds_ = use.groupby(ID, sort=False)[DS].max()
         self.noise_ = recent_noise(use)
         self.calibration_ = self._calibrate(use)
         return self
@@ -330,9 +327,7 @@ class GBMForecaster(BaseForecaster):
             level: Interval levels in percent.
             ids: Restrict to these series (all by default).
         """
-        check_is_fitted(self, "ids_")
-        h, levels = check_horizon(h), check_levels(level)
-        ids = check_ids(ids, self.ids_)
+        h, levels, ids = self._predict_args(h, level, ids)
         modelled = [u for u in ids if u in self.history_]
         frames = []
         if modelled:
