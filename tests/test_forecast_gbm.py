@@ -299,3 +299,14 @@ def test_median_point_is_inside_the_bands_and_lowers_absolute_error_on_skewed_co
     assert (j["y"] - j["yhat_med"]).abs().sum() < (j["y"] - j["yhat_mean"]).abs().sum()
     with pytest.raises(ValueError, match="point"):
         small(point="mode").fit(train)
+
+
+def test_series_launched_inside_the_calibration_span_do_not_blow_up_the_bands() -> None:
+    df = panel(n=20, days=200, seed=2)
+    new = df[df["unique_id"] == "sku0"].assign(unique_id="launch")
+    new.loc[new.index[:180], "y"] = 0.0  # launched 20 days ago: no demand in 2 of 3 refits
+    both = pd.concat([df, new], ignore_index=True)
+    base = small().fit(df).predict(14, ids=["sku1"])
+    fc = small().fit(both).predict(14, ids=["sku1"])
+    width = (fc[hi_col(95)] - fc[lo_col(95)]).max()
+    assert width < 3 * (base[hi_col(95)] - base[lo_col(95)]).max()

@@ -292,8 +292,10 @@ class GBMForecaster(BaseForecaster):
         """Residuals of one refit on days ``< n - c (w + 1)``, from each origin after it."""
         start = n - c * (w + 1)
         train = data[pos < start]
-        sizes = train.groupby(ID, sort=False).size()
-        ok = sizes.index[sizes >= max(int(self.season_length), 2 * c)]
+        # series the refit could not model (too short, or no demand yet: a product launched
+        # later) stay out: their level is ~0, so their normalised residuals would be huge
+        bad = set(unusable_series(train, max(int(self.season_length), 2 * c)))
+        ok = pd.Index([u for u in train[ID].unique() if u not in bad])
         if len(ok) == 0:
             return None
         keep = data[ID].isin(set(ok)).to_numpy()
