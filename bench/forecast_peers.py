@@ -161,15 +161,17 @@ def run_mlforecast(df: pd.DataFrame, cuts: list, h: int, exog: list[str]
     return pd.concat(parts, ignore_index=True), time.perf_counter() - t0
 
 
-def package_models(h: int, exog: list[str], extra: list[str], cal_windows: int) -> dict:
+def package_models(h: int, exog: list[str], extra: list[str], a) -> dict:
     """The package's forecasters with their shipped SKU settings (``make_model``)."""
     from pipelines.train_forecast import make_model
 
     models = {"seasonal_naive": SeasonalNaive(),
-              "gbm": make_model("gbm", "sku", h, exog, calibration_windows=cal_windows)}
-    for kind in ("lstm", "prophet"):
-        if kind in extra:
-            models[kind] = make_model(kind, "sku", h, exog)
+              "gbm": make_model("gbm", "sku", h, exog,
+                                calibration_windows=a.gbm_calibration_windows)}
+    if "prophet" in extra:
+        models["prophet"] = make_model("prophet", "sku", h, exog)
+    if "lstm" in extra:  # torch threads: 1 on a shared 2-core machine (no oversubscription)
+        models["lstm"] = make_model("lstm", "sku", h, exog, num_threads=a.lstm_threads)
     return models
 
 
@@ -180,11 +182,50 @@ def run_package(df: pd.DataFrame, model, a, exog: list[str]) -> tuple[pd.DataFra
     return cv.drop(columns=[Y]), time.perf_counter() - t0
 
 
+def run_gbm_points(df: pd.DataFrame, a, exog: list[str], strategy: str
+                   ) -> dict[str, tuple[pd.DataFrame, float]]:
+    """The GBM with one ``strategy``: both point forecasts (``mean``, ``median``) per fit.
+
+    The point is chosen at predict time, so one fit per window gives both (same bands);
+    windows and slicing as in ``pipelines.backtest.cross_validation``.
+    """
+    from pipelines.train_forecast import make_model
+
+    parts: dict[str, list] = {"mean": [], "median": []}
+    t0 = time.perf_counter()
+    for cut in cutoffs(df, H, a.windows, a.step):
+        train = df[df[DS] <= cut]
+        test = df[(df[DS] > cut) & (df[DS] <= cut + pd.Timedelta(days=H))]
+        ids = sorted(set(train[ID]) & set(test[ID]))
+        m = make_model("gbm", "sku", H, exog, strategy=strategy,
+                       calibration_windows=a.gbm_calibration_windows)
+        m.fit(train[train[ID].isin(ids)])
+        for point in parts:
+            fc = m.set_params(point=point).predict(
+                H, X_future=test[[ID, DS, *exog]] if exog else None, level=LEVELS, ids=ids)
+            parts[point].append(fc.assign(cutoff=cut))
+    secs = time.perf_counter() - t0
+    return {p: (pd.concat(f, ignore_index=True), secs) for p, f in parts.items()}
+
+
+def gbm_variants(df: pd.DataFrame, a, exog: list[str]) -> list[tuple[str, object]]:
+    """``gbm_<strategy>_<point>`` methods; the two points of a strategy share one fit."""
+    out, cache = [], {}
+    for s in [x for x in a.gbm_variants.split(",") if x]:
+        def run(s=s, point="mean"):
+            if s not in cache:
+                cache[s] = run_gbm_points(df, a, exog, s)
+            return cache[s][point]
+        out += [(f"gbm_{s}_{p}", lambda run=run, p=p: run(point=p)) for p in ("mean", "median")]
+    return out
+
+
 def methods(df: pd.DataFrame, cuts: list, exog: list[str], a) -> list[tuple[str, object]]:
     """(name, thunk) in running order: the champion and cheap peers first, LSTM last."""
     extra = [x for x in a.extra.split(",") if x]
-    pkg = package_models(H, exog, extra, a.gbm_calibration_windows)
+    pkg = package_models(H, exog, extra, a)
     first = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("seasonal_naive", "gbm")]
+    first += gbm_variants(df, a, exog)
     last = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("prophet", "lstm")
             if k in pkg]
     if a.no_peers:
@@ -193,7 +234,11 @@ def methods(df: pd.DataFrame, cuts: list, exog: list[str], a) -> list[tuple[str,
     order = ["CrostonOptimized", "ADIDA", "IMAPA", "TSB", "AutoTheta", "AutoETS"]
     peers = [(k, lambda m=stats[k]: run_stats(df, cuts, m)) for k in order]
     mlf = [("mlforecast_lgbm", lambda: run_mlforecast(df, cuts, H, exog))]
-    return first + mlf + peers + last
+    todo = first + mlf + peers + last
+    if a.methods:  # a subset, e.g. the deterministic peers first and the package later
+        keep = {x.strip() for x in a.methods.split(",") if x.strip()}
+        todo = [(k, f) for k, f in todo if k in keep]
+    return todo
 
 
 # ------------------------------------------------------------------ scoring
@@ -291,13 +336,20 @@ def main() -> None:
     p.add_argument("--extra", default="lstm,prophet",
                    help="the package's other models in the same run ('' for none)")
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--methods", default="",
+                   help="run only these methods (comma list of the table's names; '' = all)")
     p.add_argument("--champion", default="gbm", help="the method the paired tests are against")
     p.add_argument("--gbm-calibration-windows", type=int, default=3,
                    help="holdout windows of 30 days for the GBM's conformal intervals")
+    p.add_argument("--gbm-variants", default="",
+                   help="also the GBM per strategy (recursive,direct) with both point "
+                        "forecasts, as gbm_<strategy>_<mean|median>")
+    p.add_argument("--lstm-threads", type=int, default=1, help="torch threads of the LSTM")
     p.add_argument("--save-cv", type=Path, default=None, help="folder for the backtest frames")
-    p.add_argument("--from-cv", type=Path, default=None,
+    p.add_argument("--from-cv", default="",
                    help="re-score the backtests saved by --save-cv (no refit), e.g. with "
-                        "another --champion")
+                        "another --champion; a comma list of folders scores the methods of "
+                        "several runs on the same cutoffs in one table")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()
@@ -317,9 +369,19 @@ def main() -> None:
 
 def rescore(df: pd.DataFrame, a, panel: str, report) -> None:
     """Score saved backtests again (same forecasts; ``seconds`` are those of the saved run)."""
-    cv = pd.read_parquet(a.from_cv / f"{panel}_cv.parquet")
-    timing = a.from_cv / f"{panel}_seconds.parquet"  # absent: see the original run's report
-    secs = pd.read_parquet(timing)["seconds"] if timing.exists() else pd.Series(dtype=float)
+    folders = [Path(x) for x in a.from_cv.split(",") if x.strip()]
+    parts, seen = [], set()
+    for f in folders:  # a method saved by several runs: the first folder's backtests
+        part = pd.read_parquet(f / f"{panel}_cv.parquet")
+        parts.append(part[~part["model"].isin(seen)])
+        seen |= set(part["model"])
+    cv = pd.concat(parts, ignore_index=True)
+    if cv.groupby("model")["cutoff"].unique().map(lambda c: tuple(sorted(c))).nunique() > 1:
+        raise SystemExit("the saved runs do not share the same cutoffs")
+    times = [pd.read_parquet(t)["seconds"] for f in folders  # absent: see the run's report
+             if (t := f / f"{panel}_seconds.parquet").exists()]
+    secs = pd.concat(times) if times else pd.Series(dtype=float)
+    secs = secs[~secs.index.duplicated()]
     res = {k: (g.drop(columns="model"), float(secs.get(k, np.nan)))
            for k, g in cv.groupby("model", sort=False)}
     cuts = sorted(cv["cutoff"].unique())

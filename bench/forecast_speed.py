@@ -1,7 +1,7 @@
 """Benchmark: fit + predict time for 1,000 daily series × 2 years, every method in one run.
 
 * Prophet, one model per series, in a process pool of ``--jobs`` workers
-  (``models.forecast.ProphetForecaster``; residual-quantile intervals, no sampling);
+  (``make_model('prophet', 'sku', …)``: log1p, residual-quantile intervals, no sampling);
 * the global LSTM (``models.forecast.LSTMForecaster``), one network for all series;
 * the package's GBM (``make_model('gbm', 'sku', 30, …)``: fit, 3 conformal refits, forecast);
 * statsforecast ``AutoETS`` and ``AutoTheta`` (weekly season) and mlforecast + LightGBM
@@ -44,9 +44,9 @@ EXOG = ["is_holiday", "promotion_intensity", "temperature_c"]
 
 
 def run_prophet(train: pd.DataFrame, test: pd.DataFrame, jobs: int) -> pd.DataFrame:
-    from models.forecast import ProphetForecaster
+    from pipelines.train_forecast import make_model
 
-    m = ProphetForecaster(regressors=EXOG, transform="log1p", n_jobs=jobs).fit(train)
+    m = make_model("prophet", "sku", H, EXOG, n_jobs=jobs).fit(train)
     return m.predict(H, X_future=test)
 
 
@@ -94,9 +94,23 @@ def wape(fc: pd.DataFrame, test: pd.DataFrame, col: str) -> float:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (user + system)."""
+    """CPU time (user + system) of this process, its finished children and its live workers.
+
+    Live descendants (Prophet's loky worker processes, which outlive a fit, and the Stan
+    processes they wait for) are read with psutil: ``os.times`` counts a child only once it
+    has ended and been waited for.
+    """
+    import psutil
+
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    total = t.user + t.system + t.children_user + t.children_system
+    for c in psutil.Process().children(recursive=True):
+        try:
+            ct = c.cpu_times()
+        except psutil.Error:  # ended meanwhile
+            continue
+        total += ct.user + ct.system + ct.children_user + ct.children_system
+    return total
 
 
 def main() -> None:

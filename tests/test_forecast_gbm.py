@@ -257,3 +257,56 @@ def test_fallback_rows_are_labelled_in_the_written_output() -> None:
     out = label_methods(m.predict(7), m, "gbm")
     assert (out.loc[out["unique_id"] == "new", "model"] == FALLBACK).all()
     assert (out.loc[out["unique_id"] != "new", "model"] == "gbm").all()
+
+
+def test_direct_strategy_forecasts_every_step_from_the_origin() -> None:
+    df = panel(n=16, days=200, exog=True)
+    fut = panel(n=16, days=214, exog=True).groupby("unique_id").tail(14)
+    m = small(exog=("promo",), strategy="direct", horizon=14).fit(df)
+    assert "horizon" in m.feature_names() and len(m.feature_names()) == m.booster_.n_features_
+    fc = m.predict(14, X_future=fut)
+    assert len(fc) == 16 * 14 and not fc.isna().any().any()
+    assert (fc[lo_col(80)] <= fc["yhat"]).all() and (fc["yhat"] <= fc[hi_col(80)]).all()
+    on = m.predict(14, X_future=fut.assign(promo=1.0), level=None)["yhat"].sum()
+    off = m.predict(14, X_future=fut.assign(promo=0.0), level=None)["yhat"].sum()
+    assert on > 1.3 * off  # known-future inputs still reach every step
+    con = m.contributions(14, X_future=fut)
+    assert set(con["factor"]) == {"recent demand", "calendar", "promo", "horizon",
+                                  "series level", "baseline"}
+    raw = con.groupby(["unique_id", "ds"])["value"].sum()
+    back = np.exp(raw) * raw.index.get_level_values(0).map(m.scale_).to_numpy()
+    mean = m.predict(14, X_future=fut, level=None).set_index(["unique_id", "ds"])["yhat"]
+    open_ = mean.reindex(raw.index) > 0
+    assert np.allclose(back[open_.to_numpy()], mean.reindex(raw.index)[open_], rtol=1e-6)
+    with pytest.raises(ValueError, match="strategy"):
+        small(strategy="sideways").fit(df)
+
+
+def test_median_point_is_inside_the_bands_and_lowers_absolute_error_on_skewed_counts() -> None:
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2024-01-01", periods=260, freq="D")
+    df = pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": ds,  # rare large orders
+                                  "y": rng.poisson(0.3, 260) * rng.integers(1, 12, 260)})
+                    for i in range(30)], ignore_index=True)
+    train = df[df["ds"] <= ds[-29]]
+    mean = GBMForecaster(n_estimators=40, calibration_days=28).fit(train).predict(28)
+    med = GBMForecaster(n_estimators=40, calibration_days=28, point="median").fit(train).predict(
+        28)
+    assert (med["yhat"] <= mean["yhat"] + 1e-9).all()  # right-skewed: median below the mean
+    assert (med[lo_col(80)] <= med["yhat"]).all() and (med["yhat"] <= med[hi_col(80)]).all()
+    pd.testing.assert_frame_equal(med.drop(columns="yhat"), mean.drop(columns="yhat"))
+    j = med.merge(mean, on=["unique_id", "ds"], suffixes=("_med", "_mean")).merge(df)
+    assert (j["y"] - j["yhat_med"]).abs().sum() < (j["y"] - j["yhat_mean"]).abs().sum()
+    with pytest.raises(ValueError, match="point"):
+        small(point="mode").fit(train)
+
+
+def test_series_launched_inside_the_calibration_span_do_not_blow_up_the_bands() -> None:
+    df = panel(n=20, days=200, seed=2)
+    new = df[df["unique_id"] == "sku0"].assign(unique_id="launch")
+    new.loc[new.index[:180], "y"] = 0.0  # launched 20 days ago: no demand in 2 of 3 refits
+    both = pd.concat([df, new], ignore_index=True)
+    base = small().fit(df).predict(14, ids=["sku1"])
+    fc = small().fit(both).predict(14, ids=["sku1"])
+    width = (fc[hi_col(95)] - fc[lo_col(95)]).max()
+    assert width < 3 * (base[hi_col(95)] - base[lo_col(95)]).max()

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 ID, DS, Y, YHAT = "unique_id", "ds", "y", "yhat"
 DEFAULT_LEVELS: tuple[int, ...] = (80, 95)
@@ -341,6 +342,12 @@ class BaseForecaster(BaseEstimator):
         self.fallback_ids_ = list(ids)
         self.naive_ = self._fallback(data, ids)
 
+    def _predict_args(self, h: Any, level: Sequence[int] | None, ids: Sequence[str] | None,
+                      max_h: int | None = None) -> tuple[int, tuple[int, ...], list[str]]:
+        """The checks every ``predict`` starts with: fitted, horizon, levels, known ids."""
+        check_is_fitted(self, "ids_")
+        return check_horizon(h, max_h), check_levels(level), check_ids(ids, self.ids_)
+
     def _fit_calendar(self, data: pd.DataFrame, closed_days: bool = True) -> None:
         """Each series' last training date and, with ``closed_days``, its closed weekdays."""
         self.last_ds_ = data.groupby(ID, sort=False)[DS].max()
@@ -357,6 +364,15 @@ class BaseForecaster(BaseEstimator):
             frames = [*frames, naive.predict(h, level=levels, ids=rest)]
         out = finalize(pd.concat(frames, ignore_index=True), levels, nonnegative)
         return order_by_ids(zero_closed_days(out, closed), ids)
+
+
+def unusable_series(data: pd.DataFrame, min_obs: int) -> pd.Index:
+    """Series a model cannot learn from: fewer than ``min_obs`` days or no positive demand.
+
+    They get the documented seasonal-naive fallback (:meth:`BaseForecaster._fit_fallback`).
+    """
+    s = data.groupby(ID, sort=False)[Y].agg(["size", "max"])
+    return s.index[(s["size"] < int(min_obs)) | (s["max"] <= 0)]
 
 
 def closed_weekdays(df: pd.DataFrame, weeks: int = 8) -> dict[str, set[int]]:

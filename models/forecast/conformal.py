@@ -74,6 +74,22 @@ def step_offsets(residuals: np.ndarray, h: int, level: int) -> tuple[np.ndarray,
     return lo, hi
 
 
+def step_quantile(residuals: np.ndarray, h: int, q: float = 0.5) -> np.ndarray:
+    """The ``q`` quantile of the residuals at each step ``1..h`` (e.g. the median correction).
+
+    Steps beyond the calibrated ones reuse the last step's value widened by
+    ``sqrt(k / n_steps)``, as :func:`step_offsets` does.
+    """
+    res = np.asarray(residuals, float)
+    if res.ndim != 2 or res.shape[1] == 0:
+        raise ForecastInputError(f"residuals must be (n_cases, n_steps), got {res.shape}")
+    n = res.shape[1]
+    out = np.nanquantile(res[:, :min(h, n)], q, axis=0)
+    if h > n:
+        out = np.concatenate([out, out[-1] * np.sqrt(np.arange(n + 1, h + 1) / n)])
+    return out
+
+
 def step_intervals(
     out: pd.DataFrame,
     center: np.ndarray,

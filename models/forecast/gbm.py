@@ -43,32 +43,19 @@ from models.forecast.base import (
     check_future,
     check_horizon,
     check_ids,
-    check_levels,
-    closed_weekdays,
     future_dates,
+    unusable_series,
     validate_series,
 )
-from models.forecast.conformal import recent_noise, score_scale, step_intervals
-
-
-def calendar(ds: pd.Series) -> np.ndarray:
-    """Weekday, day of month, month and day of year, shape (n, 4)."""
-    d = pd.DatetimeIndex(ds)
-    return np.column_stack([d.dayofweek, d.day, d.month, d.dayofyear]).astype(float)
-
-
-def lag_features(buf: np.ndarray, lags: Sequence[int], windows: Sequence[int]) -> np.ndarray:
-    """Lags and rolling means for the day after the end of each row of ``buf`` (n, W).
-
-    ``buf`` holds the last ``W`` scaled values of each series (NaN where history is shorter).
-    """
-    cols = [buf[:, -lag] for lag in lags]
-    for w in windows:
-        part = buf[:, -w:]
-        n = np.sum(~np.isnan(part), axis=1)
-        s = np.nansum(part, axis=1)
-        cols.append(np.where(n > 0, s / np.maximum(n, 1), np.nan))
-    return np.column_stack(cols)
+from models.forecast.conformal import recent_noise, score_scale, step_intervals, step_quantile
+from models.forecast.gbm_features import (
+    calendar,
+    lag_features,
+    origin_features,
+    sample_horizons,
+    step_features,
+    width,
+)
 
 
 class GBMForecaster(BaseForecaster):
@@ -92,6 +79,15 @@ class GBMForecaster(BaseForecaster):
         interval_scale: Normaliser of the conformal residuals: ``mean`` (each series'
             level), ``local`` (its recent noise) or ``forecast`` (``sqrt(forecast ×
             level)``), see :func:`models.forecast.conformal.score_scale`.
+        strategy: ``recursive`` (one-step model, earlier steps' forecasts fed back as lags) or
+            ``direct`` (one model of the horizon step, inputs known at the origin only, see
+            :mod:`models.forecast.gbm_features`).
+        horizon: ``direct``: the longest step trained (longer forecasts reuse it).
+        direct_samples: ``direct``: horizons drawn per training day.
+        point: ``mean`` (the model's expected demand) or ``median`` (the mean plus the median
+            of the calibration residuals at each step: the forecast that absolute-error
+            metrics — MASE, WAPE — reward on skewed, intermittent counts; the bands do not
+            change).
         closed_days: Forecast 0 on weekdays with zero demand in each of the last 8 weeks.
         n_jobs: LightGBM threads.
         random_state: Seed of LightGBM's bagging/feature sampling.
@@ -112,6 +108,10 @@ class GBMForecaster(BaseForecaster):
         calibration_windows: int = 3,
         calibration_stride: int = 4,
         interval_scale: str = "forecast",
+        strategy: str = "recursive",
+        horizon: int = 30,
+        direct_samples: int = 2,
+        point: str = "mean",
         closed_days: bool = True,
         n_jobs: int = 1,
         random_state: int | None = 0,
@@ -129,6 +129,10 @@ class GBMForecaster(BaseForecaster):
         self.calibration_windows = calibration_windows
         self.calibration_stride = calibration_stride
         self.interval_scale = interval_scale
+        self.strategy = strategy
+        self.horizon = horizon
+        self.direct_samples = direct_samples
+        self.point = point
         self.closed_days = closed_days
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -144,17 +148,15 @@ class GBMForecaster(BaseForecaster):
         self._check_params()
         data = validate_series(df, exog=list(self.exog))
         self.ids_ = pd.Index(data[ID].unique())
-        size = data.groupby(ID, sort=False)[Y].agg(["size", "sum"])
-        bad = size.index[(size["size"] < int(self.season_length)) | (size["sum"] <= 0)]
+        bad = unusable_series(data, int(self.season_length))
         self._fit_fallback(data, list(bad))
         use = data[~data[ID].isin(set(bad))]
-        self.closed_weekdays_ = closed_weekdays(data) if self.closed_days else {}
+        self._fit_calendar(data, self.closed_days)
         if use.empty:
             self.booster_, self.history_ = None, {}
             return self
         self.booster_, self.scale_ = self._train(use)
         self.history_ = self._buffers(use, self.scale_)
-        self.last_ds_ = use.groupby(ID, sort=False)[DS].max()
         self.noise_ = recent_noise(use)
         self.calibration_ = self._calibrate(use)
         return self
@@ -170,9 +172,11 @@ class GBMForecaster(BaseForecaster):
 
     def feature_names(self) -> list[str]:
         """Names of the model's input columns, in the order of the design matrix."""
+        direct = self.strategy == "direct"
         return ([f"lag_{k}" for k in self.lags] + [f"rolling_mean_{w}" for w in self.windows]
+                + (["same_weekday_last", "same_weekday_mean4"] if direct else [])
                 + ["weekday", "day_of_month", "month", "day_of_year", *self.exog,
-                   "series_level"])
+                   *(["horizon"] if direct else []), "series_level"])
 
     def feature_importance(self) -> pd.DataFrame:
         """Influential factors: LightGBM's total split gain per input, summing to 1.
@@ -194,13 +198,23 @@ class GBMForecaster(BaseForecaster):
             raise ValueError(f"windows must be positive integers, got {self.windows}")
         if int(self.season_length) < 1:
             raise ValueError(f"season_length must be >= 1, got {self.season_length}")
+        if self.strategy not in ("recursive", "direct"):
+            raise ValueError(f"strategy must be 'recursive' or 'direct', got {self.strategy!r}")
+        if self.point not in ("mean", "median"):
+            raise ValueError(f"point must be 'mean' or 'median', got {self.point!r}")
+        if int(self.horizon) < 1:
+            raise ValueError(f"horizon must be >= 1, got {self.horizon}")
 
     @property
     def _width(self) -> int:
+        if self.strategy == "direct":
+            return width(self.lags, self.windows, int(self.horizon))
         return max([*self.lags, *(self.windows or [1])])
 
     def _design(self, data: pd.DataFrame, scale: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Training matrix: one row per day with at least one past value."""
+        if self.strategy == "direct":
+            return self._design_direct(data, scale)
         y = data[Y].to_numpy(float) / data[ID].map(scale).to_numpy(float)
         g = pd.Series(y).groupby(data[ID].to_numpy(), sort=False)
         cols = [g.shift(lag).to_numpy() for lag in self.lags]
@@ -213,6 +227,20 @@ class GBMForecaster(BaseForecaster):
                              np.log(data[ID].map(scale).to_numpy(float))])
         keep = ~np.isnan(cols[0]) if min(self.lags) == 1 else np.ones(len(y), bool)
         return X[keep], y[keep]
+
+    def _design_direct(self, data: pd.DataFrame, scale: pd.Series
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Training matrix of the direct strategy: (day, horizon) rows, origin inputs."""
+        sc = data[ID].map(scale).to_numpy(float)
+        y = data[Y].to_numpy(float) / sc
+        pos = data.groupby(ID, sort=False).cumcount().to_numpy()
+        rows, k = sample_horizons(pos, int(self.horizon), int(self.direct_samples),
+                                  self.random_state)
+        X = np.column_stack([origin_features(y, pos, rows, k, self.lags, self.windows),
+                             calendar(data[DS].iloc[rows]),
+                             data[list(self.exog)].to_numpy(float)[rows], k,
+                             np.log(sc[rows])])
+        return X, y[rows]
 
     def _train(self, data: pd.DataFrame):
         import lightgbm as lgb  # the only module that needs it
@@ -264,8 +292,10 @@ class GBMForecaster(BaseForecaster):
         """Residuals of one refit on days ``< n - c (w + 1)``, from each origin after it."""
         start = n - c * (w + 1)
         train = data[pos < start]
-        sizes = train.groupby(ID, sort=False).size()
-        ok = sizes.index[sizes >= max(int(self.season_length), 2 * c)]
+        # series the refit could not model (too short, or no demand yet: a product launched
+        # later) stay out: their level is ~0, so their normalised residuals would be huge
+        bad = set(unusable_series(train, max(int(self.season_length), 2 * c)))
+        ok = pd.Index([u for u in train[ID].unique() if u not in bad])
         if len(ok) == 0:
             return None
         keep = data[ID].isin(set(ok)).to_numpy()
@@ -275,7 +305,7 @@ class GBMForecaster(BaseForecaster):
         for j in range(0, min(c, c * w + 1), stride):  # the origin's window stays unseen
             seen, test = data[pos < start + j], data[(pos >= start + j) & (pos < start + j + c)]
             grid = test[[ID, DS, *self.exog]].reset_index(drop=True)
-            pred = self._recursive(booster, self._buffers(seen, scale), scale, list(ok), grid, c)
+            pred = self._forecast(booster, self._buffers(seen, scale), scale, list(ok), grid, c)
             sc = scale.loc[ok].to_numpy(float)
             center = (pred * np.repeat(sc, c)).reshape(len(ok), c)
             out.append({"resid": test[Y].to_numpy(float).reshape(len(ok), c) - center,
@@ -299,15 +329,13 @@ class GBMForecaster(BaseForecaster):
             level: Interval levels in percent.
             ids: Restrict to these series (all by default).
         """
-        check_is_fitted(self, "ids_")
-        h, levels = check_horizon(h), check_levels(level)
-        ids = check_ids(ids, self.ids_)
+        h, levels, ids = self._predict_args(h, level, ids)
         modelled = [u for u in ids if u in self.history_]
         frames = []
         if modelled:
             grid = check_future(X_future, list(self.exog),
                                 future_dates(self.last_ds_.loc[modelled], h))
-            pred = self._recursive(self.booster_, self.history_, self.scale_, modelled, grid, h)
+            pred = self._forecast(self.booster_, self.history_, self.scale_, modelled, grid, h)
             sc = np.repeat(self.scale_.loc[modelled].to_numpy(float), h)
             out = grid[[ID, DS]].copy()
             out[YHAT] = np.clip(pred, 0, None) * sc
@@ -333,17 +361,37 @@ class GBMForecaster(BaseForecaster):
         h = check_horizon(h)
         grid = check_future(X_future, list(self.exog), future_dates(self.last_ds_.loc[ids], h))
         rows: list[np.ndarray] = []
-        self._recursive(self.booster_, self.history_, self.scale_, ids, grid, h, rows)
+        self._forecast(self.booster_, self.history_, self.scale_, ids, grid, h, rows)
         X = np.stack(rows, axis=1).reshape(len(ids) * h, -1)  # id-major, like ``grid``
         contrib = self.booster_.predict(X, pred_contrib=True)
-        n_lag = len(self.lags) + len(self.windows)
+        direct = self.strategy == "direct"
+        n_lag = len(self.lags) + len(self.windows) + (2 if direct else 0)
         groups = {"recent demand": contrib[:, :n_lag].sum(axis=1),
                   "calendar": contrib[:, n_lag:n_lag + 4].sum(axis=1)}
         for j, c in enumerate(self.exog):
             groups[c] = contrib[:, n_lag + 4 + j]
+        if direct:
+            groups["horizon"] = contrib[:, -3]
         groups["series level"], groups["baseline"] = contrib[:, -2], contrib[:, -1]
         wide = grid[[ID, DS]].assign(**groups)
         return wide.melt([ID, DS], var_name="factor", value_name="value")
+
+    def _forecast(self, booster, hist: dict, scale: pd.Series, ids: list[str],
+                  grid: pd.DataFrame, h: int, keep: list | None = None) -> np.ndarray:
+        """Scaled forecasts (rows by id then step) with the model's ``strategy``."""
+        if self.strategy != "direct":
+            return self._recursive(booster, hist, scale, ids, grid, h, keep)
+        buf = np.vstack([hist[u] for u in ids])
+        cal = calendar(grid[DS]).reshape(len(ids), h, 4)
+        ex = grid[list(self.exog)].to_numpy(float).reshape(len(ids), h, len(self.exog))
+        logs = np.log(scale.loc[ids].to_numpy(float))[:, None]
+        steps = [np.column_stack([step_features(buf, k, self.lags, self.windows),
+                                  cal[:, k - 1], ex[:, k - 1], np.full(len(ids), k), logs])
+                 for k in range(1, h + 1)]
+        if keep is not None:
+            keep.extend(steps)
+        X = np.stack(steps, axis=1).reshape(len(ids) * h, -1)  # id-major, like ``grid``
+        return np.clip(booster.booster_.predict(X), 0, None)
 
     def _recursive(self, booster, hist: dict, scale: pd.Series, ids: list[str],
                    grid: pd.DataFrame, h: int, keep: list | None = None) -> np.ndarray:
@@ -367,9 +415,9 @@ class GBMForecaster(BaseForecaster):
 
     def _intervals(self, out: pd.DataFrame, ids: list[str], h: int, levels: Sequence[int]
                    ) -> pd.DataFrame:
-        if not levels:
-            return out
         res = self.step_residuals_
+        if not levels and (self.point == "mean" or res is None):
+            return out  # (a median point without residuals stays the mean)
         if res is None:
             raise ForecastInputError(
                 "no calibration residuals: every series is shorter than "
@@ -378,4 +426,9 @@ class GBMForecaster(BaseForecaster):
         sc = score_scale(np.repeat(self.scale_.loc[ids].to_numpy(float), h),
                          np.repeat(self.noise_.reindex(ids).to_numpy(float), h),
                          out[YHAT].to_numpy(float), self.interval_scale)
-        return step_intervals(out, out[YHAT].to_numpy(float) / sc, levels, res, h, scale=sc)
+        center = out[YHAT].to_numpy(float) / sc
+        if levels:
+            step_intervals(out, center, levels, res, h, scale=sc)
+        if self.point == "median":  # the residuals' median at each step, around the mean
+            out[YHAT] = np.clip(center + np.tile(step_quantile(res, h), len(ids)), 0, None) * sc
+        return out

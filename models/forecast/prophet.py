@@ -29,12 +29,12 @@ from models.forecast.base import (
     add_intervals,
     check_future,
     check_horizon,
-    check_ids,
     check_levels,
     finalize,
     future_dates,
     hi_col,
     lo_col,
+    unusable_series,
     validate_series,
 )
 
@@ -275,9 +275,8 @@ class ProphetForecaster(BaseForecaster):
         regs = list(self.regressors)
         data = validate_series(df, regs)
         params = self._params()
-        sizes = data.groupby(ID, sort=False)[Y].agg(["size", "max"])
-        fallback = sizes.index[(sizes["size"] < self.min_obs) | (sizes["max"] <= 0)]
-        self.ids_ = pd.Index(sizes.index)
+        fallback = unusable_series(data, self.min_obs)
+        self.ids_ = pd.Index(data[ID].unique())
         self._fit_fallback(data, fallback)
         groups = [(u, g) for u, g in data.groupby(ID, sort=False) if u not in set(fallback)]
         fitted: dict[str, tuple[Any, np.ndarray | None]] = {}
@@ -335,9 +334,7 @@ class ProphetForecaster(BaseForecaster):
         self, h: int, X_future: pd.DataFrame | None, level: Sequence[int] | None,
         ids: Sequence[str] | None, components: bool,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        check_is_fitted(self, "ids_")
-        h, levels = check_horizon(h), check_levels(level)
-        ids = check_ids(ids, self.ids_)
+        h, levels, ids = self._predict_args(h, level, ids)
         regs = list(self.regressors)
         grid = check_future(X_future, regs, future_dates(self.last_ds_.loc[ids], h))
         items = [(u, self.models_[u], self.residuals_[u],
