@@ -47,8 +47,6 @@ from models.forecast.base import (
     BaseForecaster,
     Y,
     check_horizon,
-    check_ids,
-    check_levels,
     validate_series,
 )
 from models.forecast.conformal import score_scale, step_intervals
@@ -236,9 +234,7 @@ class EnsembleForecaster(BaseForecaster):
         ids: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Forecast ``h`` days after each series' last date (regressors from ``X_future``)."""
-        check_is_fitted(self, "ids_")
-        h, levels = check_horizon(h), check_levels(level)
-        ids = check_ids(ids, self.ids_)
+        h, levels, ids = self._predict_args(h, level, ids)
         own = [u for u in ids if u in self.modelled_]
         frames = []
         if own:

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 
 from models.forecast.base import (
     DEFAULT_LEVELS,
@@ -33,9 +32,6 @@ from models.forecast.base import (
     BaseForecaster,
     ForecastInputError,
     Y,
-    check_horizon,
-    check_ids,
-    check_levels,
     closed_weekdays,
     future_dates,
     hi_col,
@@ -95,9 +91,7 @@ class ThetaForecaster(BaseForecaster):
             new_df: Fresh history to forecast from with the fitted parameters (no refit);
                 fallback series are forecast by seasonal naive on it.
         """
-        check_is_fitted(self, "ids_")
-        h, levels = check_horizon(h), check_levels(level)
-        ids = check_ids(ids, self.ids_)
+        h, levels, ids = self._predict_args(h, level, ids)
         if new_df is not None:
             return self._forward(h, levels, ids, validate_series(new_df))
         frames = []
