@@ -12,7 +12,9 @@ Per scenario (``envs.scenarios.SCENARIOS``) every policy plays the same held-out
 episodes (seeds ``HELD_OUT…``; training uses the sampler stream of seed 0, model selection
 the validation stream of ``random_state + 10_007``): nearest-with-stock, myopic greedy, the
 dual-price (bid-price) heuristic, the DQN (greedy prior + residual), the DQN without the
-prior (ablation) and the clairvoyant plan (hindsight MILP replayed). Comparisons are paired
+prior (ablation) and the clairvoyant plan (hindsight MILP replayed). The replayed real
+streams (``--part retail|lake``) play the same policies on windows after those their
+forecasts, DQN training, checkpoint selection and gate use (``replay_part``). Comparisons are paired
 differences with standard errors; inside 2 se is a TIE. Parts can run as separate processes
 (the machine is shared); ``--assemble`` only formats what the parts measured. Every number in
 the results file is measured by this script. (Over 400 lines: the scenario, replay, rerouting
@@ -60,6 +62,9 @@ from pipelines.train_router import SCENARIO_DQN  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "routing.md"
 PARTS = ROOT / "bench" / "results" / "routing_parts"
+RETAIL = next((d / "shared" / "data" / "online_retail.parquet" for d in ROOT.parents
+               if (d / "shared" / "data" / "online_retail.parquet").exists()),
+              ROOT.parent / "shared" / "data" / "online_retail.parquet")  # main or a worktree
 HELD_OUT = 1_000_000  # first held-out seed; training uses the sampler stream of seed 0
 # DQN settings per scenario: pipelines.train_router.SCENARIO_DQN (chosen on validation
 # episodes, never the held-out seeds; the history of that choice is in its comment and in
@@ -132,14 +137,15 @@ def run_scenario(name: str, episodes: int, dqn_steps: int, ablation_steps: int,
     return out
 
 
-def gate(env: WarehouseRoutingEnv, candidates: list) -> dict:
+def gate(env: WarehouseRoutingEnv, candidates: list, seeds: range = VALIDATION) -> dict:
     """The policy a hard scenario ships, chosen on the validation episodes (not held-out).
 
     Candidates are the dual-price heuristic and the learned routers; a learned router is
-    chosen only if its paired difference to dual-price on ``VALIDATION`` is beyond 2 se
-    (the best such one), otherwise dual-price.
+    chosen only if its paired difference to dual-price on ``seeds`` (default
+    ``VALIDATION``; a replay's gate windows) is beyond 2 se (the best such one), otherwise
+    dual-price.
     """
-    rewards = {p.name: evaluate(env, p, VALIDATION)["reward"].to_numpy() for p in candidates
+    rewards = {p.name: evaluate(env, p, seeds)["reward"].to_numpy() for p in candidates
                if p.name in ("dual-price", "dqn", "maskable-ppo")}
     rows, choice, best = [], "dual-price", -np.inf
     for who, r in rewards.items():
@@ -152,7 +158,8 @@ def gate(env: WarehouseRoutingEnv, candidates: list) -> dict:
             choice, best = who, float(r.mean())
     rows.append({"policy": "dual-price", "mean_reward": float(rewards["dual-price"].mean()),
                  "vs_dual_price": 0.0, "se": 0.0})
-    return {"choice": choice, "episodes": len(VALIDATION), "table": rows}
+    return {"choice": choice, "episodes": len(seeds), "first_seed": seeds.start,
+            "table": rows}
 
 
 def _gap_row(paired: pd.DataFrame, who: str) -> str:
@@ -177,6 +184,11 @@ def _pair(paired: pd.DataFrame, a: str, b: str) -> tuple[str, str]:
             f"{se:.3f} se): **{verdict}**", verdict)
 
 
+def _status(name: str, target: str, ok: bool) -> str:
+    """Target and status cells; on a replayed stream the targets are only reported."""
+    return f"{target} (reported) | –" if name in REPLAYS else f"{target} | {met(ok)}"
+
+
 def _shipped_rows(name: str, part: dict, paired: pd.DataFrame) -> list[str]:
     """Rows of the policy the gate ships (chosen on validation episodes) on the held-out ones."""
     if "gate" not in part or part["gate"]["choice"] not in paired:
@@ -188,13 +200,14 @@ def _shipped_rows(name: str, part: dict, paired: pd.DataFrame) -> list[str]:
                                               "there, so no learned router ships") + ")")
     txt, verdict = _pair(paired, who, "myopic-greedy")
     gtxt, share = _gap_row(paired, who)
-    rows = [f"| {name} | {label} vs greedy | {txt} | clearly better | "
-            f"{met(verdict == 'clearly better')} |",
-            f"| {name} | shipped {who}: gap recovered | {gtxt} | ≥ 30% | {met(share >= 0.3)} |"]
+    rows = [f"| {name} | {label} vs greedy | {txt} | "
+            f"{_status(name, 'clearly better', verdict == 'clearly better')} |",
+            f"| {name} | shipped {who}: gap recovered | {gtxt} | "
+            f"{_status(name, '≥ 30%', share >= 0.3)} |"]
     if learned:
         txt, verdict = _pair(paired, who, "dual-price")
-        rows.append(f"| {name} | shipped {who} vs dual-price | {txt} | ≥ (a tie meets it) | "
-                    f"{met(verdict != 'clearly worse')} |")
+        rows.append(f"| {name} | shipped {who} vs dual-price | {txt} | "
+                    f"{_status(name, '≥ (a tie meets it)', verdict != 'clearly worse')} |")
     return rows
 
 
@@ -217,6 +230,27 @@ def _curve_lines(algo: str, t: dict) -> list[str]:
             "of the kept seed):", "", md_table(wide), ""]
 
 
+def _replay_reading(part: dict, paired: pd.DataFrame) -> str:
+    """A reading of a replay part, worded from its own numbers (verdicts inside 2 se = tie)."""
+    gap = (paired["clairvoyant-plan"] - paired["myopic-greedy"]).mean()
+    rel = 100 * gap / abs(paired["myopic-greedy"].mean())
+    dp_gap, _ = _gap_row(paired, "dual-price")
+    _, dp_verdict = _pair(paired, "dual-price", "myopic-greedy")
+    text = (f"Reading: hindsight is worth {rel:.1f}% of greedy's reward on these windows. "
+            f"Dual-price, planning only with the forecast from earlier orders, against greedy: "
+            f"{dp_verdict}; it recovers {dp_gap} of that gap.")
+    if (paired["dual-price"] == paired["myopic-greedy"]).all():
+        text += " (Its reward equals greedy's on every window: its bid prices changed no choice.)"
+    if "dqn" in paired:
+        diff, se = paired_diff(paired["dqn"], paired["dual-price"])
+        text += (f" The DQN (dual-price prior + learned residual) adds {diff:+.3f} ± {se:.3f} "
+                 f"per window over dual-price: {compare(diff, se)}.")
+    if "gate" in part:
+        text += (f" The gate on windows before the evaluated ones ships "
+                 f"**{part['gate']['choice']}**.")
+    return text
+
+
 def scenario_lines(part: dict) -> tuple[list[str], list[str]]:
     """Summary rows and the detailed section of one scenario part."""
     name = part["scenario"]
@@ -237,14 +271,14 @@ def scenario_lines(part: dict) -> tuple[list[str], list[str]]:
                     "gap | reported | – |")
     for who in [p for p in ("dqn", "maskable-ppo") if p in paired]:
         txt, verdict = _pair(paired, who, "myopic-greedy")
-        rows.append(f"| {name} | {who} vs greedy | {txt} | clearly better | "
-                    f"{met(verdict == 'clearly better')} |")
+        rows.append(f"| {name} | {who} vs greedy | {txt} | "
+                    f"{_status(name, 'clearly better', verdict == 'clearly better')} |")
         gtxt, share = _gap_row(paired, who)
-        rows.append(f"| {name} | {who}: greedy→clairvoyant gap recovered | {gtxt} | ≥ 30% | "
-                    f"{met(share >= 0.3)} |")
+        rows.append(f"| {name} | {who}: greedy→clairvoyant gap recovered | {gtxt} | "
+                    f"{_status(name, '≥ 30%', share >= 0.3)} |")
         txt, verdict = _pair(paired, who, "dual-price")
-        rows.append(f"| {name} | {who} vs dual-price | {txt} | ≥ (a tie meets it) | "
-                    f"{met(verdict != 'clearly worse')} |")
+        rows.append(f"| {name} | {who} vs dual-price | {txt} | "
+                    f"{_status(name, '≥ (a tie meets it)', verdict != 'clearly worse')} |")
     if "dqn-no-prior" in paired:
         txt, _ = _pair(paired, "dqn-no-prior", "myopic-greedy")
         rows.append(f"| {name} | ablation: DQN without the prior vs greedy | {txt} | "
@@ -252,13 +286,14 @@ def scenario_lines(part: dict) -> tuple[list[str], list[str]]:
     rows += _shipped_rows(name, part, paired)
     for algo, t in part["train"].items():
         rows.append(f"| {name} | {algo} training time ({t['steps']:,} steps) | "
-                    f"{t['seconds']:.0f} s (load at end {t['load_end']}) | < 900 s | "
-                    f"{met(t['seconds'] < 900)} |")
+                    f"{t['seconds']:.0f} s (load at end {t['load_end']}) | "
+                    f"{_status(name, '< 900 s', t['seconds'] < 900)} |")
     table = per_ep.groupby("policy", sort=False)[
         ["reward", "cost_per_order", "on_time_rate", "invalid_rate", "unroutable_rate"]].mean()
     table = table.reset_index()
+    bound = float("nan") if name in REPLAYS else part["bound"]  # see replay_part
     table = pd.concat([table, pd.DataFrame([{"policy": "clairvoyant bound (MILP, relaxed "
-                                                       "queues)", "reward": part["bound"]}])],
+                                                       "queues)", "reward": bound}])],
                       ignore_index=True)
     title = (f"### Replay `{name}`: {part['episodes']} windows" if name in REPLAYS else
              f"### Scenario `{name}`: {part['episodes']} held-out episodes (seeds {HELD_OUT}…)")
@@ -266,9 +301,13 @@ def scenario_lines(part: dict) -> tuple[list[str], list[str]]:
              "", f"{part['description']}. Load average {part['load_start']} at the start, "
              f"{part['load_end']} at the end; playing every policy took "
              f"{part['eval_seconds']:.0f} s.", "", md_table(table), ""]
+    if name in REPLAYS and "dual-price" in paired:
+        lines += [_replay_reading(part, paired), ""]
     if "gate" in part:
-        lines += [f"Gate on {part['gate']['episodes']} validation episodes (seeds "
-                  f"{VALIDATION.start}…; paired against dual-price): ships "
+        where = ("the gate windows, before the evaluated ones" if name in REPLAYS
+                 else f"seeds {part['gate'].get('first_seed', VALIDATION.start)}…")
+        lines += [f"Gate on {part['gate']['episodes']} validation episodes ({where}; paired "
+                  "against dual-price): ships "
                   f"**{part['gate']['choice']}**.", "",
                   md_table(pd.DataFrame(part["gate"]["table"])), ""]
     for algo, t in part["train"].items():
@@ -349,55 +388,94 @@ REPLAYS = {
     "retail": "real Online Retail invoices (November 2011, 3-trading-day windows) on the "
               "UK/EU network of envs/retail.py, stock every 2 days, backlog carries over",
     "lake": "the generator's own orders, stock snapshots and warehouses (a fresh tiny lake, "
-            "seed 0; 3-day windows from 2023-01-08), backlog carries over",
+            "seed 0; 3-day windows from day 98), backlog carries over",
 }
+# DQN on the replays: the hard scenarios' settings as they are (not tuned on the replays),
+# with scarce's reward offset; the masked selection plays every selection window once
+REPLAY_DQN: dict = {**DQN_SETTINGS["scarce"]}
 
 
-def replay_part(name: str, episodes: int) -> dict:
-    """Baselines and the clairvoyant plan on replayed real order streams.
+def replay_splits(name: str, episodes: int):
+    """The windows of a replayed stream (``envs.replay_windows``) for the bench."""
+    import tempfile
+
+    from envs.replay import load_tables
+    from envs.replay_windows import lake_splits, retail_splits, window_starts
+
+    if name == "retail":
+        from envs.retail import invoice_main_lines
+
+        nov = pd.read_parquet(ROOT / "tests" / "fixtures" / "retail_routing_orders.parquet")
+        if not RETAIL.exists():
+            raise FileNotFoundError(f"{RETAIL} is missing: the retail replay's training, "
+                                    "selection and gate windows and its forecasts come from "
+                                    "the months before November 2011")
+        raw = pd.read_parquet(RETAIL)
+        earlier = invoice_main_lines(raw[raw["InvoiceDate"] < "2011-11-01"])
+        splits = retail_splits(pd.concat([earlier, nov], ignore_index=True), episodes)
+        # the evaluation windows are the fixture's (as before the learned rows existed)
+        fixture_days = pd.DatetimeIndex(pd.to_datetime(nov["InvoiceDate"]).dt.normalize()
+                                        .unique())
+        assert [d[0] for d in splits.days["evaluate"]] == window_starts(
+            fixture_days, "2011-11-01", "2011-12-01", 3)[:episodes]
+        return splits
+    from envs.replay_windows import LAKE_EVAL_START
+    from pipelines.generate import generate
+
+    with tempfile.TemporaryDirectory() as lake:
+        generate("tiny", 0, lake, days=LAKE_EVAL_START + episodes + 3)
+        return lake_splits(load_tables(lake), episodes)
+
+
+def replay_part(name: str, episodes: int, dqn_steps: int) -> dict:
+    """Baselines, dual-price, the learned router and the clairvoyant plan on a replayed stream.
 
     ``retail``: 3-trading-day windows of the committed Online Retail fixture (November 2011)
     on the UK/EU network of :mod:`envs.retail`; ``lake``: 3-day windows of a freshly
     generated ``tiny`` lake (the generator's own orders, stock snapshots and warehouses).
-    Both use the backlog physics of the hard scenarios. Dual-price is left out: its forecast
-    describes the synthetic sampler, not these streams (it would price nothing = greedy).
+    Both use the backlog physics and the extended observation of the hard scenarios. Every
+    window carries a forecast estimated from the orders before it (and before the whole
+    evaluation period); the DQN trains on earlier windows, selects checkpoints on later ones
+    and the gate (DQN vs dual-price) uses a third set, all before the evaluated windows
+    (:mod:`envs.replay_windows`).
     """
-    import tempfile
-
-    from envs.replay import episode_from_lake
-    from envs.retail import retail_episode
+    from envs.replay_pool import ReplayPoolEnv
+    from envs.replay_windows import split_sizes
     from envs.warehouse_routing import RoutingConfig
-    from models.routing.baselines import run_episode
 
     load_start = load_average()
-    specs, rejected = [], 0
-    if name == "retail":
-        orders = pd.read_parquet(ROOT / "tests" / "fixtures" / "retail_routing_orders.parquet")
-        days = sorted(pd.to_datetime(orders["InvoiceDate"]).dt.normalize().unique())
-        specs = [retail_episode(orders, str(d.date()), 3) for d in days[:-2][:episodes]]
-    else:
-        from pipelines.generate import generate
-
-        with tempfile.TemporaryDirectory() as lake:
-            generate("tiny", 0, lake, days=episodes + 10)
-            start = pd.Timestamp("2023-01-08")
-            for k in range(episodes):
-                spec, rej = episode_from_lake(lake, str((start + pd.Timedelta(days=k)).date()), 3)
-                specs.append(spec)
-                rejected += len(rej)
-    cfg = RoutingConfig(backlog=True)
-    rows = []
     t0 = time.perf_counter()
-    for k, spec in enumerate(specs):
-        env = WarehouseRoutingEnv(cfg, spec=spec)
-        for pol in (NearestWithStock(), MyopicGreedy(), Clairvoyant()):
-            rows.append(run_episode(env, pol, 0) | {"seed": k})
-    return {"scenario": name, "episodes": len(specs), "load_start": load_start,
-            "load_end": load_average(), "eval_seconds": time.perf_counter() - t0,
-            "description": REPLAYS[name] + f" ({rejected} lake orders rejected with a reason)"
-            * (name == "lake"),
-            "rejected_orders": rejected, "train": {}, "bound": float("nan"),
-            "per_episode": pd.DataFrame(rows).to_dict("list")}
+    splits = replay_splits(name, episodes)
+    prep = time.perf_counter() - t0
+    cfg = RoutingConfig(backlog=True, extended_obs=True, scenario=name)
+    ev = splits.episodes["evaluate"]
+    out: dict = {"scenario": name, "episodes": len(ev), "load_start": load_start,
+                 "train": {}, "splits": split_sizes(splits), "prep_seconds": prep,
+                 "rejected_orders": splits.rejected}
+    policies: list = [NearestWithStock(), MyopicGreedy(), DualPrice()]
+    if dqn_steps:
+        select = splits.episodes["select"]
+        t1 = time.perf_counter()
+        dqn = DQNRouter(total_timesteps=dqn_steps, env_config=cfg, torch_threads=1,
+                        progress_bar=False, **(REPLAY_DQN | {"n_eval_episodes": len(select)})
+                        ).fit(ReplayPoolEnv(cfg, splits.episodes["train"]),
+                              eval_env=ReplayPoolEnv(cfg, select))
+        out["train"]["dqn"] = _train_record(dqn, dqn_steps, time.perf_counter() - t1)
+        policies.append(dqn.as_policy(True, "dqn"))
+        gate_env = ReplayPoolEnv(cfg, splits.episodes["gate"])
+        out["gate"] = gate(gate_env, policies[2:], range(len(splits.episodes["gate"])))
+    clair = Clairvoyant()
+    policies.append(clair)
+    env = ReplayPoolEnv(cfg, ev)
+    t1 = time.perf_counter()
+    per_ep = pd.concat([evaluate(env, p, range(len(ev))) for p in policies])
+    sizes = ", ".join(f"{k} {v}" for k, v in out["splits"].items())
+    out |= {"load_end": load_average(), "eval_seconds": time.perf_counter() - t1,
+            "description": REPLAYS[name] + f"; windows per split: {sizes}"
+            + f" ({splits.rejected} lake orders rejected with a reason)" * (name == "lake"),
+            # the MILP's relaxed queues do not model the replay's backlog: no bound shown
+            "bound": float("nan"), "per_episode": per_ep.to_dict("list")}
+    return out
 
 
 def save_part(part: dict) -> Path:
@@ -447,7 +525,14 @@ def assemble(order: list[str]) -> str:
              "scenarios a gate on validation episodes (never the held-out ones) picks the "
              "shipped policy: a learned router only if it beats dual-price there beyond 2 se, "
              "else dual-price. Gap recovered = (policy − greedy) ÷ (plan − greedy), ratio of "
-             "means with a delta-method se.", ""]
+             "means with a delta-method se. On the replayed streams (`retail`, `lake`) "
+             "dual-price plans against a forecast estimated from the orders before each "
+             "window (per home region, tier, SKU and weekday over 28 days; an evaluated "
+             "window's only from before the whole evaluation period, envs/replay_demand.py), "
+             "and the DQN (the hard scenarios' settings as they are, not tuned on the replays) "
+             "trains on earlier windows, selects checkpoints on later ones and is gated on a "
+             "third set, all before the evaluated windows and sharing no day with them "
+             "(envs/replay_windows.py); their targets are only reported.", ""]
     head += ["## Summary", "", "| scenario | measure | value | target | status |",
              "|---|---|---|---|---|", *summary, ""]
     return "\n".join(head + body) + "\n"
@@ -465,6 +550,8 @@ def main() -> None:
     ap.add_argument("--part", help="run one part (a scenario name or 'reroute') and save it")
     ap.add_argument("--assemble", action="store_true", help="only write routing.md from parts")
     ap.add_argument("--reroute-orders", type=int, default=100_000)
+    ap.add_argument("--replay-dqn-steps", type=int, default=4800,
+                    help="DQN steps on the replayed streams (retail, lake; 0: no DQN)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     order = [*args.scenarios.split(","), "retail", "lake", "reroute"]
@@ -474,7 +561,7 @@ def main() -> None:
         if name == "reroute":
             part = reroute_part(args.reroute_orders)
         elif name in ("retail", "lake"):
-            part = replay_part(name, args.episodes)
+            part = replay_part(name, args.episodes, args.replay_dqn_steps)
         else:
             abl = args.dqn_steps if args.ablation_steps is None else args.ablation_steps
             part = run_scenario(name, args.episodes, args.dqn_steps, abl, args.ppo_steps)

@@ -58,13 +58,18 @@ class BidPrices:
             self.solves += 1
         return self.stock_price[:, spec.sku[i]] + self.cap_price
 
+    def forecast_for(self, env: Any) -> Any:
+        """The episode's own forecast (a replayed stream's) or else the scenario's."""
+        own = env.episode.forecast if env.episode is not None else None
+        return self.forecast if own is None else own
+
     def solve(self, env: Any) -> tuple[np.ndarray, np.ndarray]:
         """Stock prices (W, S) and capacity prices (W,) from the fluid LP now.
 
-        An episode the scenario's forecast does not describe (another network or SKU list,
-        e.g. a replayed stream) gets zero prices.
+        An episode the forecast does not describe (another network or SKU list, e.g. a
+        replayed stream without its own ``forecast``) gets zero prices.
         """
-        spec, i, fc = env.episode, env.t, self.forecast
+        spec, i, fc = env.episode, env.t, self.forecast_for(env)
         n_w, n_s = env.stock.shape
         if fc.rates.shape[1] != n_w or fc.rates.shape[3] != n_s:
             return np.zeros((n_w, n_s)), np.zeros(n_w)

@@ -28,34 +28,30 @@ def arrival_rates(cfg: SamplerConfig) -> np.ndarray:
     return day[:, :, None, None] * tiers[None, None, :, None] * pop[None, None, None, :]
 
 
-class DemandForecast:
-    """Expected remaining demand of a scenario from any (period, hour) on.
+class RemainingDemand:
+    """Expected remaining demand from per-period rates (shared by every forecast).
 
-    Args:
-        cfg: The scenario's sampler knobs.
+    Subclasses set ``rates`` (P, W, T, S), ``n_periods`` and ``suffix`` (:meth:`suffixes`)
+    and define ``after_fraction(hour)`` and ``next_replenishment(period)``.
     """
 
-    def __init__(self, cfg: SamplerConfig) -> None:
-        self.cfg = cfg
-        self.rates = arrival_rates(cfg)  # (P, W, T, S)
-        p = self.rates.shape[0]
-        # suffix[q] = expected demand of periods q.. P-1
-        self.suffix = np.concatenate([np.cumsum(self.rates[::-1], axis=0)[::-1],
-                                      np.zeros((1, *self.rates.shape[1:]))])
-        self.windows = np.array([cfg.tier_window(k) for k in range(N_TIERS)])
-        self.n_periods = p
+    rates: np.ndarray
+    suffix: np.ndarray
+    n_periods: int
+
+    @staticmethod
+    def suffixes(rates: np.ndarray) -> np.ndarray:
+        """``suffix[q]`` = expected demand of periods ``q .. P-1`` (and 0 at ``P``)."""
+        return np.concatenate([np.cumsum(rates[::-1], axis=0)[::-1],
+                               np.zeros((1, *rates.shape[1:]))])
 
     def after_fraction(self, hour: float) -> np.ndarray:
         """Share of each tier's daily arrivals still to come after ``hour``, shape (T,)."""
-        lo, hi = self.windows[:, 0], self.windows[:, 1]
-        return np.clip((hi - hour) / np.maximum(hi - lo, 1e-9), 0.0, 1.0)
+        raise NotImplementedError
 
     def next_replenishment(self, period: int) -> int:
         """First period after ``period`` at which stock arrives (``n_periods`` if none)."""
-        for q in range(period + 1, self.n_periods):
-            if self.cfg.replenishes(q):
-                return q
-        return self.n_periods
+        raise NotImplementedError
 
     def remaining(self, period: int, hour: float, end: int | None = None) -> np.ndarray:
         """Expected demand from (``period``, ``hour``) up to the start of ``end``, (W, T, S).
@@ -69,3 +65,32 @@ class DemandForecast:
         today = self.rates[period] * self.after_fraction(hour)[None, :, None]
         later = self.suffix[min(period + 1, p)] - self.suffix[max(end, period + 1)]
         return today + later
+
+
+class DemandForecast(RemainingDemand):
+    """Expected remaining demand of a scenario from any (period, hour) on.
+
+    Args:
+        cfg: The scenario's sampler knobs.
+    """
+
+    def __init__(self, cfg: SamplerConfig) -> None:
+        self.cfg = cfg
+        self.rates = arrival_rates(cfg)  # (P, W, T, S)
+        p = self.rates.shape[0]
+        self.suffix = self.suffixes(self.rates)
+        self.windows = np.array([cfg.tier_window(k) for k in range(N_TIERS)])
+        self.n_periods = p
+        self.cycle = max(int(cfg.replenish_every), 1)  # days one stock arrival covers
+
+    def after_fraction(self, hour: float) -> np.ndarray:
+        """Share of each tier's daily arrivals still to come after ``hour``, shape (T,)."""
+        lo, hi = self.windows[:, 0], self.windows[:, 1]
+        return np.clip((hi - hour) / np.maximum(hi - lo, 1e-9), 0.0, 1.0)
+
+    def next_replenishment(self, period: int) -> int:
+        """First period after ``period`` at which stock arrives (``n_periods`` if none)."""
+        for q in range(period + 1, self.n_periods):
+            if self.cfg.replenishes(q):
+                return q
+        return self.n_periods

@@ -58,6 +58,12 @@ COUNTRY_COORDS = {
 PROMISE_BY_TIER = (48.0, 30.0, 16.0, 10.0)
 
 
+def _stamps(frame: pd.DataFrame) -> pd.Series:
+    """``InvoiceDate`` as datetimes (parsed only when it is not already)."""
+    col = frame["InvoiceDate"]
+    return col if pd.api.types.is_datetime64_any_dtype(col) else pd.to_datetime(col)
+
+
 def _hash(key: str) -> int:
     return zlib.crc32(key.encode())
 
@@ -75,6 +81,59 @@ def customer_coords(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return lat, lon
 
 
+def invoice_main_lines(raw: pd.DataFrame) -> pd.DataFrame:
+    """The main line of each sale invoice of the raw export (the fixture's columns).
+
+    Sale invoices only (no ``C…`` cancellations, positive quantity and price); per invoice the
+    line with the largest amount, with the invoice's total as ``amount``.
+    """
+    df = raw[~raw["InvoiceNo"].astype(str).str.startswith("C") & (raw["Quantity"] > 0)
+             & (raw["UnitPrice"] > 0)]
+    df = df.assign(amount=(df["Quantity"] * df["UnitPrice"]).round(2))
+    total = df.groupby("InvoiceNo")["amount"].sum().rename("invoice_amount")
+    main = (df.sort_values(["InvoiceNo", "amount"], ascending=[True, False])
+            .drop_duplicates("InvoiceNo").join(total, on="InvoiceNo"))
+    out = main[["InvoiceNo", "InvoiceDate", "CustomerID", "Country", "StockCode",
+                "invoice_amount"]].rename(columns={"invoice_amount": "amount"})
+    return out.reset_index(drop=True)
+
+
+def trading_days(orders: pd.DataFrame, start: str | pd.Timestamp, n_days: int
+                 ) -> pd.DatetimeIndex:
+    """The first ``n_days`` days with orders on or after ``start`` (a window's periods)."""
+    day = _stamps(orders).dt.normalize()
+    days = np.sort(day[day >= pd.Timestamp(start)].unique())[:n_days]
+    if len(days) == 0:
+        raise ValueError(f"no orders on or after {start}")
+    return pd.DatetimeIndex(days)
+
+
+def _tiers(df: pd.DataFrame) -> np.ndarray:
+    """Tier of each order by its customer's spend quantile in ``df`` (50/80/95%)."""
+    spend = df.groupby(df["CustomerID"].fillna(-1))["amount"].transform("sum")
+    q = np.quantile(spend, [0.5, 0.8, 0.95])
+    return np.searchsorted(q, spend.to_numpy(), side="right").astype(np.int64)
+
+
+def retail_history(orders: pd.DataFrame, end: str | pd.Timestamp, days: int = 28
+                   ) -> pd.DataFrame:
+    """The orders of the ``days`` calendar days before ``end`` as forecast history rows.
+
+    Columns ``day, hour, lat, lon, tier, sku`` (:data:`envs.replay_demand.HISTORY_COLUMNS`);
+    customers placed and tiered as in a window (tiers by spend quantiles in this history),
+    ``sku`` the invoice's main ``StockCode``.
+    """
+    ts = _stamps(orders)
+    end = pd.Timestamp(end).normalize()
+    df = orders[(ts >= end - pd.Timedelta(days=days)) & (ts < end)].reset_index(drop=True)
+    ts = _stamps(df)
+    lat, lon = customer_coords(df)
+    return pd.DataFrame({"day": ts.dt.normalize(), "hour": ts.dt.hour + ts.dt.minute / 60,
+                         "lat": lat, "lon": lon,
+                         "tier": _tiers(df) if len(df) else np.zeros(0, np.int64),
+                         "sku": df["StockCode"].astype(str)})
+
+
 def retail_episode(orders: pd.DataFrame, start: str, n_days: int = 3, n_skus: int = 8,
                    stock_cover: float = 1.0, replenish_every: int = 2,
                    capacity_factor: float = 1.3) -> EpisodeSpec:
@@ -90,12 +149,10 @@ def retail_episode(orders: pd.DataFrame, start: str, n_days: int = 3, n_skus: in
         replenish_every: Days between stock arrivals.
         capacity_factor: Network capacity ÷ mean orders per day.
     """
-    day = pd.to_datetime(orders["InvoiceDate"]).dt.normalize()
-    days = np.sort(day[day >= pd.Timestamp(start)].unique())[:n_days]
-    if len(days) == 0:
-        raise ValueError(f"no orders on or after {start}")
+    day = _stamps(orders).dt.normalize()
+    days = trading_days(orders, start, n_days).to_numpy()
     df = orders[day.isin(days)].sort_values("InvoiceDate").reset_index(drop=True)
-    period = np.searchsorted(days, pd.to_datetime(df["InvoiceDate"]).dt.normalize().to_numpy())
+    period = np.searchsorted(days, _stamps(df).dt.normalize().to_numpy())
     top = df["StockCode"].value_counts().index[: n_skus - 1].tolist()
     sku = np.where(df["StockCode"].isin(top), df["StockCode"].map(
         {c: j for j, c in enumerate(top)}), n_skus - 1).astype(np.int64)
@@ -109,16 +166,14 @@ def retail_episode(orders: pd.DataFrame, start: str, n_days: int = 3, n_skus: in
     share = np.bincount(nearest, minlength=net.n) / max(len(df), 1)
     cap = np.round(capacity_factor * per_day * (0.5 * share + 0.5 / net.n))
     net.capacity = np.maximum(2, cap).astype(np.int64)
-    spend = df.groupby(df["CustomerID"].fillna(-1))["amount"].transform("sum")
-    q = np.quantile(spend, [0.5, 0.8, 0.95])
-    tier = np.searchsorted(q, spend.to_numpy(), side="right").astype(np.int64)
+    tier = _tiers(df)
     demand = np.bincount(sku, minlength=n_skus) / len(days)  # orders per day per SKU
     arrival = np.round(stock_cover * replenish_every * demand / net.n)
     initial = np.tile(arrival, (net.n, 1)).astype(np.int64)
     repl = np.zeros((len(days), net.n, n_skus), np.int64)
     for d in range(replenish_every, len(days), replenish_every):
         repl[d] = initial
-    ts = pd.to_datetime(df["InvoiceDate"])
+    ts = _stamps(df)
     n = len(df)
     return EpisodeSpec(
         network=net, skus=[*map(str, top), "other"][:n_skus], initial_stock=initial,

@@ -10,6 +10,7 @@ hindsight. Specs come either from :func:`sample_episode` (seeded, synthetic) or 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,9 @@ class EpisodeSpec:
         promo: Promotion intensity 0..1 on the order's day.
         down: Whether each warehouse is down when each order arrives, shape (N, W).
         order_ids: Source order ids (replayed episodes) or generated ids.
+        forecast: Expected-demand model of a replayed stream
+            (:class:`envs.replay_demand.ReplayForecast`, estimated from earlier orders);
+            ``None``: the scenario sampler's own (:class:`envs.demand.DemandForecast`).
     """
 
     network: Network
@@ -100,6 +104,7 @@ class EpisodeSpec:
     promo: np.ndarray
     down: np.ndarray
     order_ids: list[str] = field(default_factory=list)
+    forecast: Any = None
 
     def __post_init__(self) -> None:
         n = len(self.period)

@@ -30,7 +30,7 @@ def bid_price_potential(env: Any) -> float:
         return 0.0
     bid = env._bid
     p = env.current_period
-    end = bid.forecast.next_replenishment(p)
+    end = bid.forecast_for(env).next_replenishment(p)
     backlog = env.backlog if env.config.backlog else 0
     cap_left = np.maximum(env.network.capacity * max(end - p, 1) - env.assigned - backlog, 0)
     return float((bid.stock_price * env.stock).sum() + (bid.cap_price * cap_left).sum())

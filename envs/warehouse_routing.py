@@ -130,8 +130,11 @@ class WarehouseRoutingEnv(gym.Env):
 
     ``reset`` replays ``options["spec"]`` or the fixed ``spec`` if given, else samples an
     episode (network fixed at construction; orders, stock, outages) with
-    ``self.np_random``. Stock starts at the spec's initial stock plus day 0's arrivals;
-    queues are empty.
+    ``self.np_random``. A replayed spec brings its own network (same warehouses; its
+    capacities) and may carry its own expected-demand model (``spec.forecast``, used by the
+    extended observation and the bid prices instead of the sampler's). Stock starts at the
+    spec's initial stock plus day 0's arrivals; queues are empty.
+    :class:`envs.replay_pool.ReplayPoolEnv` replays a pool of such windows.
 
     ## Episode End
 
@@ -185,6 +188,9 @@ class WarehouseRoutingEnv(gym.Env):
         if spec.network.n != self.n_warehouses:
             raise ValueError(f"spec has {spec.network.n} warehouses, env was built for "
                              f"{self.n_warehouses}")
+        if spec.network is not self.network:  # a replayed window brings its own capacities
+            self.network = spec.network
+            self.cost_scale = cost_scale(self.network, self.config)
         self.episode = spec
         self.t = 0
         self._base_hours, self._cost = base_hours_and_cost(spec, self.config)
@@ -332,10 +338,11 @@ class WarehouseRoutingEnv(gym.Env):
 
     def _extended_parts(self) -> dict[str, Any]:
         """The forecast-aware observation fields (see :mod:`envs.observation`)."""
-        spec, i, fc = self.episode, self.t, self.forecast
+        spec, i = self.episode, self.t
+        fc = self.forecast if spec.forecast is None else spec.forecast
         p, cap = int(spec.period[i]), np.maximum(self.network.capacity, 1)
         nxt = fc.next_replenishment(p)
-        cycle = max(int(self.config.sampler.replenish_every), 1)
+        cycle = max(int(fc.cycle), 1)
         future = fc.remaining(p, float(spec.hour[i]))[:, :, spec.sku[i]]  # (W regions, T)
         stock = self.stock[:, spec.sku[i]]
         today = fc.remaining(p, float(spec.hour[i]), end=p + 1).sum(axis=(1, 2))

@@ -136,8 +136,13 @@ class _SB3Router(BaseEstimator):
             deterministic=True, verbose=0, log_path=log_path, best_model_save_path=log_path,
             eval_seed=self.random_state + 10_007)
 
-    def fit(self, env: WarehouseRoutingEnv | None = None) -> _SB3Router:
+    def fit(self, env: WarehouseRoutingEnv | None = None,
+            eval_env: WarehouseRoutingEnv | None = None) -> _SB3Router:
         """Train on episodes sampled by ``env`` (a fresh default env if omitted).
+
+        ``eval_env`` plays the validation episodes of the checkpoint selection (default: a
+        fresh env of ``env``'s scenario and network; a replayed stream passes a
+        :class:`envs.replay_pool.ReplayPoolEnv` of windows disjoint from training).
 
         With ``restarts`` > 1 the router is trained that many times (seeds ``random_state``,
         ``random_state + 1``, ...) and the restart whose kept checkpoint scored best on the
@@ -159,7 +164,7 @@ class _SB3Router(BaseEstimator):
         best: tuple[float, Any, int] | None = None
         curves = []
         for k in range(max(int(self.restarts), 1)):
-            model, curve, score = self._fit_once(env, self.random_state + k)
+            model, curve, score = self._fit_once(env, self.random_state + k, eval_env)
             curves.append(curve.assign(restart=k))
             if best is None or score > best[0]:
                 best = (score, model, k)
@@ -185,14 +190,16 @@ class _SB3Router(BaseEstimator):
             train_env = TransformReward(train_env, lambda r: r - offset)
         return self._wrap_train_env(train_env)
 
-    def _fit_once(self, env: WarehouseRoutingEnv, seed: int
+    def _fit_once(self, env: WarehouseRoutingEnv, seed: int,
+                  eval_env: WarehouseRoutingEnv | None = None
                   ) -> tuple[Any, pd.DataFrame, float]:
         """One training run: (model with the kept weights, learning curve, its best score)."""
         self.model_ = self._build(self._train_env(env, seed), seed)
+        eval_env = eval_env or WarehouseRoutingEnv(env.config, network=env.network)
         if self.masked_selection:
             # evaluate what ships (masked) on fixed validation episodes; keep the best weights
-            sel = MaskedSelection(self, WarehouseRoutingEnv(env.config, network=env.network),
-                                  selection_seeds(self.n_eval_episodes), self.eval_freq)
+            sel = MaskedSelection(self, eval_env, selection_seeds(self.n_eval_episodes),
+                                  self.eval_freq)
             self.model_.learn(total_timesteps=int(self.total_timesteps), callback=sel,
                               progress_bar=self.progress_bar)
             if self.keep_best:
@@ -201,13 +208,13 @@ class _SB3Router(BaseEstimator):
                                   "mean_reward": sel.means, "std_reward": sel.stds})
             score = sel.best_mean if self.keep_best else sel.means[-1]
             return self.model_, curve, float(score)
-        return self._fit_sb3_eval(env)
+        return self._fit_sb3_eval(eval_env)
 
-    def _fit_sb3_eval(self, env: WarehouseRoutingEnv) -> tuple[Any, pd.DataFrame, float]:
+    def _fit_sb3_eval(self, eval_env: WarehouseRoutingEnv) -> tuple[Any, pd.DataFrame, float]:
         """Training with SB3's (unmasked) evaluation callback and best checkpoint on disk."""
         from stable_baselines3.common.monitor import Monitor
 
-        eval_env = Monitor(WarehouseRoutingEnv(env.config, network=env.network))
+        eval_env = Monitor(eval_env)
         eval_env.reset(seed=self.random_state + 10_007)
         with tempfile.TemporaryDirectory() as tmp:
             callback = self._eval_callback(eval_env, tmp)
