@@ -532,7 +532,10 @@ def assemble(order: list[str]) -> str:
              "and the DQN (the hard scenarios' settings as they are, not tuned on the replays) "
              "trains on earlier windows, selects checkpoints on later ones and is gated on a "
              "third set, all before the evaluated windows and sharing no day with them "
-             "(envs/replay_windows.py); their targets are only reported.", ""]
+             "(envs/replay_windows.py); their targets are only reported. (The untrained DQN "
+             "equals dual-price except where an order's delivery hours pass the observation's "
+             "clip at 2 × hours_scale, e.g. behind a day of backlog: a few orders per retail "
+             "window.)", ""]
     head += ["## Summary", "", "| scenario | measure | value | target | status |",
              "|---|---|---|---|---|", *summary, ""]
     return "\n".join(head + body) + "\n"
