@@ -416,8 +416,9 @@ def replay_splits(name: str, episodes: int):
         # the evaluation windows are the fixture's (as before the learned rows existed)
         fixture_days = pd.DatetimeIndex(pd.to_datetime(nov["InvoiceDate"]).dt.normalize()
                                         .unique())
-        assert [d[0] for d in splits.days["evaluate"]] == window_starts(
-            fixture_days, "2011-11-01", "2011-12-01", 3)[:episodes]
+        if [d[0] for d in splits.days["evaluate"]] != window_starts(
+                fixture_days, "2011-11-01", "2011-12-01", 3)[:episodes]:
+            raise ValueError("the retail evaluation windows are not the fixture's")
         return splits
     from envs.replay_windows import LAKE_EVAL_START
     from pipelines.generate import generate

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from envs.replay import build_episode
@@ -156,7 +155,3 @@ def split_sizes(splits: ReplaySplits) -> dict[str, int]:
     """Windows per split (for reports)."""
     return {n: len(splits.episodes.get(n, [])) for n in SPLITS}
 
-
-def orders_per_window(splits: ReplaySplits, name: str) -> float:
-    """Mean orders per window of a split."""
-    return float(np.mean([e.n_orders for e in splits.episodes[name]]))
