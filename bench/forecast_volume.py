@@ -65,15 +65,18 @@ PACKAGE = ("seasonal_naive", "ensemble", "prophet", "lstm", "gbm")
 #: Where the ensemble's settings were chosen: weekly windows strictly before each panel's
 #: first evaluation cutoff (see ``TUNING`` in the report; never the evaluation windows).
 TUNING = ("Tuning protocol. Point forecast (members, the Prophet member's multiplicative "
-          "seasonality on raw counts, 6 inner windows, WAPE^-8 weights): chosen in the "
-          "previous round on 12 weekly windows before each panel's first weekly evaluation "
+          "seasonality on raw counts, 6 inner windows, WAPE^-8 weights): chosen in an "
+          "earlier round on 12 weekly windows before each panel's first weekly evaluation "
           "cutoff (retail 2011-07-22 … 2011-10-07, realistic 2024-08-12 … 2024-10-28), "
-          "unchanged here. Intervals (this round): split-conformal per step from daily inner "
-          "origins (8 weekly refits, 50 origins), residual / sqrt(forecast × level), closed "
-          "days without residual — set before any evaluation run from the GBM's design and "
-          "checked, with the retail +2 attempts, on 56 daily origins before each panel's "
-          "first daily evaluation origin by bench/forecast_volume_tune.py "
-          "(forecast_volume_tuning*.md); the evaluation origins were not used to choose.")
+          "unchanged here. Intervals: split-conformal per step from daily inner origins "
+          "(8 weekly refits, 50 origins), residual / sqrt(forecast × level), closed days "
+          "without residual, and (this round) adaptive conformal inference over the inner "
+          "origins in time order with step aci_gamma = 0.2 — chosen among normalisers "
+          "(sqrt(forecast × level), forecast, level), recency half-lives (none, 28 d), ACI "
+          "steps (0 … 0.2) and year-earlier origins by the smallest worst coverage miss over "
+          "both panels on the tuning origins before each panel's first daily evaluation "
+          "origin (bench/forecast_volume_tune.py, forecast_volume_tuning_intervals_*_daily.md); "
+          "the evaluation origins were not used to choose.")
 LEVELS = (80, 95)
 H = 7
 

@@ -13,7 +13,11 @@ weights are recomputed from the same inner forecasts):
 * point forecast: member set, weights from the first origin of each of the 6 inner refits (as
   shipped before) or from all daily origins of those refits, power of ``WAPE ** -power``,
   and a weekday level member (mean of the same weekday over the last 3 weeks);
-* intervals: calibration refits (origins ``1 + 7 (K - 1)``) and the normaliser.
+* intervals: calibration refits (origins ``1 + 7 (K - 1)``), the normaliser (``forecast`` =
+  sqrt(forecast × level), ``proportional`` = the forecast, ``mean`` = the level), recency
+  weights (half-life in days), adaptive conformal inference (step ``aci_gamma``) and the
+  residuals of the same calendar weeks a year earlier (``--seasonal`` refits in the fits).
+  ``worst_miss`` is the largest |coverage − nominal| over 80/95 % at 3 and 7 days.
 
 Writes ``bench/results/forecast_volume_tuning.md``. Usage::
 
@@ -58,7 +62,7 @@ SHIPPED = ("seasonal_naive", "theta", "prophet")
 
 
 def collect(data: pd.DataFrame, exog: list[str], hol: pd.DataFrame, origins: list,
-            members: tuple = ALL) -> list:
+            members: tuple = ALL, max_cal: int = MAX_CAL, seasonal: int = 0) -> list:
     """One widest ensemble per tuning origin: its inner backtest and members' forecasts."""
     out = []
     for i, o in enumerate(origins):
@@ -66,7 +70,7 @@ def collect(data: pd.DataFrame, exog: list[str], hol: pd.DataFrame, origins: lis
         train = data[data[DS] <= o]
         test = data[(data[DS] > o) & (data[DS] <= o + pd.Timedelta(days=H))]
         m = make_model("ensemble", "volume", H, exog, holidays=hol, members=members,
-                       calibration_windows=MAX_CAL).fit(train)
+                       calibration_windows=max_cal, seasonal_windows=seasonal).fit(train)
         xf = test[[ID, DS, *exog]] if exog else None
         fc = {n: mm.predict(H, X_future=xf, level=())[[ID, DS, YHAT]]
               for n, mm in m.models_.items()}
@@ -96,14 +100,19 @@ def with_weekday(inner: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([inner, base.assign(member="weekday")], ignore_index=True)
 
 
+_CAL: dict = {}
+
+
 def variant(rec: dict, members: tuple, daily: bool, power: float, n_cal: int,
-            how: str) -> pd.DataFrame:
+            how: str, half_life: float | None = None, gamma: float = 0.0,
+            seasonal: bool = False) -> pd.DataFrame:
     """The variant's forecast of the 7 days after one tuning origin, with 80/95 % bands."""
     inner = rec["inner"]
     if "weekday" in members:
         inner = with_weekday(inner, rec["train"])
-    inner = inner[inner["member"].isin(members) & (inner["k"] < n_cal)]
-    wrows = inner[inner["k"] < 6]
+    keep = (inner["k"] < n_cal) & ((inner["k"] >= 0) | seasonal)  # k < 0: a year earlier
+    inner = inner[inner["member"].isin(members) & keep]
+    wrows = inner[inner["k"].between(0, 5)]
     if not daily:
         wrows = wrows[wrows["cutoff"] == wrows["refit"]]
     names = list(members)
@@ -114,13 +123,17 @@ def variant(rec: dict, members: tuple, daily: bool, power: float, n_cal: int,
             **{YHAT: weekday_level(rec["train"], fc["seasonal_naive"][DS])})
     out = fc[names[0]][[ID, DS]].copy()
     out[YHAT] = sum(w[n] * fc[n][YHAT].to_numpy() for n in names)
-    cal = _calibration(inner, _weights(wrows, names, power), rec["train"], H)
+    key = (id(rec), tuple(members), daily, power, n_cal, seasonal)
+    if key not in _CAL:  # the band variants share one calibration per point variant
+        _CAL[key] = _calibration(inner, _weights(wrows, names, power), rec["train"], H)
+    cal = _CAL[key]
     res = cal["resid"] / score_scale(cal["mean"][:, None], np.nan, cal["center"], how)
     train = rec["train"]
     level = float(train[Y].tail(28).mean())
     sc = score_scale(np.full(len(out), level), np.nan, out[YHAT].to_numpy(), how)
     for lv in (80, 95):
-        lo, hi = step_offsets(res, H, lv)
+        lo, hi = step_offsets(res, H, lv, times=cal["cutoff"], origin=rec["origin"],
+                              half_life=half_life, gamma=gamma)
         out[f"lo{lv}"] = np.clip((out[YHAT] / sc + lo) * sc, 0, None)
         out[f"hi{lv}"] = (out[YHAT] / sc + hi) * sc
     closed = out[YHAT] <= 0
@@ -164,14 +177,18 @@ POINT = [  # (label, members, daily weights, power)
     ("+weekday level (3 wk), 6 origins, p=8", (*SHIPPED, "weekday"), False, 8.0),
     ("+weekday level (3 wk), 36 daily origins, p=8", (*SHIPPED, "weekday"), True, 8.0),
 ]
-BANDS = [(k, how) for k in (6, 8, 10) for how in ("forecast", "mean")]
+#: (calibration refits, normaliser, recency half-life in days, ACI step); the widest refits
+#: available in the collected fits (``--max-cal``) are used.
+BANDS = [(8, how, hl, g, sea) for sea in (False, True)
+         for how in ("forecast", "proportional", "mean")
+         for hl in (None, 28.0) for g in (0.0, 0.02, 0.05, 0.1, 0.2)]
 
 
-def tables(recs: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+def tables(recs: list, point: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     ref = pd.concat([naive_frame(r) for r in recs], ignore_index=True)
     prow = []
     have = set(recs[0]["fc"]) | {"weekday"}
-    for label, mem, daily, p in POINT:
+    for label, mem, daily, p in POINT if point else []:
         if not set(mem) <= have:
             continue
         df = pd.concat([variant(r, mem, daily, p, MAX_CAL, "forecast") for r in recs],
@@ -180,12 +197,19 @@ def tables(recs: list) -> tuple[pd.DataFrame, pd.DataFrame]:
         prow.append({"variant": label, **{k: s[k] for k in ("acc3", "acc7", "vs_naive3",
                                                              "vs_naive7", "verdict7")}})
     brow = []
-    for k, how in BANDS:
-        df = pd.concat([variant(r, SHIPPED, False, 8.0, k, how) for r in recs],
+    seasonal_fits = bool((recs[0]["inner"]["k"] < 0).any())
+    for k, how, hl, g, sea in BANDS:
+        if sea and not seasonal_fits:
+            continue
+        df = pd.concat([variant(r, SHIPPED, False, 8.0, k, how, hl, g, sea) for r in recs],
                        ignore_index=True)
         s = score(df, ref)
+        cov = {c: s[c] for c in s if c.startswith(("cov", "open"))}
+        worst = max(abs(cov[f"cov{lv}_{h}"] - lv / 100) for lv in (80, 95) for h in (3, H))
         brow.append({"refits": k, "origins": 1 + 7 * (k - 1), "scale": how,
-                     **{c: s[c] for c in s if c.startswith(("cov", "open"))}})
+                     "half_life": "none" if hl is None else f"{hl:.0f}", "aci_gamma": g,
+                     "year_ago": sea,
+                     **cov, "worst_miss": worst})
     return pd.DataFrame(prow), pd.DataFrame(brow)
 
 
@@ -200,6 +224,12 @@ def main() -> None:
     p.add_argument("--every", type=int, default=1,
                    help="use every k-th tuning origin (a slow panel on a loaded machine)")
     p.add_argument("--no-gbm", action="store_true", help="leave the GBM member out")
+    p.add_argument("--bands-only", action="store_true",
+                   help="score the interval variants only (the point variants were run before)")
+    p.add_argument("--seasonal", type=int, default=0,
+                   help="calibration refits a year earlier in the collected fits")
+    p.add_argument("--max-cal", type=int, default=MAX_CAL,
+                   help="calibration refits of the collected fits (variants use at most these)")
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()
     cmd = "python " + " ".join(shlex.quote(x) for x in sys.argv)
@@ -221,18 +251,19 @@ def main() -> None:
             recs = pickle.loads(cache.read_bytes())
         else:
             recs = collect(tune, exog, holiday_frame(ctx), origins,
-                           SHIPPED if a.no_gbm else ALL)
+                           SHIPPED if a.no_gbm else ALL, a.max_cal, a.seasonal)
             cache.write_bytes(pickle.dumps(recs))
-        pt, bt = tables(recs)
+        pt, bt = tables(recs, not a.bands_only)
         lines += [f"## {panel}", "",
                   f"Data cut at the first evaluation origin {first_eval.date()}; tuning origins "
                   f"{origins[0].date()} … {origins[-1].date()} ({len(origins)} origins, every "
                   f"{a.every} day(s), horizon {H}).", "",
-                  "Point forecast variants (bands: shipped settings):", "", md_table(pt, 3), "",
+                  *(["Point forecast variants (bands: shipped settings):", "", md_table(pt, 3),
+                     ""] if len(pt) else []),
                   "Interval variants (point forecast: shipped), coverage on all days and on "
                   "open days at 3 and 7 d:", "", md_table(bt, 3), ""]
         write_atomic(a.out if len(a.panels.split(",")) > 1 else
-                     a.out.with_name(f"forecast_volume_tuning_{panel}_daily.md"),
+                     a.out.with_name(f"{a.out.stem}_{panel}_daily.md"),
                      "\n".join(lines) + "\n")
 
 

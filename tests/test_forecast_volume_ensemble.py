@@ -9,6 +9,7 @@ from sklearn.base import clone
 
 from models.forecast import MODELS, EnsembleForecaster, ThetaForecaster
 from models.forecast.base import ForecastInputError, output_columns
+from models.forecast.conformal import step_offsets
 from models.forecast.pyfunc import ForecastPyfunc
 from models.forecast.synthetic import make_panel, split_last
 from pipelines.train_forecast import make_model
@@ -148,6 +149,60 @@ def test_bands_follow_the_level(promo_driven):
     np.testing.assert_allclose(b[num].to_numpy(), 10 * a[num].to_numpy(), rtol=5e-3, atol=1e-6)
     with pytest.raises(ValueError, match="interval_scale"):
         EnsembleForecaster(interval_scale="local").fit(train)
+
+
+def test_proportional_recency_and_adaptive_bands(promo_driven):
+    """The stream options change only the bands, keep them ordered and scale with demand."""
+    train, _ = promo_driven
+    kw = dict(members=("seasonal_naive", "theta"), n_windows=2, calibration_windows=4)
+    base = EnsembleForecaster(**kw).fit(train)
+    assert len(base.calibration_["cutoff"]) == base.step_residuals_.shape[0]
+    assert base.origin_ == train["ds"].max()
+    ref = base.predict(7)
+    for opts in (dict(interval_scale="proportional"), dict(half_life=7.0),
+                 dict(aci_gamma=0.05), dict(interval_scale="proportional", half_life=14.0,
+                                            aci_gamma=0.02)):
+        m = EnsembleForecaster(**kw, **opts)
+        fc = m.fit(train).predict(7)
+        np.testing.assert_allclose(fc["yhat"], ref["yhat"])  # point forecast unchanged
+        open_ = fc["yhat"] > 0
+        for lv in (80, 95):
+            assert (fc.loc[open_, f"yhat-lo-{lv}"] < fc.loc[open_, f"yhat-hi-{lv}"]).all()
+        assert (fc.loc[open_, "yhat-hi-95"] >= fc.loc[open_, "yhat-hi-80"] - 1e-9).all()
+        big = m.fit(train.assign(y=10 * train["y"])).predict(7)
+        np.testing.assert_allclose(big["yhat-hi-80"], 10 * fc["yhat-hi-80"], rtol=5e-3)
+    m = EnsembleForecaster(**kw, interval_scale="proportional").fit(train)
+    prop = m.predict(7)
+    # proportional bands: each step's upper offset is that step's conformal quantile × forecast
+    _, hi = step_offsets(m.step_residuals_, 7, 80)
+    big_day = (prop["yhat"] >= 0.1 * m.level_.iloc[0]).to_numpy()
+    np.testing.assert_allclose((prop["yhat-hi-80"] - prop["yhat"])[big_day],
+                               (hi * prop["yhat"])[big_day], rtol=1e-9)
+    for bad in (dict(half_life=0.0), dict(aci_gamma=-0.1)):
+        with pytest.raises(ValueError, match="half_life"):
+            EnsembleForecaster(**kw, **bad).fit(train)
+
+
+def test_year_ago_calibration_origins():
+    """``seasonal_windows`` adds daily origins a year earlier to the bands, not to the weights."""
+    panel = _closed_saturdays(make_panel(n_series=1, n_days=480, level=50.0, random_state=4))
+    train, _ = split_last(panel, 7)
+    kw = dict(members=("seasonal_naive", "theta"), n_windows=2, calibration_windows=3)
+    plain = EnsembleForecaster(**kw).fit(train)
+    year = EnsembleForecaster(**kw, seasonal_windows=2).fit(train)
+    end = train["ds"].max()
+    old = year.backtest_[year.backtest_["k"] < 0]
+    assert sorted(old["k"].unique()) == [-2, -1]
+    origins = sorted(old["cutoff"].unique())
+    assert len(origins) == 14 and origins[0] == end - pd.Timedelta(days=7 + 364)
+    assert (np.diff(origins) == np.timedelta64(1, "D")).all()
+    assert year.step_residuals_.shape[0] == plain.step_residuals_.shape[0] + 14
+    pd.testing.assert_frame_equal(year.weights_, plain.weights_)
+    np.testing.assert_allclose(year.predict(7)["yhat"], plain.predict(7)["yhat"])
+    short = EnsembleForecaster(**kw, seasonal_windows=2).fit(panel.iloc[-200:])
+    assert (short.backtest_["k"] >= 0).all()  # no history a year back: skipped
+    with pytest.raises(ValueError, match="seasonal_windows"):
+        EnsembleForecaster(**kw, seasonal_windows=-1).fit(train)
 
 
 def test_theta_forecasts_from_new_history_without_refitting():

@@ -14,6 +14,7 @@ Kept beside :mod:`models.forecast.base` (which holds the empirical-residual help
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,33 +39,131 @@ from models.forecast.base import (
 )
 
 
-def conformal_offsets(residuals: np.ndarray, level: int) -> tuple[float, float]:
+def conformal_offsets(residuals: np.ndarray, level: float,
+                      weights: np.ndarray | None = None) -> tuple[float, float]:
     """Lower and upper offsets of a ``level`` % split-conformal interval.
 
-    Each tail gets ``(100 - level) / 200``; the quantile levels carry the ``(n + 1) / n``
-    finite-sample correction, so coverage is at least nominal on exchangeable data.
+    Each tail gets ``(100 - level) / 200``. Unweighted, the quantile levels carry the
+    ``(n + 1) / n`` finite-sample correction, so coverage is at least nominal on exchangeable
+    data. With ``weights`` (one per residual, in ``[0, 1]``; e.g. :func:`recency_weights`) the
+    quantiles are those of the weighted residuals plus a point mass of weight 1 at infinity for
+    the new day (non-exchangeable conformal prediction, Barber et al. 2023): a residual of
+    weight 1 counts as much as in the unweighted interval, an old one less. Where the weighted
+    mass never reaches the tail level the largest (smallest) residual is the offset.
 
     Raises:
-        ForecastInputError: If there are no finite residuals.
+        ForecastInputError: If there are no finite residuals, or a weight is negative or
+            not finite, or there is one weight per residual missing.
     """
     r = np.asarray(residuals, float)
+    if weights is not None:
+        w = np.asarray(weights, float)
+        if w.shape != r.shape:
+            raise ForecastInputError(f"{w.size} weights for {r.size} residuals")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ForecastInputError("conformal weights must be finite and >= 0")
+        w = w[np.isfinite(r)]
     r = r[np.isfinite(r)]
     if r.size == 0:
         raise ForecastInputError("no finite calibration residuals for the conformal interval")
     a = (100 - level) / 200
-    q = min(1.0, np.ceil((r.size + 1) * (1 - a)) / r.size)
-    hi = float(np.quantile(r, q, method="higher"))
-    lo = float(np.quantile(r, 1 - q, method="lower"))
+    if weights is None:
+        q = min(1.0, np.ceil((r.size + 1) * (1 - a)) / r.size)
+        hi = float(np.quantile(r, q, method="higher"))
+        lo = float(np.quantile(r, 1 - q, method="lower"))
+        return lo, hi
+    order = np.argsort(r, kind="stable")
+    rs, ws = r[order], w[order] / (w.sum() + 1.0)  # the new day's weight 1 sits at +/- inf
+    up = np.flatnonzero(np.cumsum(ws) >= 1 - a - 1e-12)
+    down = np.flatnonzero(np.cumsum(ws[::-1]) >= 1 - a - 1e-12)
+    hi = float(rs[up[0]]) if up.size else float(rs[-1])
+    lo = float(rs[::-1][down[0]]) if down.size else float(rs[0])
     return lo, hi
 
 
-def step_offsets(residuals: np.ndarray, h: int, level: int) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets for steps ``1..h`` from residuals of shape (n_cases, n_steps)."""
+def recency_weights(times: np.ndarray, origin: pd.Timestamp | np.datetime64,
+                    half_life: float | None) -> np.ndarray | None:
+    """Weights ``0.5 ** (age / half_life)`` of calibration cases (age in days before ``origin``).
+
+    ``None`` (no half-life) means unweighted. The newest case has weight (close to) 1, the
+    weight of the day being forecast in :func:`conformal_offsets`.
+    """
+    if half_life is None:
+        return None
+    if not half_life > 0:
+        raise ForecastInputError(f"half_life must be > 0 days, got {half_life}")
+    age = (np.datetime64(origin, "D") - np.asarray(times, "datetime64[D]")).astype(float)
+    return 0.5 ** (np.clip(age, 0, None) / float(half_life))
+
+
+def adaptive_level(residuals: np.ndarray, times: np.ndarray, step: int, level: float,
+                   gamma: float, half_life: float | None = None, min_cases: int = 7) -> float:
+    """The adaptive conformal level of one horizon step after a stream of scored forecasts.
+
+    Adaptive conformal inference (Gibbs & Candès 2021): walking through the calibration
+    origins in time order, the forecast made at origin ``t`` for ``t + step`` gets the band of
+    level ``L_t`` from the residuals already scored at ``t`` (origins ``s`` with
+    ``s + step <= t``, at least ``min_cases`` of them); a miss raises the level, a hit lowers
+    it: ``alpha_{t+1} = alpha_t + gamma (alpha - miss_t)`` with ``alpha = 1 - L / 100``. Every
+    forecast in the stream is scored before the next origin's band uses it, as in production
+    (at origin ``t`` every forecast for days ``<= t`` is known): the level at ``t`` counts only
+    the misses of forecasts already scored. Returns the level after every origin of the stream
+    (percent, clipped to ``[0, 100]``; the stream is scored by the new forecast's origin);
+    ``gamma = 0`` returns ``level``.
+
+    Args:
+        residuals: Normalised residuals of this step, one per origin (NaN: no residual).
+        times: The origins (dates), same length.
+        step: Days from origin to forecast day.
+        level: Nominal level in percent.
+        gamma: Step size of the level update.
+        half_life: Recency weighting of each band (:func:`recency_weights`), or ``None``.
+        min_cases: Scored residuals needed before a band (and an update) is made.
+    """
+    if gamma < 0:
+        raise ForecastInputError(f"gamma must be >= 0, got {gamma}")
+    if gamma == 0:
+        return float(level)
+    r = np.asarray(residuals, float)
+    t = np.asarray(times, "datetime64[D]")
+    order = np.argsort(t, kind="stable")
+    r, t = r[order], t[order]
+    ok, scored = np.isfinite(r), t + np.timedelta64(int(step), "D")
+    target = 1 - level / 100
+    update = np.zeros(len(r))  # gamma (alpha - miss) of each origin with a band, else 0
+    for j in np.flatnonzero(ok):
+        known = ok & (scored <= t[j])
+        if known.sum() < min_cases:
+            continue
+        alpha = target + update[scored <= t[j]].sum()  # only misses already observed at t_j
+        lv = 100 * (1 - min(max(alpha, 0.0), 1.0))
+        lo, hi = conformal_offsets(r[known], lv, recency_weights(t[known], t[j], half_life))
+        update[j] = gamma * (target - float((r[j] < lo) or (r[j] > hi)))
+    return 100 * (1 - min(max(target + update.sum(), 0.0), 1.0))
+
+
+def step_offsets(residuals: np.ndarray, h: int, level: float, times: np.ndarray | None = None,
+                 origin: pd.Timestamp | None = None, half_life: float | None = None,
+                 gamma: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets for steps ``1..h`` from residuals of shape (n_cases, n_steps).
+
+    Without ``times`` every case counts the same (split conformal). With the cases' origin
+    dates ``times`` and the forecast ``origin``, ``half_life`` weights recent cases more
+    (:func:`recency_weights`) and ``gamma > 0`` adapts each step's level to the realised
+    misses of the stream (:func:`adaptive_level`).
+    """
     res = np.asarray(residuals, float)
     if res.ndim != 2 or res.shape[1] == 0:
         raise ForecastInputError(f"residuals must be (n_cases, n_steps), got {res.shape}")
     n = res.shape[1]
-    pairs = [conformal_offsets(res[:, min(k, n - 1)], level) for k in range(min(h, n))]
+    if times is None and (half_life is not None or gamma > 0):
+        raise ForecastInputError("recency weights and adaptive levels need the cases' times")
+    w = None if times is None else recency_weights(times, origin, half_life)
+    pairs = []
+    for k in range(min(h, n)):
+        lv = level if times is None else adaptive_level(res[:, k], times, k + 1, level, gamma,
+                                                        half_life)
+        pairs.append(conformal_offsets(res[:, k], lv, w))
     lo = np.array([p[0] for p in pairs])
     hi = np.array([p[1] for p in pairs])
     if h > n:  # beyond the calibrated steps: the last step's spread, widened
@@ -97,6 +196,7 @@ def step_intervals(
     residuals: np.ndarray,
     h: int,
     scale: np.ndarray | float = 1.0,
+    **stream: Any,
 ) -> pd.DataFrame:
     """Add ``yhat-lo-L``/``yhat-hi-L`` columns from per-step conformal residuals.
 
@@ -107,12 +207,14 @@ def step_intervals(
         residuals: Scaled signed residuals ``actual - forecast``, (n_cases, n_steps).
         h: Horizon (rows per series).
         scale: Per-row factor back to the forecast scale (each series' level).
+        **stream: ``times``, ``origin``, ``half_life``, ``gamma`` of :func:`step_offsets`
+            (recency-weighted and adaptive bands).
     """
     if len(center) % h:
         raise ForecastInputError(f"{len(center)} forecast rows are not a multiple of h={h}")
     reps = len(center) // h
     for lv in levels:
-        lo, hi = step_offsets(residuals, h, lv)
+        lo, hi = step_offsets(residuals, h, lv, **stream)
         out[lo_col(lv)] = (center + np.tile(lo, reps)) * scale
         out[hi_col(lv)] = (center + np.tile(hi, reps)) * scale
     return out
@@ -138,10 +240,12 @@ def score_scale(mean: np.ndarray, noise: np.ndarray, center: np.ndarray, how: st
         mean: Mean daily demand of the series in its training part (its level).
         noise: :func:`recent_noise` of the series at the forecast origin.
         center: The point forecast of the day.
-        how: ``mean`` (the level: one band width per series), ``local`` (the recent noise)
-            or ``forecast`` (``sqrt(forecast × level)``: count noise grows with the expected
-            count, so promotion and peak days get wider bands). ``local`` and ``forecast``
-            are floored at ``floor`` × level so a run of zeros keeps a band.
+        how: ``mean`` (the level: one band width per series), ``local`` (the recent noise),
+            ``forecast`` (``sqrt(forecast × level)``: count noise grows with the expected
+            count, so promotion and peak days get wider bands) or ``proportional`` (the
+            forecast itself: multiplicative shocks, a band that is a share of the forecast).
+            ``local``, ``forecast`` and ``proportional`` are floored at ``floor`` × level
+            so a run of zeros keeps a band.
         floor: Floor as a share of the level.
     """
     mean = np.asarray(mean, float)
@@ -151,8 +255,11 @@ def score_scale(mean: np.ndarray, noise: np.ndarray, center: np.ndarray, how: st
         out = np.maximum(np.nan_to_num(np.asarray(noise, float), nan=0.0), floor * mean)
     elif how == "forecast":
         out = np.sqrt(np.maximum(np.asarray(center, float), floor * mean) * mean)
+    elif how == "proportional":
+        out = np.maximum(np.asarray(center, float), floor * mean)
     else:
-        raise ValueError(f"interval_scale must be 'mean', 'local' or 'forecast', got {how!r}")
+        raise ValueError("interval_scale must be 'mean', 'local', 'forecast' or 'proportional', "
+                         f"got {how!r}")
     return np.maximum(out, 1e-9)
 
 

@@ -23,7 +23,11 @@ before) for the cost of 8 refits. Each signed residual of the combination is div
 the 28 days up to the origin, so the bands follow the level and a seasonal ramp. A day the
 combination forecasts as closed (0: a weekday without demand in each of the last 8 weeks)
 gives no residual; a known closed day is forecast ``[0, 0]`` and listed in
-``closed_weekdays_``.
+``closed_weekdays_``. The level of each step's band adapts to the realised misses of the
+calibration origins in time order (adaptive conformal inference, ``aci_gamma``; each origin's
+band uses only forecasts already scored at that origin), so a run of calm weeks narrows the
+bands and a run of misses widens them. Recency weights (``half_life``) and origins a year
+earlier (``seasonal_windows``) are options, off by default.
 
 Fallback (documented): a series with no complete inner window (shorter than
 ``min_obs + horizon`` days), or all zeros, is forecast by seasonal naive and listed in
@@ -65,6 +69,8 @@ PROPHET_MEMBER = dict(seasonality_mode="multiplicative", transform="none",
                       interval_method="residuals", n_jobs=1)
 #: Days before an origin whose mean is the series' level in the interval normaliser.
 LEVEL_DAYS = 28
+#: A year in days, a whole number of weeks (the same weekdays a year earlier).
+YEAR = 364
 
 
 class EnsembleForecaster(BaseForecaster):
@@ -80,8 +86,20 @@ class EnsembleForecaster(BaseForecaster):
         calibration_windows: Inner refits whose daily origins calibrate the intervals.
         calibration_stride: Days between calibration origins after each refit.
         interval_scale: Normaliser of the conformal residuals, ``forecast``
-            (``sqrt(forecast × level)``) or ``mean`` (the level), see
-            :func:`models.forecast.conformal.score_scale`.
+            (``sqrt(forecast × level)``), ``proportional`` (the forecast) or ``mean`` (the
+            level), see :func:`models.forecast.conformal.score_scale`.
+        half_life: Recency weighting of the calibration origins (days; ``None``: every
+            origin counts the same), see :func:`models.forecast.conformal.recency_weights`.
+        aci_gamma: Step of adaptive conformal inference over the calibration origins in
+            time order (0: off), see :func:`models.forecast.conformal.adaptive_level`. The
+            default 0.2 was chosen on tuning origins before the benchmark's evaluation
+            origins (``bench/results/forecast_volume_tuning_intervals_*_daily.md``).
+        seasonal_windows: Extra calibration refits a year earlier (:data:`YEAR` days before
+            the last inner origin, ``step`` days apart, forward), each forecasting from its
+            daily origins, so the bands also see the errors of the same calendar weeks a year
+            before (a seasonal regime such as December). Refits without ``min_obs`` days of
+            history are skipped. Their residuals are pooled with the recent ones; they never
+            set the weights.
         power: Weight of a member is ``WAPE ** -power`` (0 = equal weights).
         min_obs: History a member gets at the earliest inner origin, at least.
         prophet_params: Overrides of :data:`PROPHET_MEMBER`.
@@ -103,6 +121,9 @@ class EnsembleForecaster(BaseForecaster):
         calibration_windows: int = 8,
         calibration_stride: int = 1,
         interval_scale: str = "forecast",
+        half_life: float | None = None,
+        aci_gamma: float = 0.2,
+        seasonal_windows: int = 0,
     ) -> None:
         self.members = members
         self.regressors = regressors
@@ -117,6 +138,9 @@ class EnsembleForecaster(BaseForecaster):
         self.calibration_windows = calibration_windows
         self.calibration_stride = calibration_stride
         self.interval_scale = interval_scale
+        self.half_life = half_life
+        self.aci_gamma = aci_gamma
+        self.seasonal_windows = seasonal_windows
 
     def _member(self, name: str) -> BaseForecaster:
         if name == "seasonal_naive":
@@ -146,9 +170,14 @@ class EnsembleForecaster(BaseForecaster):
                              "must be >= 1 and power >= 0, got "
                              f"{self.n_windows}, {self.step}, {self.calibration_windows}, "
                              f"{self.calibration_stride}, {self.power}")
-        if self.interval_scale not in ("forecast", "mean"):
-            raise ValueError("interval_scale must be 'forecast' or 'mean', got "
+        if self.interval_scale not in ("forecast", "proportional", "mean"):
+            raise ValueError("interval_scale must be 'forecast', 'proportional' or 'mean', got "
                              f"{self.interval_scale!r}")
+        if ((self.half_life is not None and not self.half_life > 0) or not self.aci_gamma >= 0
+                or int(self.seasonal_windows) < 0):
+            raise ValueError("half_life must be None or > 0, aci_gamma >= 0 and "
+                             f"seasonal_windows >= 0, got {self.half_life}, {self.aci_gamma}, "
+                             f"{self.seasonal_windows}")
         check_horizon(self.horizon)
         return names
 
@@ -164,13 +193,15 @@ class EnsembleForecaster(BaseForecaster):
         self._fit_fallback(data, [u for u in self.ids_ if u not in set(usable)])
         inner = inner[inner[ID].isin(usable)]
         self.backtest_ = inner  # member forecasts from the inner origins (diagnostics)
-        first = (inner["cutoff"] == inner["refit"]) & (inner["k"] < int(self.n_windows))
+        first = ((inner["cutoff"] == inner["refit"]) & (inner["k"] >= 0)
+                 & (inner["k"] < int(self.n_windows)))
         self.weights_ = _weights(inner[first], names, float(self.power))
         self.calibration_ = _calibration(inner, self.weights_, data, int(self.horizon))
         fit_data = data[data[ID].isin(usable)]
         self.models_ = ({n: self._member(n).fit(fit_data) for n in names} if usable else {})
         self.modelled_ = set(usable)
         self.level_ = _level(fit_data)
+        self.origin_ = data[DS].max()
         self._fit_calendar(data)
         return self
 
@@ -186,20 +217,25 @@ class EnsembleForecaster(BaseForecaster):
 
         Refit ``k`` is trained on the days up to ``end - horizon - k * step`` and forecasts
         from that origin and, for the calibration refits, from every ``calibration_stride``
-        day after it until the next refit. Returns ``unique_id, ds, y, yhat, cutoff`` (the
-        origin), ``refit``, ``k`` and ``member``.
+        day after it until the next refit. The ``seasonal_windows`` refits a year earlier
+        (``k = -1, -2, …``, forward in time from ``end - horizon - YEAR``) do the same.
+        Returns ``unique_id, ds, y, yhat, cutoff`` (the origin), ``refit``, ``k`` and
+        ``member``.
         """
         h, step = int(self.horizon), int(self.step)
         end, n_cal = data[DS].max(), int(self.calibration_windows)
         first = data.groupby(ID, sort=False)[DS].min()
         parts = []
-        for k in range(max(int(self.n_windows), n_cal)):
-            cut = end - pd.Timedelta(days=h + k * step)
+        year = [(-1 - j, end - pd.Timedelta(days=h + YEAR - j * step))
+                for j in range(int(self.seasonal_windows))]
+        for k, cut in [(k, end - pd.Timedelta(days=h + k * step))
+                       for k in range(max(int(self.n_windows), n_cal))] + year:
             ok = first.index[(cut - first).dt.days + 1 >= int(self.min_obs)]
             train = data[(data[DS] <= cut) & data[ID].isin(ok)]
             if train.empty:
                 continue
-            offs = range(0, step, int(self.calibration_stride)) if 0 < k < n_cal else [0]
+            offs = (range(0, step, int(self.calibration_stride)) if 0 < k < n_cal or k < 0
+                    else [0])
             origins = [cut + pd.Timedelta(days=j) for j in offs]
             sub = data[data[ID].isin(set(train[ID]))]
             for n in names:
@@ -256,7 +292,9 @@ class EnsembleForecaster(BaseForecaster):
         yhat = out[YHAT].to_numpy(float)
         sc = score_scale(self.level_.reindex(out[ID]).to_numpy(float), np.nan, yhat,
                          self.interval_scale)
-        return step_intervals(out, yhat / sc, levels, self.step_residuals_, h, scale=sc)
+        return step_intervals(out, yhat / sc, levels, self.step_residuals_, h, scale=sc,
+                              times=self.calibration_["cutoff"], origin=self.origin_,
+                              half_life=self.half_life, gamma=float(self.aci_gamma))
 
     def feature_importance(self) -> pd.DataFrame:
         """Influential factors: each member's weight; Prophet's share split by its factors.
@@ -310,11 +348,13 @@ def _calibration(inner: pd.DataFrame, weights: pd.DataFrame, data: pd.DataFrame,
     """Residuals of the combination per (series, origin) and step, with their normalisers.
 
     Returns ``resid`` and ``center`` (n_origins, h) — NaN where the combination forecast a
-    closed day (0) or the day is missing — and each origin's level ``mean`` (n_origins,).
+    closed day (0) or the day is missing — and each origin's level ``mean`` and date
+    ``cutoff`` (n_origins,).
     """
     if inner.empty:
         z = np.zeros((0, h))
-        return {"resid": z, "center": z, "mean": np.zeros(0)}
+        return {"resid": z, "center": z, "mean": np.zeros(0),
+                "cutoff": np.zeros(0, "datetime64[ns]")}
     comb = _combine(inner, weights)
     comb["step"] = (comb[DS] - comb["cutoff"]).dt.days
     comb["r"] = (comb[Y] - comb[YHAT]).where(comb[YHAT] > 0)
@@ -326,4 +366,5 @@ def _calibration(inner: pd.DataFrame, weights: pd.DataFrame, data: pd.DataFrame,
             .rolling(LEVEL_DAYS, min_periods=1).mean().clip(lower=1e-6))
     mean = roll.reindex(pd.MultiIndex.from_tuples(list(resid.index), names=[ID, DS]))
     return {"resid": resid.to_numpy(float), "center": center.to_numpy(float),
-            "mean": mean.to_numpy(float)}
+            "mean": mean.to_numpy(float),
+            "cutoff": resid.index.get_level_values("cutoff").to_numpy("datetime64[ns]")}
