@@ -163,6 +163,7 @@ class CombinationForecaster(BaseForecaster):
         members, _ = self._check()
         data = validate_series(df, allow_gaps=False)
         self.ids_ = pd.Index(data[ID].unique())
+        self._fit_calendar(data, closed_days=False)  # last dates; closed days: the members'
         self.members_: dict[str, BaseForecaster] = {}
         self.member_seconds_: dict[str, float] = {}
         for name, model in members:
