@@ -16,7 +16,9 @@ Panels:
   that many sales days; all series on the shop's full calendar (Saturdays closed: zero).
 
 Methods: seasonal naive, the package's GBM (``models.forecast.GBMForecaster``), optionally
-its LSTM and Prophet (``--extra lstm,prophet``); statsforecast AutoETS, AutoTheta,
+its LSTM, Prophet and the GBM + Prophet combination (``--extra lstm,prophet,combination``;
+with ``combination`` the ``gbm`` and ``prophet`` rows are its members' forecasts from the
+same fits); statsforecast AutoETS, AutoTheta,
 CrostonOptimized, ADIDA, IMAPA, TSB (intervals: native for ETS/Theta, statsforecast's
 ``ConformalIntervals`` for the intermittent ones) and mlforecast + LightGBM (lags, rolling
 means, calendar and the known-future columns, one global model, conformal intervals).
@@ -208,6 +210,35 @@ def run_gbm_points(df: pd.DataFrame, a, exog: list[str], strategy: str
     return {p: (pd.concat(f, ignore_index=True), secs) for p, f in parts.items()}
 
 
+def run_combination(df: pd.DataFrame, a, exog: list[str]) -> dict[str, tuple[pd.DataFrame, float]]:
+    """The GBM + Prophet combination and, from the same fits, its members' own forecasts.
+
+    The members are ``make_model``'s SKU ``gbm`` and ``prophet`` (one worker each), so their
+    forecasts are those of the standalone candidates; one fit per window gives ``gbm``,
+    ``prophet`` and ``combination`` (seconds: each member's fit + forecast, the sum for the
+    combination). Windows and slicing as in ``pipelines.backtest.cross_validation``.
+    """
+    from pipelines.train_forecast import make_model
+
+    parts: dict[str, list] = {"gbm": [], "prophet": [], "combination": []}
+    secs = dict.fromkeys(parts, 0.0)
+    for cut in cutoffs(df, H, a.windows, a.step):
+        train = df[df[DS] <= cut]
+        test = df[(df[DS] > cut) & (df[DS] <= cut + pd.Timedelta(days=H))]
+        ids = sorted(set(train[ID]) & set(test[ID]))
+        X = test[[ID, DS, *exog]] if exog else None
+        m = make_model("combination", "sku", H, exog, n_jobs=1).fit(train[train[ID].isin(ids)])
+        fcs = {}
+        for n, member in m.members_.items():
+            t0 = time.perf_counter()
+            fcs[n] = member.predict(H, X_future=X, level=LEVELS, ids=ids)
+            secs[n] += m.member_seconds_[n] + time.perf_counter() - t0
+            parts[n].append(fcs[n].assign(cutoff=cut))
+        parts["combination"].append(m.combine(fcs, LEVELS, ids, H).assign(cutoff=cut))
+    secs["combination"] = secs["gbm"] + secs["prophet"]
+    return {k: (pd.concat(f, ignore_index=True), secs[k]) for k, f in parts.items()}
+
+
 def gbm_variants(df: pd.DataFrame, a, exog: list[str]) -> list[tuple[str, object]]:
     """``gbm_<strategy>_<point>`` methods; the two points of a strategy share one fit."""
     out, cache = [], {}
@@ -224,10 +255,21 @@ def methods(df: pd.DataFrame, cuts: list, exog: list[str], a) -> list[tuple[str,
     """(name, thunk) in running order: the champion and cheap peers first, LSTM last."""
     extra = [x for x in a.extra.split(",") if x]
     pkg = package_models(H, exog, extra, a)
-    first = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("seasonal_naive", "gbm")]
+    combo = "combination" in extra  # gbm and prophet come from the combination's fits
+    cache: dict = {}
+
+    def from_combination(k: str) -> tuple[pd.DataFrame, float]:
+        if not cache:
+            cache.update(run_combination(df, a, exog))
+        return cache[k]
+
+    first = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("seasonal_naive", "gbm")
+             if not (combo and k == "gbm")]
+    first += [(k, lambda k=k: from_combination(k)) for k in ("combination", "gbm", "prophet")
+              if combo]
     first += gbm_variants(df, a, exog)
     last = [(k, lambda m=pkg[k]: run_package(df, m, a, exog)) for k in ("prophet", "lstm")
-            if k in pkg]
+            if k in pkg and not (combo and k == "prophet")]
     if a.no_peers:
         return first + last
     stats = {m.alias: m for m in stats_models(H)}
@@ -334,7 +376,9 @@ def main() -> None:
     p.add_argument("--windows", type=int, default=8)
     p.add_argument("--step", type=int, default=7)
     p.add_argument("--extra", default="lstm,prophet",
-                   help="the package's other models in the same run ('' for none)")
+                   help="the package's other models in the same run ('' for none): lstm, "
+                        "prophet, combination (GBM + Prophet; gbm and prophet then come "
+                        "from its fits)")
     p.add_argument("--no-peers", action="store_true")
     p.add_argument("--methods", default="",
                    help="run only these methods (comma list of the table's names; '' = all)")
@@ -350,6 +394,9 @@ def main() -> None:
                    help="re-score the backtests saved by --save-cv (no refit), e.g. with "
                         "another --champion; a comma list of folders scores the methods of "
                         "several runs on the same cutoffs in one table")
+    p.add_argument("--recombine", action="store_true",
+                   help="with --from-cv: rebuild the combination's rows from the saved gbm and "
+                        "prophet rows with the shipped combination settings")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     started, load0 = dt.datetime.now(dt.UTC), load_average()
@@ -362,12 +409,31 @@ def main() -> None:
     for panel in [x.strip() for x in a.panels.split(",") if x.strip()]:
         df, exog = load_panel(panel, a)
         if a.from_cv:
-            rescore(df, a, panel, report)
+            rescore(df, a, panel, report, exog)
         else:
             run_panel(df, exog, a, panel, report)
 
 
-def rescore(df: pd.DataFrame, a, panel: str, report) -> None:
+def recombine(cv: pd.DataFrame, exog: list[str]) -> pd.DataFrame:
+    """``combination`` rows rebuilt from the saved ``gbm`` and ``prophet`` rows.
+
+    With the shipped settings of ``make_model('combination', 'sku', …)`` and its own
+    ``combine`` (what its ``predict`` runs on the same member forecasts), window by window.
+    """
+    from pipelines.train_forecast import make_model
+
+    m = make_model("combination", "sku", H, exog)
+    parts = []
+    for cut, g in cv[cv["model"] == "gbm"].groupby("cutoff"):
+        p = cv[(cv["model"] == "prophet") & (cv["cutoff"] == cut)]
+        fcs = {"gbm": g.drop(columns=["model", "cutoff"]),
+               "prophet": p.drop(columns=["model", "cutoff"])}
+        fc = m.combine(fcs, LEVELS, list(dict.fromkeys(g[ID])), H)
+        parts.append(fc.assign(cutoff=cut, model="combination"))
+    return pd.concat([cv[cv["model"] != "combination"], *parts], ignore_index=True)
+
+
+def rescore(df: pd.DataFrame, a, panel: str, report, exog: list[str]) -> None:
     """Score saved backtests again (same forecasts; ``seconds`` are those of the saved run)."""
     folders = [Path(x) for x in a.from_cv.split(",") if x.strip()]
     parts, seen = [], set()
@@ -376,6 +442,8 @@ def rescore(df: pd.DataFrame, a, panel: str, report) -> None:
         parts.append(part[~part["model"].isin(seen)])
         seen |= set(part["model"])
     cv = pd.concat(parts, ignore_index=True)
+    if a.recombine:
+        cv = recombine(cv, exog)
     if cv.groupby("model")["cutoff"].unique().map(lambda c: tuple(sorted(c))).nunique() > 1:
         raise SystemExit("the saved runs do not share the same cutoffs")
     times = [pd.read_parquet(t)["seconds"] for f in folders  # absent: see the run's report

@@ -32,6 +32,7 @@ import pandas as pd
 
 from features.demand import add_regional_context, holiday_frame
 from models.forecast.base import DEFAULT_LEVELS, DS, ID, BaseForecaster, Y
+from models.forecast.combination import CombinationForecaster
 from models.forecast.ensemble import EnsembleForecaster
 from models.forecast.gbm import GBMForecaster
 from models.forecast.lstm import LSTMForecaster
@@ -70,8 +71,13 @@ log = logging.getLogger(__name__)
 GATE_METRIC = "wape"
 BASELINE = "seasonal_naive"
 #: Candidates per target when none are named (the gate picks the champion on backtests):
-#: on SKU panels the GBM and Prophet lead the peers (bench/results/forecast_peers_*.md).
-DEFAULT_MODELS = {"volume": ("ensemble", "prophet", "lstm"), "sku": ("gbm", "prophet", "lstm")}
+#: on SKU panels the GBM and Prophet lead the peers, each on other panels, and their
+#: combination leads both on real retail demand (bench/results/forecast_peers_*.md).
+DEFAULT_MODELS = {"volume": ("ensemble", "prophet", "lstm"),
+                  "sku": ("gbm", "prophet", "combination", "lstm")}
+#: Combination settings per target, chosen on tuning windows before the evaluation windows
+#: (bench/results/forecast_sku_tuning_*.md).
+COMBINATION: dict[str, dict[str, Any]] = {"sku": dict(weights=(0.3, 0.7), intervals="gbm")}
 __all__ = ["KNOWN_FUTURE", "TARGETS", "ForecastReport", "add_regional_context", "check_target",
            "future_frame", "holiday_frame", "known_exog", "load_series", "make_model",
            "ordinary_future", "prepare", "train_forecast", "train_from_lake"]
@@ -82,13 +88,15 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
     """A forecaster by name with the settings tuned for each target.
 
     Args:
-        kind: ``seasonal_naive``, ``prophet``, ``lstm``, ``gbm`` or ``ensemble``.
+        kind: ``seasonal_naive``, ``prophet``, ``lstm``, ``gbm``, ``combination`` (the GBM and
+            Prophet of the target, see :class:`CombinationForecaster`) or ``ensemble``.
         target: ``volume`` (one long series per tenant) or ``sku`` (many intermittent series).
         horizon: Longest horizon needed.
         exog: Known-future regressors.
         seed: Random seed.
         holidays: Named holidays (``holiday, ds``) for Prophet, see :func:`holiday_frame`.
-        **overrides: Constructor arguments that replace the defaults.
+        **overrides: Constructor arguments that replace the defaults (``combination``:
+            ``n_jobs`` goes to both members).
     """
     if kind == BASELINE:
         return SeasonalNaive(**overrides)
@@ -113,11 +121,18 @@ def make_model(kind: str, target: str, horizon: int, exog: Sequence[str], seed: 
             # strategy="direct" is more accurate there but costs ~7x the CPU (forecast_notes)
             kw |= dict(point="median")
         return GBMForecaster(**(kw | overrides))
+    if kind == "combination":  # the GBM and Prophet of this target, quantiles averaged
+        jobs = {} if "n_jobs" not in overrides else {"n_jobs": overrides.pop("n_jobs")}
+        members = (("gbm", make_model("gbm", target, horizon, exog, seed, **jobs)),
+                   ("prophet", make_model("prophet", target, horizon, exog, seed, holidays,
+                                          **jobs)))
+        kw = dict(members=members) | COMBINATION.get(target, {})
+        return CombinationForecaster(**(kw | overrides))
     if kind == "ensemble":  # daily volume: naive + Theta + multiplicative Prophet, weighted
         kw = dict(regressors=list(exog), holidays=holidays, horizon=horizon, random_state=seed)
         return EnsembleForecaster(**(kw | overrides))
-    raise ValueError(f"unknown model kind {kind!r}; use seasonal_naive, prophet, lstm, gbm "
-                     "or ensemble")
+    raise ValueError(f"unknown model kind {kind!r}; use seasonal_naive, prophet, lstm, gbm, "
+                     "combination or ensemble")
 
 
 @dataclass

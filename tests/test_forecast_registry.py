@@ -98,3 +98,21 @@ def test_gbm_candidate_is_backtested_registered_and_loads(settings, mlflow_uri, 
     assert (fc["yhat-lo-80"] <= fc["yhat"]).all() and (fc["yhat"] <= fc["yhat-hi-80"]).all()
     model = load_champion(NAME)
     assert type(model.unwrap_python_model().forecaster).__name__ == "GBMForecaster"
+
+
+def test_combination_candidate_is_backtested_registered_and_loads(settings, mlflow_uri, volume):
+    from pipelines.train_forecast import make_model
+
+    exog = ["is_holiday", "promotion_intensity", "temperature_c"]
+    combo = make_model("combination", "volume", 7, exog, n_jobs=1)
+    combo.members[0][1].set_params(n_estimators=40)  # the GBM member, small
+    res = train_forecast(volume, models={"combination": combo}, register="combination",
+                         target="volume", n_windows=2, step=7, progress=False, tenant="demo")
+    assert res.gate.promoted
+    fc = res.report.forecast
+    assert len(fc) == 7 and fc["yhat"].notna().all()
+    assert (fc["yhat-lo-80"] <= fc["yhat"]).all() and (fc["yhat"] <= fc["yhat-hi-80"]).all()
+    assert res.report.importance["feature"].str.startswith(("gbm: ", "prophet: ")).all()
+    served = load_champion(NAME).unwrap_python_model().forecaster
+    assert type(served).__name__ == "CombinationForecaster"
+    assert set(served.members_) == {"gbm", "prophet"}

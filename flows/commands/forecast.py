@@ -31,8 +31,9 @@ TARGET_HELP = "volume (daily orders of the tenant) or sku (daily units per SKU).
 def train_forecast_command(
     target: Target = typer.Option(Target.volume, help=TARGET_HELP),
     models: str = typer.Option(
-        "", help="Candidates, comma-separated: ensemble, prophet, lstm, gbm, seasonal_naive "
-        "(default: gbm,prophet,lstm for sku; ensemble,prophet,lstm for volume)."),
+        "", help="Candidates, comma-separated: ensemble, prophet, lstm, gbm, combination, "
+        "seasonal_naive (default: gbm,prophet,combination,lstm for sku; ensemble,prophet,lstm "
+        "for volume)."),
     n_windows: int = positive_option(8, "Rolling backtest windows."),
     step: int = positive_option(7, "Days between backtest cutoffs."),
     top_n: int = positive_option(500, "SKU target: the N SKUs with most units."),

@@ -5,6 +5,7 @@
 """
 
 from models.forecast.base import BaseForecaster, ForecastInputError, NotFittedError
+from models.forecast.combination import CombinationForecaster
 from models.forecast.conformal import Conformalized
 from models.forecast.ensemble import EnsembleForecaster
 from models.forecast.gbm import GBMForecaster
@@ -21,11 +22,13 @@ MODELS: dict[str, type[BaseForecaster]] = {
     "gbm": GBMForecaster,
     "theta": ThetaForecaster,
     "ensemble": EnsembleForecaster,
+    "combination": CombinationForecaster,
 }
 
 __all__ = [
     "MODELS",
     "BaseForecaster",
+    "CombinationForecaster",
     "Conformalized",
     "EnsembleForecaster",
     "GBMForecaster",

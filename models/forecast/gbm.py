@@ -26,6 +26,7 @@ with zero-width intervals); its ids are in ``fallback_ids_``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -243,6 +244,11 @@ class GBMForecaster(BaseForecaster):
         return X, y[rows]
 
     def _train(self, data: pd.DataFrame):
+        # LightGBM's OpenMP threads busy-wait between parallel regions by default; on a shared
+        # machine they spin while another process holds the core, which tripled the CPU time
+        # of 2 threads (forecast_speed_sku_champions.md). Sleeping waiters cost little here.
+        # Read when libgomp loads: effective unless OpenMP was loaded before; a user's value wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import lightgbm as lgb  # the only module that needs it
 
         scale = data.groupby(ID, sort=False)[Y].mean().clip(lower=1e-6)

@@ -78,16 +78,11 @@ def _inv(y: np.ndarray, transform: str) -> np.ndarray:
     return np.expm1(y) if transform == "log1p" else y
 
 
-def fit_one(g: pd.DataFrame, params: dict[str, Any], regressors: Sequence[str]
-            ) -> tuple[Any, np.ndarray | None]:
-    """Fit one Prophet model on one series (``ds, y`` + regressors).
+def fit_one(g: pd.DataFrame, params: dict[str, Any], regressors: Sequence[str]) -> Any:
+    """Fit one Prophet model on one series (``ds, y`` + regressors) and return it.
 
     Regressors that are constant in this series' history carry no information (and would
     break Prophet's standardisation), so they are left out of this series' model.
-
-    Returns:
-        The model and its in-sample residuals on the model's scale (for ``residuals``
-        intervals; None with ``samples`` intervals).
     """
     regressors = [r for r in regressors if g[r].nunique() > 1]
     m = _new_prophet(params, regressors)
@@ -95,12 +90,22 @@ def fit_one(g: pd.DataFrame, params: dict[str, Any], regressors: Sequence[str]
     hist["y"] = _fwd(g[Y].to_numpy(), params.get("transform", "none"))
     _seed(params)
     m.fit(hist, algorithm="LBFGS", iter=params.get("iter", 10000))
-    if params.get("interval_method", "residuals") != "residuals":
-        return m, None
+    m.oms_fit_frame = hist  # raw inputs (``m.history`` holds standardised regressors)
+    return m
+
+
+def in_sample_residuals(m: Any) -> np.ndarray:
+    """A fitted model's in-sample residuals on its own (possibly log) scale.
+
+    Computed when ``residuals`` intervals are asked for, not at fit: a forecast without
+    intervals (a combination member that borrows another model's bands) skips the in-sample
+    pass, about a third of a series' fit-and-forecast time.
+    """
     n, m.uncertainty_samples = m.uncertainty_samples, 0
+    hist = m.oms_fit_frame
     fitted = m.predict(hist.drop(columns=["y"]))["yhat"].to_numpy()
     m.uncertainty_samples = n
-    return m, hist["y"].to_numpy() - fitted
+    return hist["y"].to_numpy() - fitted
 
 
 def _seed(params: dict[str, Any]) -> None:
@@ -111,12 +116,11 @@ def _seed(params: dict[str, Any]) -> None:
 
 def predict_one(
     m: Any, fut: pd.DataFrame, levels: Sequence[int], params: dict[str, Any], components: bool,
-    residuals: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Forecast one fitted model on ``fut`` (``ds`` + regressors); optional component frame.
 
-    Intervals come from ``residuals`` (the model's in-sample residuals, see :func:`fit_one`)
-    when given, else from Prophet's posterior-predictive samples.
+    Intervals come from the model's in-sample residuals (:func:`in_sample_residuals`) with
+    ``interval_method="residuals"``, else from Prophet's posterior-predictive samples.
     """
     transform = params.get("transform", "none")
     _seed(params)
@@ -124,8 +128,8 @@ def predict_one(
     point = m.predict(fut)  # components only, no sampling
     m.uncertainty_samples = n_samples
     out = pd.DataFrame({DS: fut[DS].to_numpy(), YHAT: _inv(point["yhat"].to_numpy(), transform)})
-    if levels and residuals is not None:
-        add_intervals(out, point["yhat"].to_numpy(), levels, residuals,
+    if levels and params.get("interval_method", "residuals") == "residuals":
+        add_intervals(out, point["yhat"].to_numpy(), levels, in_sample_residuals(m),
                       inverse=lambda v: _inv(v, transform))
     elif levels and n_samples > 0:
         samples = _inv(m.predictive_samples(fut)["yhat"], transform)
@@ -159,11 +163,11 @@ def fit_predict_frame(
     if len(hist) < params.get("min_obs", 28) or not (hist[Y] > 0).any():
         out = BaseForecaster._fallback(hist[[ID, DS, Y]], [uid]).predict(h, level=levels)
     else:
-        m, resid = fit_one(hist, params, regressors)
+        m = fit_one(hist, params, regressors)
         if len(fut) < h:
             grid = future_dates(pd.Series({uid: hist[DS].iloc[-1]}), h)
             fut = grid.merge(fut.drop(columns=[ID]), on=DS, how="left").ffill()
-        out, _ = predict_one(m, fut[[DS, *regressors]], levels, params, False, resid)
+        out, _ = predict_one(m, fut[[DS, *regressors]], levels, params, False)
         out.insert(0, ID, uid)
     return finalize(out, levels)
 
@@ -175,12 +179,12 @@ def _fit_chunk(
 
 
 def _predict_chunk(
-    items: list[tuple[str, Any, np.ndarray | None, pd.DataFrame]], levels: Sequence[int],
+    items: list[tuple[str, Any, pd.DataFrame]], levels: Sequence[int],
     params: dict[str, Any], components: bool,
 ) -> list[tuple[str, pd.DataFrame, pd.DataFrame | None]]:
     out = []
-    for uid, m, resid, fut in items:
-        f, c = predict_one(m, fut, levels, params, components, resid)
+    for uid, m, fut in items:
+        f, c = predict_one(m, fut, levels, params, components)
         out.append((uid, f, c))
     return out
 
@@ -279,11 +283,9 @@ class ProphetForecaster(BaseForecaster):
         self.ids_ = pd.Index(data[ID].unique())
         self._fit_fallback(data, fallback)
         groups = [(u, g) for u, g in data.groupby(ID, sort=False) if u not in set(fallback)]
-        fitted: dict[str, tuple[Any, np.ndarray | None]] = {}
+        self.models_: dict[str, Any] = {}
         for part in _run(_fit_chunk, _chunks(groups, self._jobs()), self._jobs(), params, regs):
-            fitted.update(part)
-        self.models_ = {u: m for u, (m, _) in fitted.items()}
-        self.residuals_ = {u: r for u, (_, r) in fitted.items()}
+            self.models_.update(part)
         self._fit_calendar(data, self.closed_days)
         return self
 
@@ -337,8 +339,7 @@ class ProphetForecaster(BaseForecaster):
         h, levels, ids = self._predict_args(h, level, ids)
         regs = list(self.regressors)
         grid = check_future(X_future, regs, future_dates(self.last_ds_.loc[ids], h))
-        items = [(u, self.models_[u], self.residuals_[u],
-                  g.drop(columns=[ID]).reset_index(drop=True))
+        items = [(u, self.models_[u], g.drop(columns=[ID]).reset_index(drop=True))
                  for u, g in grid.groupby(ID, sort=False) if u in self.models_]
         frames, comps = [], []
         jobs = self._jobs()
