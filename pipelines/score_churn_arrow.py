@@ -31,7 +31,6 @@ LINE_COLUMNS = ("tenant_id", "order_id", "sku", "quantity", "line_amount", "is_p
 EVENT_COLUMNS = ("tenant_id", "order_id", "event_type", "event_date")
 CUSTOMER_COLUMNS = ("tenant_id", "customer_id")
 _DICTIONARY = ("tenant_id", "channel", "status", "sku")
-_DICTIONARY = ("tenant_id", "channel", "status", "sku")
 
 
 @dataclass
@@ -46,6 +45,8 @@ class ArrowChurnTables:
     customer_ids: np.ndarray | None = None
     #: The tenant id of each ``tenant_id`` code (None: ids are not coded).
     tenant_ids: np.ndarray | None = None
+    #: The SKU of each ``order_lines.sku`` code, sorted (None: SKUs are not coded).
+    sku_ids: np.ndarray | None = None
 
 
 def _read(lake: str, name: str, columns: tuple[str, ...], flt: ds.Expression | None,
@@ -81,13 +82,37 @@ def load_arrow_tables(lake: str, tenant_id: str | None = None) -> ArrowChurnTabl
     orders, lines, events = _order_codes(_read(lake, "orders", ORDER_COLUMNS, tenant, True),
                                          _read(lake, "order_lines", LINE_COLUMNS, tenant, False),
                                          events)
+    lines, skus = _sku_codes(lines)
     orders, customers, ids = _customer_codes(
         orders, _read(lake, "customers", CUSTOMER_COLUMNS, tenant, False))
     tenants, (orders, lines, events, customers) = _tenant_codes(orders, lines, events,
                                                                 customers)
     pa.default_memory_pool().release_unused()  # the id strings replaced by codes
     return ArrowChurnTables(orders, None if events is None else to_frame(events), lines,
-                            customers, ids, tenants)
+                            customers, ids, tenants, skus)
+
+
+def _sku_codes(lines: pa.Table | None) -> tuple[pa.Table | None, np.ndarray | None]:
+    """``order_lines.sku`` as int64 codes numbered in SKU string order (nulls stay null).
+
+    Chunk features only count and group SKUs, so codes numbered in the strings' own order
+    give the same groups in the same order as the strings (and the same float sums), without
+    millions of Python strings per chunk. Only the recommender needs the names back
+    (:func:`pipelines.score_churn_chunks.decode_counts`).
+    """
+    if lines is None or "sku" not in lines.column_names:
+        return lines, None
+    col = lines["sku"]
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    chunks = col.chunks or [pa.array([], col.type)]
+    values = pc.unique(pa.chunked_array([c.dictionary for c in chunks], col.type.value_type))
+    # arrow sorts strings by UTF-8 bytes = code-point order, as Python and pandas do
+    names = values.drop_null().take(pc.array_sort_indices(values.drop_null()))
+    codes = [pc.cast(pc.index_in(c.dictionary, value_set=names), pa.int64()).take(c.indices)
+             for c in chunks]
+    return (_with(lines, "sku", pa.chunked_array(codes, pa.int64())),
+            np.asarray(names.to_pylist(), dtype=object))
 
 
 def _tenant_codes(*tables: pa.Table | None) -> tuple[np.ndarray, list[pa.Table | None]]:
@@ -123,10 +148,32 @@ def _customer_codes(orders: pa.Table, customers: pa.Table | None
 
 def decode(values, ids: np.ndarray) -> np.ndarray:
     """Codes (int, float or their text) turned back into the ids they stand for."""
+    codes = _int_codes(values)
+    if codes is not None:
+        return ids[codes]
     codes = pd.to_numeric(pd.Series(values, dtype=object), errors="raise")
     if codes.isna().any():
         raise ValueError("a scored part holds a customer or tenant without an id")
     return ids[codes.to_numpy().astype(np.int64)]
+
+
+def _int_codes(values) -> np.ndarray | None:
+    """``values`` as int64 codes when they are integers or their plain text (else None).
+
+    The chunk parts hold codes as integers, or as text where a step turned ids into strings
+    (``astype(str)``); Arrow parses that text in C++, far faster than ``pd.to_numeric`` on
+    Python strings. Anything else (floats, missing values) takes the general path.
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind not in "OU":
+        return None
+    try:
+        codes = pc.cast(pa.array(arr, pa.string()), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # "1.0", NaN: not plain integer text
+        return None
+    return None if codes.null_count else codes.to_numpy()
 
 
 def decode_ids(frame: pd.DataFrame | None, tables: ArrowChurnTables) -> pd.DataFrame | None:
@@ -164,12 +211,29 @@ def _with(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -> pa.
     return table.set_column(table.column_names.index(name), name, values)
 
 
+#: Id columns :func:`load_arrow_tables` turns into integer codes.
+CODED = ("tenant_id", "order_id", "customer_id", "sku")
+
+
 def to_frame(table: pa.Table) -> pd.DataFrame:
-    """A pandas frame with the dtypes ``oms.lake.read_table`` gives (dictionaries decoded)."""
+    """A pandas frame with the dtypes ``oms.lake.read_table`` gives (dictionaries decoded).
+
+    Id columns holding integer codes (:data:`CODED`) stay integers (``Int64`` where a code
+    is missing): the files' pandas metadata still calls them strings, and following it would
+    turn every code into a Python string that each group-by and join then hashes again.
+    """
+    coded = [c for c in CODED if c in table.column_names
+             and pa.types.is_integer(table.schema.field(c).type)]
+    rest = table.drop_columns(coded)
     types = [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
-             for f in table.schema]
-    plain = table.cast(pa.schema(types, metadata=table.schema.metadata))
-    return plain.to_pandas(coerce_temporal_nanoseconds=True)
+             for f in rest.schema]
+    frame = rest.cast(pa.schema(types, metadata=rest.schema.metadata)).to_pandas(
+        coerce_temporal_nanoseconds=True)
+    for c in coded:
+        col = table[c]
+        frame[c] = (col.to_numpy() if not col.null_count else
+                    col.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get).array)
+    return frame[table.column_names]
 
 
 def order_dates(tables: ArrowChurnTables) -> pd.DataFrame:

@@ -90,3 +90,32 @@ def test_recommender_from_chunk_counts_equals_fit(lake, whole):
 def test_bad_chunk_size_is_refused(lake):
     with pytest.raises(ValueError, match="chunk_customers"):
         plan_chunks(load_arrow_tables(lake, TENANT), 0)
+
+
+def test_sku_codes_are_numbered_in_sku_order(lake):
+    """Chunks group SKUs by code: codes in string order keep groups and their order."""
+    import pyarrow.compute as pc
+
+    from oms.lake import read_table, table_uri
+
+    arrow = load_arrow_tables(lake, TENANT)
+    names = arrow.sku_ids
+    assert list(names) == sorted(names) and len(set(names)) == len(names)
+    codes = arrow.order_lines["sku"].to_numpy()
+    lines = read_table(table_uri(lake, "order_lines"),
+                       filter=pc.field("tenant_id") == TENANT)
+    assert list(names[codes]) == list(lines["sku"].astype(str))
+
+
+def test_decode_reads_integer_codes_their_text_and_refuses_missing_ones():
+    import numpy as np
+
+    from pipelines.score_churn_arrow import decode
+
+    ids = np.array(["c-0", "c-1", "c-2"], dtype=object)
+    for codes in (np.array([2, 0, 1]), np.array(["2", "0", "1"], dtype=object),
+                  np.array([2.0, 0.0, 1.0]), ["2.0", "0", "1"], pd.Series([2, 0, 1])):
+        assert list(decode(codes, ids)) == ["c-2", "c-0", "c-1"]
+    for bad in (np.array([1.0, np.nan]), np.array(["1", None], dtype=object)):
+        with pytest.raises(ValueError, match="without an id"):
+            decode(bad, ids)
