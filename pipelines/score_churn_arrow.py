@@ -149,12 +149,15 @@ def _customer_codes(orders: pa.Table, customers: pa.Table | None
 def decode(values, ids: np.ndarray) -> np.ndarray:
     """Codes (int, float or their text) turned back into the ids they stand for."""
     codes = _int_codes(values)
-    if codes is not None:
-        return ids[codes]
-    codes = pd.to_numeric(pd.Series(values, dtype=object), errors="raise")
-    if codes.isna().any():
-        raise ValueError("a scored part holds a customer or tenant without an id")
-    return ids[codes.to_numpy().astype(np.int64)]
+    if codes is None:
+        num = pd.to_numeric(pd.Series(values, dtype=object), errors="raise")
+        if num.isna().any():
+            raise ValueError("a scored part holds a customer or tenant without an id")
+        codes = num.to_numpy().astype(np.int64)
+    if codes.size and (codes.min() < 0 or codes.max() >= len(ids)):
+        raise ValueError(f"id codes outside 0..{len(ids) - 1}: the scored part does not "
+                         "belong to these tables")
+    return ids[codes]
 
 
 def _int_codes(values) -> np.ndarray | None:

@@ -119,3 +119,6 @@ def test_decode_reads_integer_codes_their_text_and_refuses_missing_ones():
     for bad in (np.array([1.0, np.nan]), np.array(["1", None], dtype=object)):
         with pytest.raises(ValueError, match="without an id"):
             decode(bad, ids)
+    for foreign in (np.array([0, -1]), np.array([3]), np.array(["5"], dtype=object)):
+        with pytest.raises(ValueError, match="outside 0..2"):
+            decode(foreign, ids)

@@ -3,9 +3,10 @@
 Each member (by default the global GBM and Prophet, the two SKU forecasters that lead the
 peers on different panels) is fitted on the same frame; ``predict`` forecasts with every
 member and combines, day by day and series by series, their point forecasts with fixed
-``weights``. Averaging quantiles ("Vincentization") never costs accuracy on a convex loss:
-the absolute error and the pinball loss of the averaged forecast are at most the weighted
-mean of the members' losses on every day, and below both when their errors differ. The
+``weights``. Averaging quantiles ("Vincentization") is safe on a convex loss: the absolute
+error and the pinball loss of the averaged forecast are at most the weighted mean of the
+members' losses on every day (it can still trail the better member where one member is much
+better; the weights are chosen on tuning windows for that reason). The
 combination needs no extra fit (its cost is the members' cost); weights are fixed
 settings chosen on tuning windows before any evaluation window
 (``bench/forecast_sku_tuning.py``), not learned from the training frame.
